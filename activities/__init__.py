@@ -1,0 +1,2 @@
+"""Activities: the only code that talks to the outside world. Each is idempotent and safe to
+retry after a crash at any line."""

@@ -1,0 +1,110 @@
+"""Mirror workflow state into the read model and append the matching ledger row, atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import update
+from temporalio import activity
+
+from db.engine import SessionFactory
+from db.models import Customer, LedgerEvent
+from db.writes import insert_ignoring_conflict
+
+
+@dataclass(frozen=True)
+class CustomerViewUpdate:
+    status: str
+    plan: str
+    interval: str | None
+    trial_started_at: datetime | None
+    trial_ends_at: datetime | None
+    current_period_start: datetime | None
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    scheduled_change: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    # Derived from the customer and the workflow's ledger sequence: stable across retries.
+    event_key: str
+    kind: str
+    actor: str
+    occurred_at: datetime
+    from_status: str | None = None
+    to_status: str | None = None
+    plan: str | None = None
+    interval: str | None = None
+    mrr_delta_cents: int = 0
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApplyTransitionInput:
+    customer_id: str
+    # The workflow's state version; the read model ignores anything older than it holds.
+    version: int
+    view: CustomerViewUpdate
+    entry: LedgerEntry | None = None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class CustomerActivities:
+    def __init__(
+        self, sessions: SessionFactory, *, clock: Callable[[], datetime] = _utcnow
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    @activity.defn(name="apply_transition")
+    async def apply_transition(self, request: ApplyTransitionInput) -> None:
+        async with self._sessions.begin() as session:
+            view = request.view
+            await session.execute(
+                update(Customer)
+                .where(
+                    Customer.id == request.customer_id,
+                    Customer.state_version < request.version,
+                )
+                .values(
+                    status=view.status,
+                    plan=view.plan,
+                    interval=view.interval,
+                    trial_started_at=view.trial_started_at,
+                    trial_ends_at=view.trial_ends_at,
+                    current_period_start=view.current_period_start,
+                    current_period_end=view.current_period_end,
+                    cancel_at_period_end=view.cancel_at_period_end,
+                    scheduled_change=view.scheduled_change,
+                    state_version=request.version,
+                    updated_at=self._clock(),
+                )
+            )
+            entry = request.entry
+            if entry is not None:
+                await insert_ignoring_conflict(
+                    session,
+                    LedgerEvent,
+                    {
+                        "event_key": entry.event_key,
+                        "customer_id": request.customer_id,
+                        "kind": entry.kind,
+                        "actor": entry.actor,
+                        "from_status": entry.from_status,
+                        "to_status": entry.to_status,
+                        "plan": entry.plan,
+                        "interval": entry.interval,
+                        "mrr_delta_cents": entry.mrr_delta_cents,
+                        "data": entry.data,
+                        "occurred_at": entry.occurred_at,
+                        "recorded_at": self._clock(),
+                    },
+                    on=["event_key"],
+                )

@@ -1,0 +1,170 @@
+"""Lifecycle emails: one outbox row per idempotency key, delivered at most once per acceptance."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from adapters.email.base import EmailDeliveryError, EmailSender, OutgoingEmail
+from db.engine import SessionFactory
+from db.models import Customer, EmailOutbox
+from db.writes import insert_ignoring_conflict
+from domain.emails import EmailTemplate, render_email
+
+
+@dataclass(frozen=True)
+class SendEmailInput:
+    customer_id: str
+    template: EmailTemplate
+    # Stable across retries and replays: the outbox keeps one row per key.
+    idempotency_key: str
+    # Workflow time of the lifecycle event that asked for the email.
+    requested_at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SendEmailResult:
+    outbox_id: int
+    status: str
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _display_data(data: dict[str, Any]) -> dict[str, Any]:
+    shown = dict(data)
+    for key, value in data.items():
+        if key.endswith("_at") and isinstance(value, str):
+            try:
+                when = datetime.fromisoformat(value)
+            except ValueError:
+                continue
+            shown[key[:-3] + "_on"] = f"{when:%B} {when.day}, {when.year}"
+    return shown
+
+
+class EmailActivities:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        sender: EmailSender,
+        *,
+        product_name: str,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._sender = sender
+        self._product_name = product_name
+        self._clock = clock
+
+    @activity.defn(name="send_email")
+    async def send_email(self, request: SendEmailInput) -> SendEmailResult:
+        outbox, to_name = await self._ensure_outbox_row(request)
+        if outbox.status in ("sent", "skipped", "failed"):
+            # A retry after the provider accepted: never a second email.
+            return SendEmailResult(outbox_id=outbox.id, status=outbox.status)
+        if outbox.to_email is None:
+            return await self._finish(outbox.id, status="skipped", error="no email address")
+        email = OutgoingEmail(
+            to_email=outbox.to_email,
+            to_name=to_name,
+            subject=outbox.subject or "",
+            body=outbox.body or "",
+            template=outbox.template,
+            customer_id=outbox.customer_id,
+            idempotency_key=outbox.idempotency_key,
+        )
+        try:
+            message_id = await self._sender.send(email)
+        except EmailDeliveryError as exc:
+            await self._record_attempt_error(outbox.id, str(exc), final=not exc.retryable)
+            raise ApplicationError(
+                str(exc), type="EmailDeliveryError", non_retryable=not exc.retryable
+            ) from exc
+        return await self._finish(outbox.id, status="sent", message_id=message_id)
+
+    async def _ensure_outbox_row(self, request: SendEmailInput) -> tuple[EmailOutbox, str | None]:
+        async with self._sessions.begin() as session:
+            customer = await session.get(Customer, request.customer_id)
+            existing = await session.scalar(
+                select(EmailOutbox).where(EmailOutbox.idempotency_key == request.idempotency_key)
+            )
+            if existing is not None:
+                return existing, customer.name if customer else None
+            if customer is None:
+                raise ApplicationError(
+                    f"customer {request.customer_id} not found",
+                    type="CustomerNotFound",
+                    non_retryable=True,
+                )
+            rendered = render_email(
+                request.template,
+                _display_data(request.data),
+                name=customer.name,
+                product=self._product_name,
+            )
+            await insert_ignoring_conflict(
+                session,
+                EmailOutbox,
+                {
+                    "idempotency_key": request.idempotency_key,
+                    "customer_id": request.customer_id,
+                    "template": str(request.template),
+                    "to_email": customer.email,
+                    "subject": rendered.subject,
+                    "body": rendered.body,
+                    "data": dict(request.data),
+                    "status": "pending",
+                    "provider": self._sender.name,
+                    "attempts": 0,
+                    "created_at": request.requested_at,
+                },
+                on=["idempotency_key"],
+            )
+            row = await session.scalar(
+                select(EmailOutbox).where(EmailOutbox.idempotency_key == request.idempotency_key)
+            )
+            assert row is not None
+            return row, customer.name
+
+    async def _record_attempt_error(self, outbox_id: int, error: str, *, final: bool) -> None:
+        async with self._sessions.begin() as session:
+            values: dict[str, Any] = {
+                "attempts": EmailOutbox.attempts + 1,
+                "last_error": error[:2000],
+            }
+            if final:
+                values["status"] = "failed"
+            await session.execute(
+                update(EmailOutbox).where(EmailOutbox.id == outbox_id).values(**values)
+            )
+
+    async def _finish(
+        self,
+        outbox_id: int,
+        *,
+        status: str,
+        message_id: str | None = None,
+        error: str | None = None,
+    ) -> SendEmailResult:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(EmailOutbox)
+                .where(EmailOutbox.id == outbox_id)
+                .values(
+                    status=status,
+                    attempts=EmailOutbox.attempts + (1 if status == "sent" else 0),
+                    provider_message_id=message_id,
+                    last_error=error,
+                    sent_at=self._clock() if status == "sent" else None,
+                )
+            )
+        return SendEmailResult(outbox_id=outbox_id, status=status)

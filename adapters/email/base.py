@@ -1,0 +1,34 @@
+"""The email delivery interface the email activity talks to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    to_email: str
+    to_name: str | None
+    subject: str
+    body: str
+    template: str
+    customer_id: str
+    idempotency_key: str
+
+
+class EmailDeliveryError(Exception):
+    """The provider did not accept the email. ``retryable`` says whether trying again can help."""
+
+    def __init__(self, message: str, *, retryable: bool, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status_code = status_code
+
+
+class EmailSender(Protocol):
+    name: str
+
+    async def send(self, email: OutgoingEmail) -> str | None:
+        """Deliver the email; returns the provider's message id when it gives one."""
+        ...

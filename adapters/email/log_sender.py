@@ -1,0 +1,19 @@
+"""Embedded default: the outbox row is the delivery, and a log line shows it happened."""
+
+from __future__ import annotations
+
+import logging
+
+from adapters.email.base import OutgoingEmail
+
+logger = logging.getLogger("lifecycle.email")
+
+
+class LogEmailSender:
+    name = "outbox"
+
+    async def send(self, email: OutgoingEmail) -> str | None:
+        logger.info(
+            "email %s to customer %s: %s", email.template, email.customer_id, email.subject
+        )
+        return None

@@ -1,0 +1,61 @@
+"""SendGrid delivery through the sendgrid SDK (v3 mail send)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from python_http_client.exceptions import HTTPError
+from sendgrid import SendGridAPIClient
+from sendgrid.helpers.mail import Category, CustomArg, From, Mail, To
+
+from adapters.email.base import EmailDeliveryError, OutgoingEmail
+
+_SENDGRID_HOST = "https://api.sendgrid.com"
+
+
+class SendGridEmailSender:
+    name = "sendgrid"
+
+    def __init__(self, *, api_key: str, from_email: str, host: str | None = None) -> None:
+        self._client = SendGridAPIClient(api_key=api_key, host=host or _SENDGRID_HOST)
+        self._from_email = from_email
+
+    def build_mail(self, email: OutgoingEmail) -> Mail:
+        mail = Mail(
+            from_email=From(self._from_email),
+            to_emails=To(email.to_email, email.to_name),
+            subject=email.subject,
+            plain_text_content=email.body,
+        )
+        # Categories group sends per template in SendGrid's stats; custom args travel to
+        # event webhooks so a delivery report can be matched to the customer and send.
+        mail.category = Category(email.template)
+        mail.custom_arg = [
+            CustomArg("customer_id", email.customer_id),
+            CustomArg("idempotency_key", email.idempotency_key),
+        ]
+        return mail
+
+    async def send(self, email: OutgoingEmail) -> str | None:
+        payload = self.build_mail(email).get()
+        # The SDK is synchronous (urllib); keep the worker's event loop free.
+        response = await asyncio.to_thread(self._post, payload)
+        headers = getattr(response, "headers", None) or {}
+        message_id = headers.get("X-Message-Id") if hasattr(headers, "get") else None
+        return str(message_id) if message_id else None
+
+    def _post(self, payload: dict[str, Any]) -> Any:
+        try:
+            return self._client.client.mail.send.post(request_body=payload)
+        except HTTPError as exc:
+            status = getattr(exc, "status_code", None)
+            body = getattr(exc, "body", b"")
+            detail = body.decode(errors="replace") if isinstance(body, bytes) else str(body)
+            # 429 and 5xx are SendGrid's way of saying "later"; other 4xx will not improve.
+            retryable = status is None or status == 429 or status >= 500
+            raise EmailDeliveryError(
+                f"SendGrid answered {status}: {detail[:500]}", retryable=retryable, status_code=status
+            ) from None
+        except OSError as exc:
+            raise EmailDeliveryError(f"SendGrid unreachable: {exc}", retryable=True) from None

@@ -1,0 +1,1 @@
+"""The database layer: SQLAlchemy 2 models, engine/session factories and Alembic migrations."""

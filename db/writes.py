@@ -1,0 +1,20 @@
+"""Portable write helpers. They run inside the caller's transaction and never commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase
+
+
+async def insert_ignoring_conflict(
+    session: AsyncSession, model: type[DeclarativeBase], values: dict[str, Any], *, on: list[str]
+) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING; True when the row was new."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=on)
+    result = await session.execute(statement)
+    return bool(getattr(result, "rowcount", 0))

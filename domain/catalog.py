@@ -1,0 +1,78 @@
+"""The plan catalog and its prices. Amounts are integer cents throughout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from domain.lifecycle import BillingInterval
+
+METRICS: tuple[str, ...] = ("chatbots", "messages", "tokens", "api_calls")
+
+
+@dataclass(frozen=True)
+class Plan:
+    id: str
+    name: str
+    # None for sales-led plans whose price is set per contract.
+    monthly_price_cents: int | None
+    self_serve: bool
+    # None means "per contract": the limit comes from an admin override.
+    limits: dict[str, int | None] = field(default_factory=dict)
+    features: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Addon:
+    id: str
+    name: str
+    # "recurring" is billed every period, "one_off" once for the current period,
+    # "feature" is a recurring on/off entitlement.
+    kind: str
+    price_cents: int
+    metric: str | None = None
+    amount: int = 0
+
+
+def round_half_up_div(numerator: int, denominator: int) -> int:
+    return (numerator * 2 + denominator) // (denominator * 2)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    plans: dict[str, Plan]
+    addons: dict[str, Addon]
+    annual_discount_percent: int
+    currency: str = "usd"
+
+    def plan(self, plan_id: str) -> Plan:
+        try:
+            return self.plans[plan_id]
+        except KeyError:
+            raise KeyError(f"unknown plan {plan_id!r}") from None
+
+    def annual_price_cents(self, plan: Plan) -> int | None:
+        if plan.monthly_price_cents is None:
+            return None
+        return round_half_up_div(
+            12 * plan.monthly_price_cents * (100 - self.annual_discount_percent), 100
+        )
+
+    def annual_saving_cents(self, plan: Plan) -> int | None:
+        annual = self.annual_price_cents(plan)
+        if annual is None or plan.monthly_price_cents is None:
+            return None
+        return 12 * plan.monthly_price_cents - annual
+
+    def price_cents(self, plan: Plan, interval: BillingInterval) -> int | None:
+        if interval is BillingInterval.YEAR:
+            return self.annual_price_cents(plan)
+        return plan.monthly_price_cents
+
+    def monthly_recurring_cents(self, plan: Plan, interval: BillingInterval) -> int:
+        """MRR contribution: annual plans count one twelfth per month."""
+        price = self.price_cents(plan, interval)
+        if price is None:
+            return 0
+        if interval is BillingInterval.YEAR:
+            return round_half_up_div(price, 12)
+        return price

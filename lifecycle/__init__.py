@@ -1,0 +1,1 @@
+"""Process-level plumbing: settings, configuration file, Temporal connection, the CLI."""

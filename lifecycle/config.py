@@ -1,0 +1,169 @@
+"""The TOML configuration file: catalog and lifecycle policy, validated with clear errors."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from domain.catalog import METRICS, Addon, Catalog, Plan
+from domain.durations import parse_duration
+from domain.policy import Policy, TrialPolicy
+
+
+class ConfigError(Exception):
+    """The configuration file is missing or invalid; the message names the offending key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Product(_Strict):
+    name: str = "ChatbotCloud"
+    app_url: str = "https://app.example.com"
+
+
+class _Billing(_Strict):
+    currency: str = "usd"
+    annual_discount_percent: int = Field(default=15, ge=0, le=100)
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+class _Trial(_Strict):
+    length: str = "14d"
+    plan: str = "starter"
+    reminders: list[str] = ["7d", "3d", "1d"]
+    winback: list[str] = ["3d", "7d"]
+
+    @field_validator("length")
+    @classmethod
+    def _length(cls, value: str) -> str:
+        return _duration(value)
+
+    @field_validator("reminders", "winback")
+    @classmethod
+    def _offsets(cls, values: list[str]) -> list[str]:
+        return [_duration(v) for v in values]
+
+
+class _Plan(_Strict):
+    name: str
+    monthly_price_cents: int | None = Field(default=None, ge=0)
+    self_serve: bool = True
+    limits: dict[str, int | None] = {}
+    features: list[str] = []
+
+    @field_validator("limits")
+    @classmethod
+    def _known_metrics(cls, limits: dict[str, int | None]) -> dict[str, int | None]:
+        unknown = sorted(set(limits) - set(METRICS))
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}; known: {list(METRICS)}")
+        return limits
+
+    @model_validator(mode="after")
+    def _priced_if_self_serve(self) -> _Plan:
+        if self.self_serve and self.monthly_price_cents is None:
+            raise ValueError("a self-serve plan needs monthly_price_cents")
+        return self
+
+
+class _Addon(_Strict):
+    name: str
+    kind: Literal["recurring", "one_off", "feature"]
+    price_cents: int = Field(ge=0)
+    metric: str | None = None
+    amount: int = Field(default=0, ge=0)
+
+
+class _File(_Strict):
+    product: _Product = _Product()
+    billing: _Billing = _Billing()
+    trial: _Trial = _Trial()
+    plans: dict[str, _Plan]
+    addons: dict[str, _Addon] = {}
+
+    @model_validator(mode="after")
+    def _trial_plan_exists(self) -> _File:
+        if self.trial.plan not in self.plans:
+            raise ValueError(f"trial.plan {self.trial.plan!r} is not one of the plans")
+        return self
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    product_name: str
+    app_url: str
+    catalog: Catalog
+    policy: Policy
+
+
+def load_config(path: Path) -> EngineConfig:
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} not found (set LIFECYCLE_CONFIG)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    try:
+        parsed = _File.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from None
+    return _to_domain(parsed)
+
+
+def _to_domain(parsed: _File) -> EngineConfig:
+    plans = {
+        plan_id: Plan(
+            id=plan_id,
+            name=p.name,
+            monthly_price_cents=p.monthly_price_cents,
+            self_serve=p.self_serve,
+            limits={m: p.limits.get(m) for m in METRICS},
+            features=tuple(p.features),
+        )
+        for plan_id, p in parsed.plans.items()
+    }
+    addons = {
+        addon_id: Addon(
+            id=addon_id,
+            name=a.name,
+            kind=a.kind,
+            price_cents=a.price_cents,
+            metric=a.metric,
+            amount=a.amount,
+        )
+        for addon_id, a in parsed.addons.items()
+    }
+    trial = parsed.trial
+    policy = Policy(
+        trial=TrialPolicy(
+            length=parse_duration(trial.length),
+            plan=trial.plan,
+            reminders=tuple(parse_duration(r) for r in trial.reminders),
+            winback=tuple(parse_duration(w) for w in trial.winback),
+        )
+    )
+    catalog = Catalog(
+        plans=plans,
+        addons=addons,
+        annual_discount_percent=parsed.billing.annual_discount_percent,
+        currency=parsed.billing.currency,
+    )
+    return EngineConfig(
+        product_name=parsed.product.name,
+        app_url=parsed.product.app_url,
+        catalog=catalog,
+        policy=policy,
+    )

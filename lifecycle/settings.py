@@ -1,0 +1,57 @@
+"""Every setting the engine reads, in one place: environment variables plus the config file."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lifecycle.config import EngineConfig, load_config
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///.lifecycle/lifecycle.db"
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+class Settings(BaseSettings):
+    """Read from the environment (upper-case names); nothing is read at import time."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    lifecycle_config: Path = REPO_ROOT / "lifecycle.toml"
+    database_url: str = DEFAULT_SQLITE_URL
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "subscriptions"
+    stripe_api_key: str | None = None
+    stripe_api_base: str | None = None
+    stripe_webhook_secret: str | None = None
+    sendgrid_api_key: str | None = None
+    sendgrid_api_host: str | None = None
+    lifecycle_email_from: str = "billing@example.com"
+    lifecycle_app_api_keys: str | None = None
+    lifecycle_admin_api_keys: str | None = None
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or "localhost:7233"
+
+    @property
+    def app_api_keys(self) -> tuple[str, ...]:
+        return _split(self.lifecycle_app_api_keys)
+
+    @property
+    def admin_api_keys(self) -> tuple[str, ...]:
+        return _split(self.lifecycle_admin_api_keys)
+
+    @property
+    def has_api_keys(self) -> bool:
+        return bool(self.app_api_keys or self.admin_api_keys)
+
+    @cached_property
+    def engine_config(self) -> EngineConfig:
+        return load_config(self.lifecycle_config)

@@ -1,0 +1,49 @@
+"""Connecting to Temporal with the engine's data converter, and registering its search attributes."""
+
+from __future__ import annotations
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+
+from workflows import search_attributes
+
+DATA_CONVERTER = pydantic_data_converter
+
+
+async def connect(target: str, namespace: str) -> Client:
+    return await Client.connect(target, namespace=namespace, data_converter=DATA_CONVERTER)
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Register the engine's custom search attributes that are missing; returns their names."""
+    wanted = {
+        key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
+        for key in search_attributes.ALL
+    }
+    try:
+        existing = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace)
+        )
+        missing = {k: v for k, v in wanted.items() if k not in existing.custom_attributes}
+    except RPCError as exc:
+        # The time-skipping test server can add attributes but not list them.
+        if exc.status is not RPCStatusCode.UNIMPLEMENTED:
+            raise
+        missing = wanted
+    added: list[str] = []
+    for name, kind in missing.items():
+        try:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=namespace, search_attributes={name: kind})
+            )
+            added.append(name)
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.ALREADY_EXISTS:
+                raise
+    return sorted(added)

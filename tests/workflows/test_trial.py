@@ -1,0 +1,94 @@
+"""The trial on the time-skipping server: real durations, exact emails at exact times."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from adapters.email.log_sender import LogEmailSender
+from db.engine import SessionFactory
+from domain.policy import Policy
+from lifecycle.config import EngineConfig
+from tests.factories import days, insert_customer, make_policy
+from tests.helpers import eventually, ledger, outbox
+from workers.worker import build_worker
+from workflows.customer import CustomerWorkflow
+from workflows.messages import CustomerSnapshot, CustomerWorkflowInput, workflow_id_for
+
+
+def _worker(env: WorkflowEnvironment, task_queue: str, sessions: SessionFactory, policy: Policy):
+    return build_worker(
+        env.client,
+        task_queue=task_queue,
+        sessions=sessions,
+        sender=LogEmailSender(),
+        product_name="ChatbotCloud",
+        load_policy=lambda: policy,
+    )
+
+
+async def _start(env, task_queue, customer_id, signed_up_at, policy) -> WorkflowHandle:
+    return await env.client.start_workflow(
+        CustomerWorkflow.run,
+        CustomerWorkflowInput(customer_id=customer_id, signed_up_at=signed_up_at, policy=policy),
+        id=workflow_id_for(customer_id),
+        task_queue=task_queue,
+    )
+
+
+def _close(actual: timedelta, expected: timedelta) -> bool:
+    return abs(actual - expected) < timedelta(seconds=5)
+
+
+async def test_whole_trial_sends_each_email_once_at_its_time(
+    time_skipping_env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    engine_config: EngineConfig,
+    task_queue: str,
+) -> None:
+    env = time_skipping_env
+    policy = make_policy(engine_config)  # 14 days, reminders 7/3/1 days, win-backs 3/7 days
+    start = await env.get_current_time()
+    customer = await insert_customer(sessions, policy=policy, signed_up_at=start)
+
+    async with _worker(env, task_queue, sessions, policy):
+        handle = await _start(env, task_queue, customer.id, start, policy)
+        await eventually(lambda: outbox(sessions, customer.id), lambda rows: len(rows) == 1)
+
+        await env.sleep(days(14) + timedelta(hours=1))
+        snapshot = await eventually(
+            lambda: handle.query(CustomerWorkflow.snapshot),
+            lambda s: s.state.status == "trial_expired",
+        )
+        assert isinstance(snapshot, CustomerSnapshot)
+        assert snapshot.next_action is not None
+        assert snapshot.next_action.key.startswith("trial_winback:")
+
+        await env.sleep(days(8))
+        emails = await eventually(lambda: outbox(sessions, customer.id), lambda r: len(r) == 7)
+
+    expected = [
+        ("welcome", days(0), {}),
+        ("trial_reminder", days(7), {"days_left": 7}),
+        ("trial_reminder", days(11), {"days_left": 3}),
+        ("trial_reminder", days(13), {"days_left": 1}),
+        ("trial_expired", days(14), {}),
+        ("trial_winback", days(17), {"days_since_expiry": 3}),
+        ("trial_winback", days(21), {"days_since_expiry": 7}),
+    ]
+    assert [e.template for e in emails] == [t for t, _, _ in expected]
+    for email, (template, offset, data) in zip(emails, expected, strict=True):
+        assert _close(email.created_at - start, offset), (template, email.created_at - start)
+        assert email.status == "sent"
+        assert email.to_email == customer.email
+        for key, value in data.items():
+            assert email.data[key] == value
+    assert len({e.idempotency_key for e in emails}) == 7
+
+    events = await ledger(sessions, customer.id)
+    assert [(e.kind, e.from_status, e.to_status) for e in events] == [
+        ("trial_started", None, "trialing"),
+        ("trial_expired", "trialing", "trial_expired"),
+    ]

@@ -1,0 +1,1 @@
+"""The worker process: registration of workflows and activities, and its tuning."""
