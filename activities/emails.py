@@ -100,10 +100,10 @@ class EmailActivities:
             if existing is not None:
                 return existing, customer.name if customer else None
             if customer is None:
+                # The API commits the row before it starts the workflow, so this is a
+                # replica lag or a race worth retrying, not a reason to fail the lifecycle.
                 raise ApplicationError(
-                    f"customer {request.customer_id} not found",
-                    type="CustomerNotFound",
-                    non_retryable=True,
+                    f"customer {request.customer_id} not found", type="CustomerNotFound"
                 )
             rendered = render_email(
                 request.template,

@@ -20,7 +20,7 @@ BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Customer(Base):
-    """The read model of one customer: profile (from the API) plus lifecycle state (from its workflow)."""
+    """Read model of one customer: profile (from the API), lifecycle state (from its workflow)."""
 
     __tablename__ = "customers"
 

@@ -1,4 +1,4 @@
-"""Durations as operators write them in the configuration file: ``14d``, ``36h``, ``90m``, ``20s``."""
+"""Durations as operators write them in the config file: ``14d``, ``36h``, ``90m``, ``20s``."""
 
 from __future__ import annotations
 

@@ -55,4 +55,3 @@ def trial_timetable(
         key = f"{TrialStep.WINBACK}:{int(offset.total_seconds())}:{end}"
         actions.append(TrialAction(key, trial_ends_at + offset, TrialStep.WINBACK, offset))
     return actions
-

@@ -35,10 +35,17 @@ class Settings(BaseSettings):
     lifecycle_email_from: str = "billing@example.com"
     lifecycle_app_api_keys: str | None = None
     lifecycle_admin_api_keys: str | None = None
+    # Only `lifecycle dev` uses these: the Temporal CLI that runs the embedded dev server.
+    lifecycle_tools_cache: Path = Path.home() / ".cache" / "lifecycle-engine"
+    lifecycle_temporal_cli: Path | None = None
 
     @property
     def temporal_target(self) -> str:
         return self.temporal_address or "localhost:7233"
+
+    @property
+    def temporal_cli(self) -> Path:
+        return self.lifecycle_temporal_cli or self.lifecycle_tools_cache / "bin" / "temporal"
 
     @property
     def app_api_keys(self) -> tuple[str, ...]:

@@ -1,4 +1,4 @@
-"""Connecting to Temporal with the engine's data converter, and registering its search attributes."""
+"""Connecting to Temporal with the engine's data converter; registering search attributes."""
 
 from __future__ import annotations
 

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import tomllib
 import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import httpx
+from temporalio.client import Client
+
+from api.app import create_app
 from db.engine import SessionFactory
 from db.models import Customer
 from domain.durations import parse_duration
 from domain.policy import Policy, TrialPolicy
 from lifecycle.config import EngineConfig
+from lifecycle.settings import REPO_ROOT, Settings
 
 
 def make_policy(
@@ -72,3 +81,59 @@ async def insert_customer(
 
 def days(n: float) -> timedelta:
     return timedelta(days=n)
+
+
+APP_KEY = "test-app-key"
+ADMIN_KEY = "test-admin-key"
+
+
+def write_config(directory: Path, *, trial: Mapping[str, object] | None = None) -> Path:
+    """A copy of the repo's config file with the [trial] policy replaced (e.g. seconds)."""
+    text = (REPO_ROOT / "lifecycle.toml").read_text()
+    if trial is not None:
+        raw = tomllib.loads(text)
+        raw_trial = {**raw["trial"], **trial}
+        lines = [f"{key} = {_toml_value(value)}" for key, value in raw_trial.items()]
+        start = text.index("[trial]")
+        end = text.index("\n[", start + 1)
+        text = text[:start] + "[trial]\n" + "\n".join(lines) + "\n" + text[end:]
+    path = directory / f"lifecycle-{uuid.uuid4().hex[:8]}.toml"
+    path.write_text(text)
+    return path
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value)
+
+
+def make_settings(
+    *, database_url: str, task_queue: str, config_path: Path | None = None, **overrides: object
+) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "temporal_task_queue": task_queue,
+        "lifecycle_app_api_keys": APP_KEY,
+        "lifecycle_admin_api_keys": ADMIN_KEY,
+    }
+    if config_path is not None:
+        values["lifecycle_config"] = config_path
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def api_client(settings: Settings, temporal: Client) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app (lifespan included) behind an in-process HTTP client."""
+    app = create_app(settings, temporal=temporal)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            yield client
+
+
+def auth(key: str = APP_KEY) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

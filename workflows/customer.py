@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import contextlib
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from activities.customers import (
@@ -31,9 +32,9 @@ with workflow.unsafe.imports_passed_through():
 
 SYSTEM_ACTOR = "system"
 
-_DB_TIMEOUT = timedelta(seconds=30)
+_DB_TIMEOUT = timedelta(seconds=15)
 _DB_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
-_EMAIL_TIMEOUT = timedelta(seconds=60)
+_EMAIL_TIMEOUT = timedelta(seconds=30)
 # Providers have outages; an email is worth retrying for a long time, never twice.
 _EMAIL_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10))
 
@@ -71,10 +72,8 @@ class CustomerWorkflow:
             timeout = None
             if upcoming is not None:
                 timeout = max(upcoming.at - workflow.now(), timedelta(0))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: self._wake, timeout=timeout)
-            except TimeoutError:
-                pass
 
     # -- queries ---------------------------------------------------------------------
 
@@ -218,7 +217,7 @@ class CustomerWorkflow:
 
     def _upsert_visibility(self) -> None:
         state = self._state
-        updates = [
+        updates: list[SearchAttributeUpdate[Any]] = [
             sa.LIFECYCLE_STATUS.value_set(state.status.value),
             sa.PLAN_ID.value_set(state.plan),
         ]
@@ -226,9 +225,7 @@ class CustomerWorkflow:
             updates.append(sa.TRIAL_ENDS_AT.value_set(state.trial_ends_at))
         workflow.upsert_search_attributes(updates)
 
-    async def _send_email(
-        self, template: EmailTemplate, *, key: str, data: dict[str, Any]
-    ) -> None:
+    async def _send_email(self, template: EmailTemplate, *, key: str, data: dict[str, Any]) -> None:
         await workflow.execute_activity_method(
             EmailActivities.send_email,
             SendEmailInput(
@@ -260,6 +257,5 @@ class CustomerWorkflow:
         )
 
 
-def _iso(value: Any) -> str | None:
+def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-

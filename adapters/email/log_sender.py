@@ -13,7 +13,5 @@ class LogEmailSender:
     name = "outbox"
 
     async def send(self, email: OutgoingEmail) -> str | None:
-        logger.info(
-            "email %s to customer %s: %s", email.template, email.customer_id, email.subject
-        )
+        logger.info("email %s to customer %s: %s", email.template, email.customer_id, email.subject)
         return None

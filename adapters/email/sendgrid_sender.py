@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 from typing import Any
 
 from python_http_client.exceptions import HTTPError
@@ -12,14 +13,26 @@ from sendgrid.helpers.mail import Category, CustomArg, From, Mail, To
 from adapters.email.base import EmailDeliveryError, OutgoingEmail
 
 _SENDGRID_HOST = "https://api.sendgrid.com"
+# Seconds per connect/read. The SDK has no default (urllib would wait forever), and a hung
+# call outlives the activity's 60 s start-to-close: its thread stays blocked and it may
+# still deliver after Temporal has started a retry. Keep this well under that timeout.
+_TIMEOUT_SECONDS = 20.0
 
 
 class SendGridEmailSender:
     name = "sendgrid"
 
-    def __init__(self, *, api_key: str, from_email: str, host: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        from_email: str,
+        host: str | None = None,
+        timeout: float = _TIMEOUT_SECONDS,
+    ) -> None:
         self._client = SendGridAPIClient(api_key=api_key, host=host or _SENDGRID_HOST)
         self._from_email = from_email
+        self._timeout = timeout
 
     def build_mail(self, email: OutgoingEmail) -> Mail:
         mail = Mail(
@@ -47,7 +60,7 @@ class SendGridEmailSender:
 
     def _post(self, payload: dict[str, Any]) -> Any:
         try:
-            return self._client.client.mail.send.post(request_body=payload)
+            return self._client.client.mail.send.post(request_body=payload, timeout=self._timeout)
         except HTTPError as exc:
             status = getattr(exc, "status_code", None)
             body = getattr(exc, "body", b"")
@@ -55,7 +68,11 @@ class SendGridEmailSender:
             # 429 and 5xx are SendGrid's way of saying "later"; other 4xx will not improve.
             retryable = status is None or status == 429 or status >= 500
             raise EmailDeliveryError(
-                f"SendGrid answered {status}: {detail[:500]}", retryable=retryable, status_code=status
+                f"SendGrid answered {status}: {detail[:500]}",
+                retryable=retryable,
+                status_code=status,
             ) from None
-        except OSError as exc:
-            raise EmailDeliveryError(f"SendGrid unreachable: {exc}", retryable=True) from None
+        except (OSError, http.client.HTTPException) as exc:
+            # Refused, reset, timed out, or a malformed/truncated answer (HTTPException is
+            # not an OSError): all transient from here.
+            raise EmailDeliveryError(f"SendGrid unreachable: {exc!r}", retryable=True) from None

@@ -13,6 +13,7 @@ from domain.policy import Policy
 from lifecycle.config import EngineConfig
 from tests.factories import days, insert_customer, make_policy
 from tests.helpers import eventually, ledger, outbox
+from tests.workflows.histories import record_history
 from workers.worker import build_worker
 from workflows.customer import CustomerWorkflow
 from workflows.messages import CustomerSnapshot, CustomerWorkflowInput, workflow_id_for
@@ -68,6 +69,7 @@ async def test_whole_trial_sends_each_email_once_at_its_time(
 
         await env.sleep(days(8))
         emails = await eventually(lambda: outbox(sessions, customer.id), lambda r: len(r) == 7)
+        await record_history(handle, "trial_to_winback")
 
     expected = [
         ("welcome", days(0), {}),
@@ -91,4 +93,75 @@ async def test_whole_trial_sends_each_email_once_at_its_time(
     assert [(e.kind, e.from_status, e.to_status) for e in events] == [
         ("trial_started", None, "trialing"),
         ("trial_expired", "trialing", "trial_expired"),
+    ]
+
+
+async def test_reminders_that_would_precede_sign_up_are_skipped_not_sent_late(
+    time_skipping_env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    engine_config: EngineConfig,
+    task_queue: str,
+) -> None:
+    env = time_skipping_env
+    policy = make_policy(engine_config, length="2d", reminders=["7d", "3d", "1d"], winback=[])
+    start = await env.get_current_time()
+    customer = await insert_customer(sessions, policy=policy, signed_up_at=start)
+    async with _worker(env, task_queue, sessions, policy):
+        handle = await _start(env, task_queue, customer.id, start, policy)
+        await env.sleep(days(3))
+        await eventually(
+            lambda: handle.query(CustomerWorkflow.snapshot),
+            lambda s: s.state.status == "trial_expired" and s.next_action is None,
+        )
+        emails = await eventually(lambda: outbox(sessions, customer.id), lambda r: len(r) == 3)
+    assert [e.template for e in emails] == ["welcome", "trial_reminder", "trial_expired"]
+    assert emails[1].data["days_left"] == 1
+    assert _close(emails[1].created_at - start, days(1))
+
+
+async def test_a_new_run_carries_the_state_and_sends_nothing_twice(
+    time_skipping_env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    engine_config: EngineConfig,
+    task_queue: str,
+) -> None:
+    """What continue-as-new hands over: the next run resumes the timetable where it was."""
+    env = time_skipping_env
+    policy = make_policy(engine_config)
+    start = await env.get_current_time()
+    customer = await insert_customer(sessions, policy=policy, signed_up_at=start)
+    async with _worker(env, task_queue, sessions, policy):
+        first = await _start(env, task_queue, customer.id, start, policy)
+        await env.sleep(days(8))
+        snapshot = await eventually(
+            lambda: first.query(CustomerWorkflow.snapshot),
+            lambda s: any(k.startswith("trial_reminder:604800") for k in s.state.done),
+        )
+        await first.terminate("simulating the end of a run")
+        carried = snapshot.state
+
+        second = await env.client.start_workflow(
+            CustomerWorkflow.run,
+            CustomerWorkflowInput(
+                customer_id=customer.id, signed_up_at=start, policy=policy, state=carried
+            ),
+            id=workflow_id_for(customer.id),
+            task_queue=task_queue,
+        )
+        await env.sleep(days(7))
+        await eventually(
+            lambda: second.query(CustomerWorkflow.snapshot),
+            lambda s: s.state.status == "trial_expired",
+        )
+        emails = await eventually(lambda: outbox(sessions, customer.id), lambda r: len(r) == 5)
+    assert [e.template for e in emails] == [
+        "welcome",
+        "trial_reminder",
+        "trial_reminder",
+        "trial_reminder",
+        "trial_expired",
+    ]
+    assert [e.kind for e in await ledger(sessions, customer.id)] == [
+        "trial_started",
+        "trial_expired",
     ]

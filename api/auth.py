@@ -1,0 +1,77 @@
+"""API keys: ``Authorization: Bearer <key>`` with scope ``app`` or ``admin`` (admin can do both)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from enum import StrEnum
+
+from fastapi import Request
+
+from api.errors import Problem
+
+
+class Scope(StrEnum):
+    APP = "app"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    scope: Scope
+    # A non-secret fingerprint of the key, recorded as the actor of admin actions.
+    key_id: str
+
+    @property
+    def actor(self) -> str:
+        return f"{self.scope}:{self.key_id}"
+
+
+def key_fingerprint(key: str) -> str:
+    return "key_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+class KeyRing:
+    def __init__(self, *, app_keys: tuple[str, ...], admin_keys: tuple[str, ...]) -> None:
+        self._keys = [(k, Scope.APP) for k in app_keys] + [(k, Scope.ADMIN) for k in admin_keys]
+
+    def __bool__(self) -> bool:
+        return bool(self._keys)
+
+    def lookup(self, presented: str) -> Principal | None:
+        found: Principal | None = None
+        # Compare against every key in constant time so timing does not reveal which matched.
+        for key, scope in self._keys:
+            if hmac.compare_digest(key.encode(), presented.encode()):
+                found = Principal(scope=scope, key_id=key_fingerprint(key))
+        return found
+
+
+def _unauthorized(detail: str) -> Problem:
+    return Problem(401, detail, type="unauthorized", headers={"WWW-Authenticate": "Bearer"})
+
+
+def authenticate(request: Request) -> Principal:
+    header = request.headers.get("authorization")
+    if not header:
+        raise _unauthorized("missing Authorization header; send 'Authorization: Bearer <key>'")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("Authorization must be 'Bearer <key>'")
+    keys: KeyRing = request.app.state.context.keys
+    principal = keys.lookup(token.strip())
+    if principal is None:
+        raise _unauthorized("unknown API key")
+    return principal
+
+
+def require_app(request: Request) -> Principal:
+    return authenticate(request)
+
+
+def require_admin(request: Request) -> Principal:
+    principal = authenticate(request)
+    if principal.scope is not Scope.ADMIN:
+        raise Problem(403, "this endpoint needs an API key with scope 'admin'", type="forbidden")
+    return principal

@@ -1,0 +1,27 @@
+"""Every saved history still replays on today's workflow code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from lifecycle.temporal import DATA_CONVERTER
+from tests.workflows.histories import HISTORIES
+from workflows.customer import CustomerWorkflow
+
+SAVED = sorted(HISTORIES.glob("*.json"))
+
+
+def test_histories_are_saved() -> None:
+    assert SAVED, "no saved histories; record them with LIFECYCLE_RECORD_HISTORIES=1"
+
+
+@pytest.mark.parametrize("path", SAVED, ids=[p.stem for p in SAVED])
+async def test_saved_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(f"customer-{path.stem}", path.read_text())
+    replayer = Replayer(workflows=[CustomerWorkflow], data_converter=DATA_CONVERTER)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
