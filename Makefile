@@ -2,7 +2,9 @@
 # Tools Python cannot provide are cached under ~/.cache/lifecycle-engine (pinned versions).
 
 SHELL := /bin/bash
-TOOLS_CACHE ?= $(HOME)/.cache/lifecycle-engine
+LIFECYCLE_TOOLS_CACHE ?= $(HOME)/.cache/lifecycle-engine
+export LIFECYCLE_TOOLS_CACHE
+TOOLS_CACHE := $(LIFECYCLE_TOOLS_CACHE)
 UV := $(TOOLS_CACHE)/bin/uv
 export PATH := $(TOOLS_CACHE)/bin:$(PATH)
 export UV_PYTHON ?= python3
