@@ -26,6 +26,8 @@ class CustomerViewUpdate:
     current_period_end: datetime | None
     cancel_at_period_end: bool
     scheduled_change: dict[str, Any] | None
+    mrr_cents: int = 0
+    pause_resumes_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ class CustomerActivities:
                     current_period_end=view.current_period_end,
                     cancel_at_period_end=view.cancel_at_period_end,
                     scheduled_change=view.scheduled_change,
+                    mrr_cents=view.mrr_cents,
+                    pause_resumes_at=view.pause_resumes_at,
                     state_version=request.version,
                     updated_at=self._clock(),
                 )

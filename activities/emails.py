@@ -39,18 +39,6 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _display_data(data: dict[str, Any]) -> dict[str, Any]:
-    shown = dict(data)
-    for key, value in data.items():
-        if key.endswith("_at") and isinstance(value, str):
-            try:
-                when = datetime.fromisoformat(value)
-            except ValueError:
-                continue
-            shown[key[:-3] + "_on"] = f"{when:%B} {when.day}, {when.year}"
-    return shown
-
-
 class EmailActivities:
     def __init__(
         self,
@@ -107,7 +95,7 @@ class EmailActivities:
                 )
             rendered = render_email(
                 request.template,
-                _display_data(request.data),
+                request.data,
                 name=customer.name,
                 product=self._product_name,
             )

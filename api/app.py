@@ -11,10 +11,11 @@ from temporalio.client import Client
 from api.auth import KeyRing
 from api.context import AppContext
 from api.errors import install_error_handlers
-from api.routers import admin, customers, health, plans
+from api.routers import admin, billing, customers, health, plans, simulator, webhooks
 from db.engine import create_engine, session_factory
 from lifecycle.settings import Settings
 from lifecycle.temporal import connect
+from lifecycle.wiring import payment_gateway
 
 
 class MissingApiKeys(RuntimeError):
@@ -36,13 +37,15 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
+        sessions = session_factory(engine)
         client = temporal or await connect(settings.temporal_target, settings.temporal_namespace)
         app.state.context = AppContext(
             settings=settings,
             config=settings.engine_config,
-            sessions=session_factory(engine),
+            sessions=sessions,
             temporal=client,
             keys=KeyRing(app_keys=settings.app_api_keys, admin_keys=settings.admin_api_keys),
+            payments=payment_gateway(settings, sessions),
         )
         try:
             yield
@@ -62,5 +65,11 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     app.include_router(health.router)
     app.include_router(customers.router)
     app.include_router(plans.router)
+    app.include_router(billing.router)
+    app.include_router(webhooks.router)
     app.include_router(admin.router)
+    if settings.uses_payment_simulator:
+        # The test clock and the simulated checkout exist only without a Stripe key.
+        app.include_router(simulator.admin_router)
+        app.include_router(simulator.public_router)
     return app

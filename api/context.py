@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from temporalio.client import Client
 
+from adapters.payments.base import PaymentGateway
 from api.auth import KeyRing
 from db.engine import SessionFactory
 from lifecycle.config import EngineConfig
@@ -20,6 +21,7 @@ class AppContext:
     sessions: SessionFactory
     temporal: Client
     keys: KeyRing
+    payments: PaymentGateway
 
     @property
     def task_queue(self) -> str:

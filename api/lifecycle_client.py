@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
+from activities.billing import CARD_DECLINED, PAYMENT_METHOD_REQUIRED, PAYMENT_REQUEST_REJECTED
 from api.context import AppContext
 from api.errors import Problem
 from workflows import search_attributes as sa
-from workflows.customer import CustomerWorkflow
-from workflows.messages import CustomerWorkflowInput, workflow_id_for
+from workflows.customer import (
+    PAYMENT_PROVIDER_UNAVAILABLE,
+    TRANSITION_REFUSED,
+    CustomerWorkflow,
+)
+from workflows.messages import CustomerSnapshot, CustomerWorkflowInput, workflow_id_for
 
 logger = logging.getLogger("lifecycle.api")
 
@@ -43,7 +49,10 @@ async def start_customer_workflow(
         await context.temporal.start_workflow(
             CustomerWorkflow.run,
             CustomerWorkflowInput(
-                customer_id=customer_id, signed_up_at=signed_up_at, policy=policy
+                customer_id=customer_id,
+                signed_up_at=signed_up_at,
+                policy=policy,
+                catalog=context.config.catalog,
             ),
             id=workflow_id_for(customer_id),
             task_queue=context.task_queue,
@@ -69,3 +78,65 @@ def customer_handle(context: AppContext, customer_id: str) -> WorkflowHandle:
     return context.temporal.get_workflow_handle_for(
         CustomerWorkflow.run, workflow_id_for(customer_id)
     )
+
+
+# Failure types a command reports, and how the API answers each.
+_FAILURE_STATUS = {
+    TRANSITION_REFUSED: 409,
+    CARD_DECLINED: 402,
+    PAYMENT_METHOD_REQUIRED: 402,
+    PAYMENT_REQUEST_REJECTED: 422,
+    PAYMENT_PROVIDER_UNAVAILABLE: 503,
+}
+
+
+def _command_problem(failure: ApplicationError) -> Problem:
+    status = _FAILURE_STATUS.get(failure.type or "", 409)
+    extra: dict[str, Any] = {}
+    problem_type = {
+        409: "transition-not-allowed",
+        402: "payment-required",
+        422: "payment-request-rejected",
+        503: "payment-provider-unavailable",
+    }[status]
+    details = failure.details[0] if failure.details else None
+    if failure.type == CARD_DECLINED and isinstance(details, dict):
+        problem_type = "card-declined"
+        extra = {"code": details.get("code"), "decline_code": details.get("decline_code")}
+    elif failure.type == PAYMENT_METHOD_REQUIRED:
+        problem_type = "payment-method-required"
+    return Problem(status, failure.message, type=problem_type, extra=extra)
+
+
+async def run_command(
+    context: AppContext,
+    customer_id: str,
+    update: Any,
+    command: Any,
+    *,
+    idempotency_key: str | None = None,
+) -> CustomerSnapshot:
+    """Send a lifecycle command (a Temporal Update) and map its outcome to the API's answers.
+
+    The same ``idempotency_key`` (the request's Idempotency-Key header) becomes the update
+    id, so a retried request gets the first outcome instead of running twice.
+    """
+    handle = customer_handle(context, customer_id)
+    try:
+        result: CustomerSnapshot = await handle.execute_update(
+            update, command, id=f"{update.__name__}:{idempotency_key}" if idempotency_key else None
+        )
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError):
+            raise _command_problem(cause) from None
+        raise Problem(409, str(cause or exc), type="transition-not-allowed") from None
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            raise Problem(
+                409,
+                "the customer's lifecycle has ended; no command can change it",
+                type="transition-not-allowed",
+            ) from None
+        raise temporal_unavailable(exc) from exc
+    return result

@@ -37,6 +37,19 @@ class Customer(Base):
     current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
     scheduled_change: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # Monthly recurring revenue of the current subscription, in cents (annual / 12).
+    mrr_cents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    pause_resumes_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The payment provider's ids (Stripe or the simulator).
+    provider_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True, index=False)
+    provider_subscription_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    # A display summary of the default payment method; never a card number.
+    payment_method_id: Mapped[str | None] = mapped_column(String(255))
+    payment_method_brand: Mapped[str | None] = mapped_column(String(32))
+    payment_method_last4: Mapped[str | None] = mapped_column(String(4))
+    payment_method_exp_month: Mapped[int | None] = mapped_column(Integer)
+    payment_method_exp_year: Mapped[int | None] = mapped_column(Integer)
+    billing_address: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     # The workflow's state version last written here; older writes are ignored.
     state_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -86,3 +99,53 @@ class LedgerEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Invoice(Base):
+    """The engine's mirror of the provider's invoices (from activities and webhooks)."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (Index("ix_invoices_customer_created", "customer_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    subscription_id: Mapped[str | None] = mapped_column(String(255))
+    number: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(8))
+    subtotal_cents: Mapped[int] = mapped_column(BigInteger)
+    total_cents: Mapped[int] = mapped_column(BigInteger)
+    amount_due_cents: Mapped[int] = mapped_column(BigInteger)
+    amount_paid_cents: Mapped[int] = mapped_column(BigInteger)
+    amount_remaining_cents: Mapped[int] = mapped_column(BigInteger)
+    billing_reason: Mapped[str | None] = mapped_column(String(64))
+    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    hosted_invoice_url: Mapped[str | None] = mapped_column(Text)
+    invoice_pdf: Mapped[str | None] = mapped_column(Text)
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_payment_attempt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebhookEvent(Base):
+    """The webhook inbox: each provider event id once, and what became of it."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(128), index=True)
+    customer_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    provider_customer_id: Mapped[str | None] = mapped_column(String(255))
+    # When the provider created the event; orders out-of-order deliveries.
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # received -> delivered (signalled to the workflow) | ignored (no customer, unknown type)
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -12,6 +13,12 @@ class EmailTemplate(StrEnum):
     TRIAL_REMINDER = "trial_reminder"
     TRIAL_EXPIRED = "trial_expired"
     TRIAL_WINBACK = "trial_winback"
+    TRIAL_CONVERTED = "trial_converted"
+    PLAN_CHANGED = "plan_changed"
+    SUBSCRIPTION_CANCELED = "subscription_canceled"
+    SUBSCRIPTION_REACTIVATED = "subscription_reactivated"
+    SUBSCRIPTION_PAUSED = "subscription_paused"
+    SUBSCRIPTION_RESUMED = "subscription_resumed"
 
 
 @dataclass(frozen=True)
@@ -47,15 +54,84 @@ _TEMPLATES: dict[EmailTemplate, tuple[str, str]] = {
         "Hi {greeting},\n\nIt has been {days_since_expiry} day(s) since your {product} trial "
         "ended. Everything you built is still here: pick a plan to continue.{offer_line}",
     ),
+    EmailTemplate.TRIAL_CONVERTED: (
+        "Welcome to {product} {plan_name}",
+        "Hi {greeting},\n\nThanks for subscribing to {plan_name} ({interval}ly billing). "
+        "We charged {amount_display} today; your next invoice is due on {period_end_on}.",
+    ),
+    EmailTemplate.PLAN_CHANGED: (
+        "Your {product} plan is now {plan_name}",
+        "Hi {greeting},\n\nYour plan changed from {previous_plan_name} to {plan_name} "
+        "({interval}ly billing), effective {effective_on}.{amount_line}",
+    ),
+    EmailTemplate.SUBSCRIPTION_CANCELED: (
+        "Your {product} subscription is canceled",
+        "Hi {greeting},\n\nYour {plan_name} subscription {cancel_line}. You can come back "
+        "at any time; your chatbots and data stay with us.",
+    ),
+    EmailTemplate.SUBSCRIPTION_REACTIVATED: (
+        "Your {product} subscription continues",
+        "Hi {greeting},\n\nGood news: your {plan_name} subscription will renew as usual on "
+        "{period_end_on}.",
+    ),
+    EmailTemplate.SUBSCRIPTION_PAUSED: (
+        "Your {product} subscription is paused",
+        "Hi {greeting},\n\nYour {plan_name} subscription is paused; you will not be charged "
+        "while it is. {resume_line}",
+    ),
+    EmailTemplate.SUBSCRIPTION_RESUMED: (
+        "Your {product} subscription is active again",
+        "Hi {greeting},\n\nYour {plan_name} subscription is active again. Welcome back.",
+    ),
 }
+
+
+def format_money(cents: int, currency: str = "usd") -> str:
+    symbol = {"usd": "$", "eur": "€", "gbp": "£"}.get(currency.lower())
+    amount = f"{abs(cents) / 100:,.2f}"
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {currency.upper()}"
+
+
+def _format_day(value: str) -> str | None:
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return f"{when:%B} {when.day}, {when.year}"
+
+
+def _display_values(data: dict[str, Any]) -> dict[str, Any]:
+    """Turn the workflow's structured data into the phrases templates show."""
+    values = dict(data)
+    for key, value in data.items():
+        if key.endswith("_at") and isinstance(value, str) and (day := _format_day(value)):
+            values[key[:-3] + "_on"] = day
+    currency = str(data.get("currency", "usd"))
+    if isinstance(data.get("amount_cents"), int):
+        values["amount_display"] = format_money(data["amount_cents"], currency)
+    values["amount_line"] = (
+        f" We charged {values['amount_display']} today." if data.get("amount_cents", 0) > 0 else ""
+    )
+    values["cancel_line"] = (
+        f"ends on {values.get('effective_on', 'the end of the period')}"
+        if data.get("at_period_end")
+        else "has ended"
+    )
+    values["resume_line"] = (
+        f"It resumes on {values['resumes_on']}."
+        if values.get("resumes_on")
+        else "Resume it whenever you like."
+    )
+    values.setdefault("offer_line", "")
+    return values
 
 
 def render_email(
     template: EmailTemplate, data: dict[str, Any], *, name: str | None, product: str
 ) -> RenderedEmail:
     subject, body = _TEMPLATES[template]
-    values = _Defaults(data)
+    values = _Defaults(_display_values(data))
     values["product"] = product
     values["greeting"] = name or "there"
-    values.setdefault("offer_line", "")
     return RenderedEmail(subject=subject.format_map(values), body=body.format_map(values))

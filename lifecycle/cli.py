@@ -149,3 +149,50 @@ def temporal_setup() -> None:
         if added
         else "search attributes already registered"
     )
+
+
+# -- stripe -----------------------------------------------------------------------------
+
+stripe_app = typer.Typer(help="Stripe operator helpers.", no_args_is_help=True)
+app.add_typer(stripe_app, name="stripe")
+
+
+@stripe_app.command("sync-catalog")
+def stripe_sync_catalog(config: ConfigOption = None) -> None:
+    """Create or update Stripe products and prices from the catalog (safe to run twice).
+
+    Needs STRIPE_API_KEY; STRIPE_API_BASE points it elsewhere (stripe-mock, a proxy).
+    """
+    from adapters.payments.base import CatalogSyncReport, PaymentError
+    from adapters.payments.stripe_catalog import sync_catalog
+    from adapters.payments.stripe_gateway import StripeGateway
+
+    settings = _settings(config)
+    if not settings.stripe_api_key:
+        typer.echo(
+            "error: STRIPE_API_KEY is not set (a secret key, sk_test_... or sk_live_...)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    api_key = settings.stripe_api_key
+
+    async def main() -> CatalogSyncReport:
+        gateway = StripeGateway(api_key, api_base=settings.stripe_api_base)
+        try:
+            return await sync_catalog(gateway.client, settings.engine_config.catalog)
+        finally:
+            await gateway.aclose()
+
+    try:
+        report = asyncio.run(main())
+    except PaymentError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for title, names in (
+        ("created", report.created),
+        ("updated", report.updated),
+        ("unchanged", report.unchanged),
+    ):
+        typer.echo(f"{title}: {len(names)}")
+        for name in names:
+            typer.echo(f"  {name}")

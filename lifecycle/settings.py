@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     sendgrid_api_key: str | None = None
     sendgrid_api_host: str | None = None
     lifecycle_email_from: str = "billing@example.com"
+    # Where this API is reachable from browsers (simulator checkout pages, links).
+    lifecycle_public_url: str = "http://127.0.0.1:8000"
     lifecycle_app_api_keys: str | None = None
     lifecycle_admin_api_keys: str | None = None
     # Only `lifecycle dev` uses these: the Temporal CLI that runs the embedded dev server.
@@ -42,6 +44,14 @@ class Settings(BaseSettings):
     @property
     def temporal_target(self) -> str:
         return self.temporal_address or "localhost:7233"
+
+    @property
+    def public_base_url(self) -> str:
+        return self.lifecycle_public_url.rstrip("/")
+
+    @property
+    def uses_payment_simulator(self) -> bool:
+        return not self.stripe_api_key
 
     @property
     def temporal_cli(self) -> Path:

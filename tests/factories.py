@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import tomllib
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from temporalio import activity
 from temporalio.client import Client
+from temporalio.worker import Worker
 
+from activities.policy import Terms
+from adapters.email.base import EmailSender
+from adapters.email.log_sender import LogEmailSender
+from adapters.payments.base import PaymentGateway
 from api.app import create_app
 from db.engine import SessionFactory
 from db.models import Customer
@@ -20,6 +26,7 @@ from domain.durations import parse_duration
 from domain.policy import Policy, TrialPolicy
 from lifecycle.config import EngineConfig
 from lifecycle.settings import REPO_ROOT, Settings
+from workers.worker import build_worker
 
 
 def make_policy(
@@ -137,3 +144,42 @@ async def api_client(settings: Settings, temporal: Client) -> AsyncIterator[http
 
 def auth(key: str = APP_KEY) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def simulator_clock() -> datetime:
+    """Inside an activity, the server's time (skipped time on the time-skipping server),
+    so the simulator's periods line up with the workflow's timers; real time otherwise."""
+    if activity.in_activity():
+        return activity.info().current_attempt_scheduled_time
+    return datetime.now(UTC)
+
+
+def make_simulator(
+    sessions: SessionFactory, config: EngineConfig, *, clock: Callable[[], datetime] | None = None
+) -> PaymentGateway:
+    from adapters.payments.simulator import SimulatedGateway
+
+    return SimulatedGateway(sessions, config.catalog, clock=clock or simulator_clock)
+
+
+def make_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    sessions: SessionFactory,
+    config: EngineConfig,
+    policy: Policy | None = None,
+    gateway: PaymentGateway | None = None,
+    sender: EmailSender | None = None,
+) -> Worker:
+    """A worker with the real activities; payments and email at the simulated edge."""
+    terms = Terms(policy=policy or config.policy, catalog=config.catalog)
+    return build_worker(
+        client,
+        task_queue=task_queue,
+        sessions=sessions,
+        sender=sender or LogEmailSender(),
+        gateway=gateway or make_simulator(sessions, config),
+        product_name=config.product_name,
+        load_terms=lambda: terms,
+    )

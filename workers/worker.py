@@ -9,16 +9,17 @@ from collections.abc import Callable
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.billing import BillingActivities
 from activities.customers import CustomerActivities
 from activities.emails import EmailActivities
-from activities.policy import PolicyActivities
+from activities.policy import PolicyActivities, Terms
 from adapters.email.base import EmailSender
+from adapters.payments.base import PaymentGateway
 from db.engine import SessionFactory, create_engine, session_factory
-from domain.policy import Policy
 from lifecycle.config import load_config
 from lifecycle.settings import Settings
 from lifecycle.temporal import connect
-from workers.wiring import email_sender
+from lifecycle.wiring import email_sender, payment_gateway
 from workflows.customer import CustomerWorkflow
 
 logger = logging.getLogger("lifecycle.worker")
@@ -30,34 +31,59 @@ def build_worker(
     task_queue: str,
     sessions: SessionFactory,
     sender: EmailSender,
+    gateway: PaymentGateway,
     product_name: str,
-    load_policy: Callable[[], Policy],
+    load_terms: Callable[[], Terms],
     max_concurrent_activities: int = 50,
 ) -> Worker:
     customers = CustomerActivities(sessions)
     emails = EmailActivities(sessions, sender, product_name=product_name)
-    policy = PolicyActivities(load_policy)
+    billing = BillingActivities(sessions, gateway)
+    policy = PolicyActivities(load_terms)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[CustomerWorkflow],
-        activities=[customers.apply_transition, emails.send_email, policy.current_policy],
+        activities=[
+            customers.apply_transition,
+            emails.send_email,
+            billing.ensure_provider_customer,
+            billing.attach_payment_method,
+            billing.create_subscription,
+            billing.change_price,
+            billing.schedule_price_change,
+            billing.subscription_command,
+            billing.fetch_subscription,
+            policy.current_terms,
+        ],
         max_concurrent_activities=max_concurrent_activities,
     )
+
+
+def terms_loader(settings: Settings) -> Callable[[], Terms]:
+    """Re-reads the config file each time, so a continued-as-new run gets today's terms."""
+
+    def load() -> Terms:
+        config = load_config(settings.lifecycle_config)
+        return Terms(policy=config.policy, catalog=config.catalog)
+
+    return load
 
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` is set (or forever); shuts down gracefully, finishing in-flight tasks."""
     config = settings.engine_config
     engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
     client = await connect(settings.temporal_target, settings.temporal_namespace)
     worker = build_worker(
         client,
         task_queue=settings.temporal_task_queue,
-        sessions=session_factory(engine),
+        sessions=sessions,
         sender=email_sender(settings),
+        gateway=payment_gateway(settings, sessions),
         product_name=config.product_name,
-        load_policy=lambda: load_config(settings.lifecycle_config).policy,
+        load_terms=terms_loader(settings),
     )
     logger.info("worker polling task queue %r", settings.temporal_task_queue)
     try:

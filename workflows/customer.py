@@ -1,15 +1,37 @@
-"""One workflow per customer: the lifecycle state machine and all of its timers."""
+"""One workflow per customer: the lifecycle state machine, its timers and its commands.
+
+Commands arrive as Temporal Updates (validated first, so a refused command never enters
+the history); provider events arrive as signals. Both, and the timed actions of the main
+loop, run one at a time under a lock, so a command never interleaves with a renewal.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.billing import (
+        CARD_DECLINED,
+        PAYMENT_METHOD_REQUIRED,
+        PAYMENT_REQUEST_REJECTED,
+        AttachPaymentMethodInput,
+        BillingActivities,
+        ChangePriceInput,
+        CreateSubscriptionInput,
+        EnsureProviderCustomerInput,
+        FetchSubscriptionInput,
+        SchedulePriceChangeInput,
+        SubscriptionCommandInput,
+    )
     from activities.customers import (
         ApplyTransitionInput,
         CustomerActivities,
@@ -18,25 +40,74 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.emails import EmailActivities, SendEmailInput
     from activities.policy import PolicyActivities
+    from adapters.payments.base import PaymentEvent, SubscriptionInfo
+    from domain.catalog import Catalog
+    from domain.changes import (
+        SUBSCRIBABLE,
+        ChangeKind,
+        PlanChoice,
+        classify_change,
+        require_status,
+        require_subscribable_plan,
+    )
     from domain.emails import EmailTemplate
-    from domain.lifecycle import Status
+    from domain.lifecycle import BillingInterval, Status, TransitionRefused
     from domain.policy import Policy
     from domain.trial import TrialAction, TrialStep, trial_timetable
     from workflows import search_attributes as sa
     from workflows.messages import (
+        CancelSubscription,
+        ChangeSubscription,
         CustomerSnapshot,
         CustomerState,
         CustomerWorkflowInput,
         NextAction,
+        PauseSubscription,
+        ReactivateSubscription,
+        ResumeSubscription,
+        ScheduledChange,
+        UpdatePaymentMethod,
     )
 
 SYSTEM_ACTOR = "system"
+PROVIDER_ACTOR = "stripe"
+TRANSITION_REFUSED = "TransitionRefused"
+PAYMENT_PROVIDER_UNAVAILABLE = "PaymentProviderUnavailable"
+# Failures a command reports to its caller as they are (card declined, ...).
+_CALLER_FAILURES = {CARD_DECLINED, PAYMENT_METHOD_REQUIRED, PAYMENT_REQUEST_REJECTED}
+_SEEN_EVENTS_KEPT = 200
 
 _DB_TIMEOUT = timedelta(seconds=15)
 _DB_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 _EMAIL_TIMEOUT = timedelta(seconds=30)
 # Providers have outages; an email is worth retrying for a long time, never twice.
 _EMAIL_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10))
+_PAYMENT_TIMEOUT = timedelta(seconds=30)
+# A caller waits on commands: retry briefly, then report the provider as unavailable.
+# The idempotency key stays the same across these attempts, so none charges twice.
+_PAYMENT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=6,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Due:
+    key: str
+    at: datetime
+    run: Callable[[], Awaitable[None]]
+
+
+def _refused(exc: TransitionRefused) -> ApplicationError:
+    return ApplicationError(str(exc), type=TRANSITION_REFUSED, non_retryable=True)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 @workflow.defn(name="CustomerLifecycle")
@@ -44,8 +115,10 @@ class CustomerWorkflow:
     @workflow.init
     def __init__(self, params: CustomerWorkflowInput) -> None:
         self._policy: Policy = params.policy
+        self._catalog: Catalog = params.catalog
         self._state: CustomerState = params.state or self._new_state(params)
         self._wake = False
+        self._lock = asyncio.Lock()
 
     def _new_state(self, params: CustomerWorkflowInput) -> CustomerState:
         trial = params.policy.trial
@@ -64,10 +137,11 @@ class CustomerWorkflow:
         if params.state is None:
             await self._start_trial()
         while True:
-            await self._perform_due_actions()
+            async with self._lock:
+                await self._perform_due_actions()
             if workflow.info().is_continue_as_new_suggested():
                 await self._continue_as_new()
-            upcoming = self._next_action()
+            upcoming = self._next_due()
             self._wake = False
             timeout = None
             if upcoming is not None:
@@ -75,29 +149,69 @@ class CustomerWorkflow:
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: self._wake, timeout=timeout)
 
-    # -- queries ---------------------------------------------------------------------
+    # -- query -----------------------------------------------------------------------
 
     @workflow.query(name="state")
     def snapshot(self) -> CustomerSnapshot:
-        upcoming = self._next_action()
+        upcoming = self._next_due()
         return CustomerSnapshot(
             state=self._state,
             next_action=NextAction(key=upcoming.key, at=upcoming.at) if upcoming else None,
             policy=self._policy,
         )
 
+    # -- timed actions -----------------------------------------------------------------
+
+    def _due_actions(self) -> list[_Due]:
+        state, done = self._state, set(self._state.done)
+        due: list[_Due] = []
+        if state.status in (Status.TRIALING, Status.TRIAL_EXPIRED):
+            assert state.trial_ends_at is not None and state.trial_planned_from is not None
+            wanted = (
+                {TrialStep.REMINDER, TrialStep.EXPIRE}
+                if state.status is Status.TRIALING
+                else {TrialStep.WINBACK}
+            )
+            for action in trial_timetable(
+                trial_ends_at=state.trial_ends_at,
+                planned_from=state.trial_planned_from,
+                policy=self._policy.trial,
+            ):
+                if action.step in wanted:
+                    due.append(_Due(action.key, action.at, self._trial_step(action)))
+        if (
+            state.status in (Status.ACTIVE, Status.PAST_DUE)
+            and state.current_period_end is not None
+            and (state.cancel_at_period_end or state.scheduled_change is not None)
+        ):
+            end = state.current_period_end
+            due.append(_Due(f"period_end:{end.isoformat()}", end, self._period_end_due(end)))
+        if state.status is Status.PAUSED and state.pause_resumes_at is not None:
+            at = state.pause_resumes_at
+            due.append(_Due(f"auto_resume:{at.isoformat()}", at, self._auto_resume))
+        return [d for d in due if d.key not in done]
+
+    def _next_due(self) -> _Due | None:
+        actions = self._due_actions()
+        return min(actions, key=lambda a: a.at) if actions else None
+
+    async def _perform_due_actions(self) -> None:
+        while (action := self._next_due()) is not None and action.at <= workflow.now():
+            await action.run()
+            if action.key not in self._state.done:
+                self._state.done.append(action.key)
+
     # -- the trial -------------------------------------------------------------------
 
     async def _start_trial(self) -> None:
         state = self._state
         workflow.upsert_search_attributes([sa.CUSTOMER_ID.value_set(state.customer_id)])
-        await self._transition(
-            kind="trial_started",
+        await self._record(
+            "trial_started",
             from_status=None,
-            to_status=Status.TRIALING,
             data={"trial_ends_at": _iso(state.trial_ends_at)},
         )
-        await self._send_email(
+        await self._email(
             EmailTemplate.WELCOME,
             key="welcome",
             data={
@@ -106,88 +220,642 @@ class CustomerWorkflow:
             },
         )
 
-    def _trial_actions(self) -> list[TrialAction]:
+    def _trial_step(self, action: TrialAction) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            trial_ends_at = _iso(self._state.trial_ends_at)
+            if action.step is TrialStep.REMINDER:
+                await self._email(
+                    EmailTemplate.TRIAL_REMINDER,
+                    key=action.key,
+                    data={"days_left": action.whole_days, "trial_ends_at": trial_ends_at},
+                )
+            elif action.step is TrialStep.EXPIRE:
+                await self._move(
+                    Status.TRIAL_EXPIRED, "trial_expired", data={"trial_ends_at": trial_ends_at}
+                )
+                await self._email(
+                    EmailTemplate.TRIAL_EXPIRED,
+                    key=action.key,
+                    data={"trial_ends_at": trial_ends_at},
+                )
+            else:
+                await self._email(
+                    EmailTemplate.TRIAL_WINBACK,
+                    key=action.key,
+                    data={"days_since_expiry": action.whole_days, "trial_ends_at": trial_ends_at},
+                )
+
+        return run
+
+    # -- commands --------------------------------------------------------------------
+
+    @workflow.update(name="change_subscription")
+    async def change_subscription(self, command: ChangeSubscription) -> CustomerSnapshot:
+        async with self._lock:
+            self._check_change(command)
+            if self._state.status in SUBSCRIBABLE:
+                await self._subscribe(command)
+            else:
+                await self._change_plan(command)
+        return self._after_command()
+
+    @change_subscription.validator
+    def _validate_change(self, command: ChangeSubscription) -> None:
+        self._check_change(command)
+
+    def _check_change(self, command: ChangeSubscription) -> None:
         state = self._state
-        if state.status not in (Status.TRIALING, Status.TRIAL_EXPIRED):
-            return []
-        assert state.trial_ends_at is not None and state.trial_planned_from is not None
-        actions = trial_timetable(
-            trial_ends_at=state.trial_ends_at,
-            planned_from=state.trial_planned_from,
-            policy=self._policy.trial,
-        )
-        wanted = (
-            {TrialStep.REMINDER, TrialStep.EXPIRE}
-            if state.status is Status.TRIALING
-            else {TrialStep.WINBACK}
-        )
-        done = set(state.done)
-        return [a for a in actions if a.step in wanted and a.key not in done]
+        try:
+            require_subscribable_plan(self._catalog, command.plan)
+            if state.status in SUBSCRIBABLE:
+                return
+            require_status(
+                state.status,
+                {Status.ACTIVE, *SUBSCRIBABLE},
+                f"change the plan to {command.plan}/{command.interval.value}",
+            )
+            same = (command.plan, command.interval) == (state.plan, state.interval)
+            if same and state.scheduled_change is None:
+                raise TransitionRefused(
+                    f"already on {command.plan}/{command.interval.value}", status=state.status
+                )
+        except TransitionRefused as exc:
+            raise _refused(exc) from None
 
-    def _next_action(self) -> TrialAction | None:
-        actions = self._trial_actions()
-        return min(actions, key=lambda a: a.at) if actions else None
+    @workflow.update(name="cancel")
+    async def cancel(self, command: CancelSubscription) -> CustomerSnapshot:
+        async with self._lock:
+            self._check_cancel(command)
+            await self._cancel(command)
+        return self._after_command()
 
-    async def _perform_due_actions(self) -> None:
-        while (action := self._next_action()) is not None and action.at <= workflow.now():
-            await self._perform(action)
-            self._state.done.append(action.key)
+    @cancel.validator
+    def _validate_cancel(self, command: CancelSubscription) -> None:
+        self._check_cancel(command)
 
-    async def _perform(self, action: TrialAction) -> None:
+    def _check_cancel(self, command: CancelSubscription) -> None:
         state = self._state
-        trial_ends_at = _iso(state.trial_ends_at)
-        if action.step is TrialStep.REMINDER:
-            await self._send_email(
-                EmailTemplate.TRIAL_REMINDER,
-                key=action.key,
-                data={"days_left": action.whole_days, "trial_ends_at": trial_ends_at},
+        try:
+            allowed = {Status.ACTIVE, Status.PAST_DUE}
+            if not command.at_period_end:
+                allowed.add(Status.PAUSED)
+            require_status(state.status, allowed, "cancel")
+            if command.at_period_end and state.cancel_at_period_end:
+                raise TransitionRefused("cancellation at period end is already scheduled")
+        except TransitionRefused as exc:
+            raise _refused(exc) from None
+
+    @workflow.update(name="reactivate")
+    async def reactivate(self, command: ReactivateSubscription) -> CustomerSnapshot:
+        async with self._lock:
+            self._check_reactivate()
+            await self._reactivate(command)
+        return self._after_command()
+
+    @reactivate.validator
+    def _validate_reactivate(self, command: ReactivateSubscription) -> None:
+        self._check_reactivate()
+
+    def _check_reactivate(self) -> None:
+        try:
+            require_status(self._state.status, {Status.ACTIVE, Status.PAST_DUE}, "reactivate")
+            if not self._state.cancel_at_period_end:
+                raise TransitionRefused("nothing to reactivate: no cancellation is scheduled")
+        except TransitionRefused as exc:
+            raise _refused(exc) from None
+
+    @workflow.update(name="pause")
+    async def pause(self, command: PauseSubscription) -> CustomerSnapshot:
+        async with self._lock:
+            self._check_pause(command)
+            await self._pause(command)
+        return self._after_command()
+
+    @pause.validator
+    def _validate_pause(self, command: PauseSubscription) -> None:
+        self._check_pause(command)
+
+    def _check_pause(self, command: PauseSubscription) -> None:
+        try:
+            require_status(self._state.status, {Status.ACTIVE}, "pause")
+            if command.resumes_at is not None and command.resumes_at <= workflow.now():
+                raise TransitionRefused("resumes_at must be in the future")
+        except TransitionRefused as exc:
+            raise _refused(exc) from None
+
+    @workflow.update(name="resume")
+    async def resume(self, command: ResumeSubscription) -> CustomerSnapshot:
+        async with self._lock:
+            self._check_resume()
+            await self._resume(command.actor)
+        return self._after_command()
+
+    @resume.validator
+    def _validate_resume(self, command: ResumeSubscription) -> None:
+        self._check_resume()
+
+    def _check_resume(self) -> None:
+        try:
+            require_status(self._state.status, {Status.PAUSED}, "resume")
+        except TransitionRefused as exc:
+            raise _refused(exc) from None
+
+    @workflow.update(name="update_payment_method")
+    async def update_payment_method(self, command: UpdatePaymentMethod) -> CustomerSnapshot:
+        async with self._lock:
+            provider_customer = await self._ensure_provider_customer()
+            seq = self._next_command()
+            await self._billing(
+                BillingActivities.attach_payment_method,
+                AttachPaymentMethodInput(
+                    customer_id=self._state.customer_id,
+                    provider_customer_id=provider_customer,
+                    payment_method=command.payment_method,
+                    idempotency_key=self._key(seq, "attach"),
+                ),
             )
-        elif action.step is TrialStep.EXPIRE:
-            await self._transition(
-                kind="trial_expired",
-                from_status=Status.TRIALING,
-                to_status=Status.TRIAL_EXPIRED,
-                data={"trial_ends_at": trial_ends_at},
+            await self._record("payment_method_updated", actor=command.actor)
+        return self._after_command()
+
+    def _after_command(self) -> CustomerSnapshot:
+        self._wake = True
+        return self.snapshot()
+
+    # -- subscribing and changing plans ---------------------------------------------
+
+    async def _subscribe(self, command: ChangeSubscription) -> None:
+        state = self._state
+        seq = self._next_command()
+        provider_customer = await self._ensure_provider_customer()
+        if command.payment_method:
+            await self._billing(
+                BillingActivities.attach_payment_method,
+                AttachPaymentMethodInput(
+                    customer_id=state.customer_id,
+                    provider_customer_id=provider_customer,
+                    payment_method=command.payment_method,
+                    idempotency_key=self._key(seq, "attach"),
+                ),
             )
-            await self._send_email(
-                EmailTemplate.TRIAL_EXPIRED, key=action.key, data={"trial_ends_at": trial_ends_at}
+        subscription = await self._billing(
+            BillingActivities.create_subscription,
+            CreateSubscriptionInput(
+                customer_id=state.customer_id,
+                provider_customer_id=provider_customer,
+                plan=command.plan,
+                interval=command.interval,
+                idempotency_key=self._key(seq, "subscribe"),
+                coupon=command.coupon,
+            ),
+        )
+        await self._start_subscription(subscription, command.actor, via="api")
+
+    async def _start_subscription(
+        self, subscription: SubscriptionInfo, actor: str, *, via: str
+    ) -> None:
+        state = self._state
+        previous = state.status
+        price = subscription.price
+        plan = price.plan if price else state.plan
+        interval = price.interval if price else BillingInterval.MONTH
+        winbacks_sent = sum(1 for k in state.done if k.startswith(f"{TrialStep.WINBACK}:"))
+        self._adopt_period(subscription)
+        state.subscription_id = subscription.id
+        state.plan, state.interval = plan, interval
+        state.cancel_at_period_end = subscription.cancel_at_period_end
+        state.scheduled_change = None
+        state.canceled_at = None
+        new_mrr = self._mrr(plan, interval)
+        kind = "subscription_restarted" if previous is Status.CANCELED else "trial_converted"
+        invoice = subscription.latest_invoice
+        await self._move(
+            Status.ACTIVE,
+            kind,
+            actor=actor,
+            new_mrr=new_mrr,
+            data={
+                "via": via,
+                "converted_from": previous.value,
+                "winbacks_sent": winbacks_sent,
+                "amount_paid_cents": invoice.amount_paid_cents if invoice else 0,
+                "invoice_id": invoice.id if invoice else None,
+                "subscription_id": subscription.id,
+            },
+        )
+        await self._email(
+            EmailTemplate.TRIAL_CONVERTED,
+            key=f"converted:{subscription.id}",
+            data={
+                **self._plan_data(),
+                "amount_cents": invoice.amount_paid_cents if invoice else 0,
+                "currency": invoice.currency if invoice else self._catalog.currency,
+                "period_end_at": _iso(state.current_period_end),
+            },
+        )
+
+    async def _change_plan(self, command: ChangeSubscription) -> None:
+        state = self._state
+        assert state.subscription_id is not None and state.interval is not None
+        seq = self._next_command()
+        wanted = PlanChoice(command.plan, command.interval)
+        if (command.plan, command.interval) == (state.plan, state.interval):
+            # Asking for the current plan withdraws a pending downgrade.
+            await self._drop_scheduled_change(seq, command.actor)
+            return
+        kind = classify_change(self._catalog, PlanChoice(state.plan, state.interval), wanted)
+        now = command.when == "now" or (command.when is None and kind is ChangeKind.UPGRADE)
+        if state.scheduled_change is not None:
+            # Any new change replaces a pending one (the provider drops it too).
+            await self._drop_scheduled_change(seq, command.actor)
+        if now:
+            subscription = await self._billing(
+                BillingActivities.change_price,
+                ChangePriceInput(
+                    customer_id=state.customer_id,
+                    subscription_id=state.subscription_id,
+                    plan=command.plan,
+                    interval=command.interval,
+                    proration="always_invoice",
+                    idempotency_key=self._key(seq, "change"),
+                ),
             )
-        elif action.step is TrialStep.WINBACK:
-            await self._send_email(
-                EmailTemplate.TRIAL_WINBACK,
-                key=action.key,
-                data={"days_since_expiry": action.whole_days, "trial_ends_at": trial_ends_at},
+            self._adopt_period(subscription)
+            invoice = subscription.latest_invoice
+            charged = (
+                invoice.amount_paid_cents
+                if invoice is not None and invoice.billing_reason == "subscription_update"
+                else 0
+            )
+            await self._apply_plan(
+                wanted, kind, actor=command.actor, amount_cents=charged, key=f"change:{seq}"
+            )
+            return
+        subscription = await self._billing(
+            BillingActivities.schedule_price_change,
+            SchedulePriceChangeInput(
+                customer_id=state.customer_id,
+                subscription_id=state.subscription_id,
+                plan=command.plan,
+                interval=command.interval,
+                idempotency_key=self._key(seq, "schedule"),
+            ),
+        )
+        self._adopt_period(subscription)
+        assert state.current_period_end is not None
+        state.scheduled_change = ScheduledChange(
+            plan=command.plan, interval=command.interval, effective_at=state.current_period_end
+        )
+        await self._record(
+            "plan_change_scheduled",
+            actor=command.actor,
+            data={
+                "to_plan": command.plan,
+                "to_interval": command.interval.value,
+                "effective_at": _iso(state.current_period_end),
+            },
+        )
+
+    async def _drop_scheduled_change(self, seq: int, actor: str, *, record: bool = True) -> None:
+        state = self._state
+        assert state.subscription_id is not None
+        await self._subscription_command("cancel_scheduled_change", seq)
+        dropped = state.scheduled_change
+        state.scheduled_change = None
+        if record and dropped is not None:
+            await self._record(
+                "plan_change_withdrawn",
+                actor=actor,
+                data={"to_plan": dropped.plan, "to_interval": dropped.interval.value},
             )
 
-    # -- effects ---------------------------------------------------------------------
+    async def _apply_plan(
+        self, wanted: PlanChoice, kind: ChangeKind, *, actor: str, amount_cents: int, key: str
+    ) -> None:
+        state = self._state
+        previous_plan = state.plan
+        state.plan, state.interval = wanted.plan, wanted.interval
+        state.scheduled_change = None
+        new_mrr = self._mrr(wanted.plan, wanted.interval) if state.status is Status.ACTIVE else 0
+        await self._record(
+            "plan_changed",
+            actor=actor,
+            new_mrr=new_mrr,
+            data={
+                "change": kind.value,
+                "from_plan": previous_plan,
+                "amount_paid_cents": amount_cents,
+            },
+        )
+        await self._email(
+            EmailTemplate.PLAN_CHANGED,
+            key=key,
+            data={
+                **self._plan_data(),
+                "previous_plan_name": self._plan_name(previous_plan),
+                "effective_at": _iso(workflow.now()),
+                "amount_cents": amount_cents,
+                "currency": self._catalog.currency,
+            },
+        )
 
-    async def _transition(
+    # -- cancel, reactivate, pause, resume ---------------------------------------------
+
+    async def _cancel(self, command: CancelSubscription) -> None:
+        state = self._state
+        seq = self._next_command()
+        if state.scheduled_change is not None:
+            await self._drop_scheduled_change(seq, command.actor)
+        subscription = await self._subscription_command(
+            "cancel", seq, at_period_end=command.at_period_end
+        )
+        if command.at_period_end:
+            self._adopt_period(subscription)
+            state.cancel_at_period_end = True
+            await self._record(
+                "cancellation_scheduled",
+                actor=command.actor,
+                data={"effective_at": _iso(state.current_period_end)},
+            )
+            await self._email(
+                EmailTemplate.SUBSCRIPTION_CANCELED,
+                key=f"cancel:{seq}",
+                data={
+                    **self._plan_data(),
+                    "at_period_end": True,
+                    "effective_at": _iso(state.current_period_end),
+                },
+            )
+            return
+        await self._end_subscription(
+            actor=command.actor, reason="canceled_now", key=f"cancel:{seq}"
+        )
+
+    async def _end_subscription(self, *, actor: str, reason: str, key: str) -> None:
+        state = self._state
+        state.canceled_at = workflow.now()
+        state.cancel_at_period_end = False
+        state.scheduled_change = None
+        await self._move(
+            Status.CANCELED,
+            "subscription_canceled",
+            actor=actor,
+            new_mrr=0,
+            data={"reason": reason, "voluntary": reason != "dunning_exhausted"},
+        )
+        if reason != "cancel_at_period_end":
+            await self._email(
+                EmailTemplate.SUBSCRIPTION_CANCELED,
+                key=key,
+                data={**self._plan_data(), "at_period_end": False},
+            )
+
+    async def _reactivate(self, command: ReactivateSubscription) -> None:
+        state = self._state
+        seq = self._next_command()
+        subscription = await self._subscription_command("reactivate", seq)
+        self._adopt_period(subscription)
+        state.cancel_at_period_end = False
+        await self._record("cancellation_withdrawn", actor=command.actor)
+        await self._email(
+            EmailTemplate.SUBSCRIPTION_REACTIVATED,
+            key=f"reactivate:{seq}",
+            data={**self._plan_data(), "period_end_at": _iso(state.current_period_end)},
+        )
+
+    async def _pause(self, command: PauseSubscription) -> None:
+        state = self._state
+        seq = self._next_command()
+        await self._subscription_command("pause", seq, resumes_at=command.resumes_at)
+        state.pause_resumes_at = command.resumes_at
+        await self._move(
+            Status.PAUSED,
+            "subscription_paused",
+            actor=command.actor,
+            new_mrr=0,
+            data={"resumes_at": _iso(command.resumes_at)},
+        )
+        await self._email(
+            EmailTemplate.SUBSCRIPTION_PAUSED,
+            key=f"pause:{seq}",
+            data={**self._plan_data(), "resumes_at": _iso(command.resumes_at)},
+        )
+
+    async def _resume(self, actor: str, *, call_provider: bool = True) -> None:
+        state = self._state
+        seq = self._next_command()
+        if call_provider:
+            subscription = await self._subscription_command("resume", seq)
+            self._adopt_period(subscription)
+        state.pause_resumes_at = None
+        assert state.interval is not None
+        await self._move(
+            Status.ACTIVE,
+            "subscription_resumed",
+            actor=actor,
+            new_mrr=self._mrr(state.plan, state.interval),
+        )
+        await self._email(
+            EmailTemplate.SUBSCRIPTION_RESUMED, key=f"resume:{seq}", data=self._plan_data()
+        )
+
+    async def _auto_resume(self) -> None:
+        # The provider resumes collection at resumes_at on its own.
+        await self._resume(SYSTEM_ACTOR, call_provider=False)
+
+    def _period_end_due(self, end: datetime) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            await self._period_ended(end, actor=SYSTEM_ACTOR)
+
+        return run
+
+    async def _period_ended(self, end: datetime, *, actor: str) -> None:
+        """What takes effect when a billing period ends: a cancellation or a scheduled change.
+
+        Reached by the period-end timer or by the provider's renewal, whichever comes first.
+        """
+        state = self._state
+        key = f"period_end:{end.isoformat()}"
+        if key in state.done:
+            return
+        state.done.append(key)
+        if state.cancel_at_period_end:
+            await self._end_subscription(actor=actor, reason="cancel_at_period_end", key=key)
+        elif state.scheduled_change is not None:
+            change = state.scheduled_change
+            assert state.interval is not None
+            kind = classify_change(
+                self._catalog,
+                PlanChoice(state.plan, state.interval),
+                PlanChoice(change.plan, change.interval),
+            )
+            await self._apply_plan(
+                PlanChoice(change.plan, change.interval), kind, actor=actor, amount_cents=0, key=key
+            )
+
+    # -- provider events ---------------------------------------------------------------
+
+    @workflow.signal(name="payment_event")
+    async def payment_event(self, event: PaymentEvent) -> None:
+        async with self._lock:
+            await self._on_payment_event(event)
+        self._wake = True
+
+    async def _on_payment_event(self, event: PaymentEvent) -> None:
+        state = self._state
+        if event.id in state.seen_events:
+            return
+        state.seen_events = [*state.seen_events, event.id][-_SEEN_EVENTS_KEPT:]
+        if event.type == "checkout.session.completed":
+            if state.status in SUBSCRIBABLE and event.checkout_subscription_id:
+                subscription = await self._fetch_subscription(event.checkout_subscription_id)
+                if subscription.status in ("active", "trialing"):
+                    await self._start_subscription(subscription, PROVIDER_ACTOR, via="checkout")
+            return
+        subscription_id = (
+            event.subscription.id
+            if event.subscription is not None
+            else event.invoice.subscription
+            if event.invoice is not None
+            else None
+        )
+        if subscription_id is None or subscription_id != state.subscription_id:
+            return
+        if state.provider_as_of is not None and event.created < state.provider_as_of:
+            # Older than what was already applied: never roll state back.
+            return
+        if event.type.startswith("invoice."):
+            # Invoice events say something happened to the subscription; ask what.
+            subscription = await self._fetch_subscription(subscription_id)
+        else:
+            assert event.subscription is not None
+            subscription = event.subscription
+        await self._reconcile(subscription, as_of=event.created)
+
+    async def _reconcile(self, subscription: SubscriptionInfo, *, as_of: datetime) -> None:
+        """Bring the lifecycle in line with the provider's view of the subscription."""
+        state = self._state
+        state.provider_as_of = max(as_of, state.provider_as_of or as_of)
+        if state.status is Status.CANCELED:
+            return
+        if subscription.status == "canceled":
+            reason = "cancel_at_period_end" if state.cancel_at_period_end else "provider"
+            await self._end_subscription(
+                actor=PROVIDER_ACTOR, reason=reason, key=f"ended:{subscription.id}"
+            )
+            return
+        if (
+            state.current_period_end is not None
+            and subscription.current_period_start >= state.current_period_end
+        ):
+            await self._period_ended(state.current_period_end, actor=PROVIDER_ACTOR)
+            if state.status is Status.CANCELED:
+                return
+        rolled = (
+            state.current_period_end is not None
+            and subscription.current_period_start >= state.current_period_end
+        )
+        changed = self._adopt_period(subscription)
+        if rolled:
+            invoice = subscription.latest_invoice
+            await self._record(
+                "subscription_renewed",
+                actor=PROVIDER_ACTOR,
+                data={
+                    "period_start": _iso(subscription.current_period_start),
+                    "period_end": _iso(subscription.current_period_end),
+                    "invoice_id": invoice.id if invoice else None,
+                    "amount_paid_cents": invoice.amount_paid_cents if invoice else None,
+                },
+            )
+            changed = False
+        price = subscription.price
+        if price is not None and (price.plan, price.interval) != (state.plan, state.interval):
+            # Changed outside the engine, e.g. in the Customer Portal.
+            assert state.interval is not None
+            wanted = PlanChoice(price.plan, price.interval)
+            kind = classify_change(self._catalog, PlanChoice(state.plan, state.interval), wanted)
+            await self._apply_plan(
+                wanted,
+                kind,
+                actor=PROVIDER_ACTOR,
+                amount_cents=0,
+                key=f"provider_change:{subscription.id}:{as_of.isoformat()}",
+            )
+        if subscription.paused and state.status is Status.ACTIVE:
+            state.pause_resumes_at = subscription.pause_resumes_at
+            await self._move(Status.PAUSED, "subscription_paused", actor=PROVIDER_ACTOR, new_mrr=0)
+        elif not subscription.paused and state.status is Status.PAUSED:
+            await self._resume(PROVIDER_ACTOR, call_provider=False)
+        if subscription.cancel_at_period_end != state.cancel_at_period_end:
+            state.cancel_at_period_end = subscription.cancel_at_period_end
+            await self._record(
+                "cancellation_scheduled"
+                if subscription.cancel_at_period_end
+                else "cancellation_withdrawn",
+                actor=PROVIDER_ACTOR,
+            )
+        elif changed:
+            await self._sync_view()
+
+    # -- effects ------------------------------------------------------------------------
+
+    def _adopt_period(self, subscription: SubscriptionInfo) -> bool:
+        state = self._state
+        changed = (state.current_period_start, state.current_period_end) != (
+            subscription.current_period_start,
+            subscription.current_period_end,
+        )
+        state.current_period_start = subscription.current_period_start
+        state.current_period_end = subscription.current_period_end
+        return changed
+
+    async def _move(
         self,
-        *,
-        kind: str,
-        from_status: Status | None,
         to_status: Status,
+        kind: str,
+        *,
         actor: str = SYSTEM_ACTOR,
-        mrr_delta_cents: int = 0,
+        new_mrr: int | None = None,
         data: dict[str, Any] | None = None,
     ) -> None:
-        """Mirror the new state to the read model, append the ledger row, update visibility."""
+        previous = self._state.status
+        self._state.status = to_status
+        await self._record(kind, from_status=previous, actor=actor, new_mrr=new_mrr, data=data)
+
+    async def _record(
+        self,
+        kind: str,
+        *,
+        from_status: Status | str | None = "same",
+        actor: str = SYSTEM_ACTOR,
+        new_mrr: int | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Mirror the state to the read model and append a ledger row, in one activity."""
         state = self._state
-        state.status = to_status
-        state.version += 1
+        previous_status = state.status if from_status == "same" else from_status
+        delta = 0
+        if new_mrr is not None:
+            delta = new_mrr - state.mrr_cents
+            state.mrr_cents = new_mrr
         state.ledger_seq += 1
         entry = LedgerEntry(
             event_key=f"{state.customer_id}:{state.ledger_seq}",
             kind=kind,
             actor=actor,
             occurred_at=workflow.now(),
-            from_status=from_status.value if from_status else None,
-            to_status=to_status.value,
+            from_status=previous_status.value if isinstance(previous_status, Status) else None,
+            to_status=state.status.value,
             plan=state.plan,
             interval=state.interval.value if state.interval else None,
-            mrr_delta_cents=mrr_delta_cents,
+            mrr_delta_cents=delta,
             data=data or {},
         )
+        await self._sync_view(entry)
+
+    async def _sync_view(self, entry: LedgerEntry | None = None) -> None:
+        state = self._state
+        state.version += 1
         await workflow.execute_activity_method(
             CustomerActivities.apply_transition,
             ApplyTransitionInput(
@@ -203,6 +871,7 @@ class CustomerWorkflow:
 
     def _view(self) -> CustomerViewUpdate:
         state = self._state
+        change = state.scheduled_change
         return CustomerViewUpdate(
             status=state.status.value,
             plan=state.plan,
@@ -212,7 +881,15 @@ class CustomerWorkflow:
             current_period_start=state.current_period_start,
             current_period_end=state.current_period_end,
             cancel_at_period_end=state.cancel_at_period_end,
-            scheduled_change=None,
+            scheduled_change={
+                "plan": change.plan,
+                "interval": change.interval.value,
+                "effective_at": change.effective_at.isoformat(),
+            }
+            if change
+            else None,
+            mrr_cents=state.mrr_cents,
+            pause_resumes_at=state.pause_resumes_at,
         )
 
     def _upsert_visibility(self) -> None:
@@ -225,7 +902,7 @@ class CustomerWorkflow:
             updates.append(sa.TRIAL_ENDS_AT.value_set(state.trial_ends_at))
         workflow.upsert_search_attributes(updates)
 
-    async def _send_email(self, template: EmailTemplate, *, key: str, data: dict[str, Any]) -> None:
+    async def _email(self, template: EmailTemplate, *, key: str, data: dict[str, Any]) -> None:
         await workflow.execute_activity_method(
             EmailActivities.send_email,
             SendEmailInput(
@@ -239,11 +916,97 @@ class CustomerWorkflow:
             retry_policy=_EMAIL_RETRY,
         )
 
+    async def _billing(self, activity: Callable[[Any, Any], Awaitable[T]], arg: Any) -> T:
+        """Run a payment activity; a final failure becomes the command's failure as is."""
+        try:
+            return await workflow.execute_activity_method(
+                activity,
+                arg,
+                start_to_close_timeout=_PAYMENT_TIMEOUT,
+                retry_policy=_PAYMENT_RETRY,
+            )
+        except ActivityError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError) and cause.type in _CALLER_FAILURES:
+                raise ApplicationError(
+                    cause.message, *cause.details, type=cause.type, non_retryable=True
+                ) from None
+            raise ApplicationError(
+                "the payment provider is unavailable; retry later",
+                type=PAYMENT_PROVIDER_UNAVAILABLE,
+                non_retryable=True,
+            ) from None
+
+    async def _ensure_provider_customer(self) -> str:
+        state = self._state
+        if state.provider_customer_id is None:
+            state.provider_customer_id = await self._billing(
+                BillingActivities.ensure_provider_customer,
+                EnsureProviderCustomerInput(
+                    customer_id=state.customer_id,
+                    idempotency_key=f"{state.customer_id}:provider_customer",
+                ),
+            )
+        return state.provider_customer_id
+
+    async def _subscription_command(
+        self,
+        command: str,
+        seq: int,
+        *,
+        at_period_end: bool = False,
+        resumes_at: datetime | None = None,
+    ) -> SubscriptionInfo:
+        state = self._state
+        assert state.subscription_id is not None
+        return await self._billing(
+            BillingActivities.subscription_command,
+            SubscriptionCommandInput(
+                customer_id=state.customer_id,
+                subscription_id=state.subscription_id,
+                command=command,
+                idempotency_key=self._key(seq, command),
+                at_period_end=at_period_end,
+                resumes_at=resumes_at,
+            ),
+        )
+
+    async def _fetch_subscription(self, subscription_id: str) -> SubscriptionInfo:
+        return await self._billing(
+            BillingActivities.fetch_subscription,
+            FetchSubscriptionInput(
+                customer_id=self._state.customer_id, subscription_id=subscription_id
+            ),
+        )
+
+    def _next_command(self) -> int:
+        self._state.command_seq += 1
+        return self._state.command_seq
+
+    def _key(self, seq: int, operation: str) -> str:
+        return f"{self._state.customer_id}:{seq}:{operation}"
+
+    def _mrr(self, plan: str, interval: BillingInterval) -> int:
+        found = self._catalog.plans.get(plan)
+        return self._catalog.monthly_recurring_cents(found, interval) if found else 0
+
+    def _plan_name(self, plan: str) -> str:
+        found = self._catalog.plans.get(plan)
+        return found.name if found else plan
+
+    def _plan_data(self) -> dict[str, Any]:
+        state = self._state
+        return {
+            "plan": state.plan,
+            "plan_name": self._plan_name(state.plan),
+            "interval": state.interval.value if state.interval else None,
+        }
+
     async def _continue_as_new(self) -> None:
         # Let in-flight updates and signals finish so none is lost across the new run.
         await workflow.wait_condition(workflow.all_handlers_finished)
-        policy = await workflow.execute_activity_method(
-            PolicyActivities.current_policy,
+        terms = await workflow.execute_activity_method(
+            PolicyActivities.current_terms,
             start_to_close_timeout=_DB_TIMEOUT,
             retry_policy=_DB_RETRY,
         )
@@ -251,11 +1014,8 @@ class CustomerWorkflow:
             CustomerWorkflowInput(
                 customer_id=self._state.customer_id,
                 signed_up_at=self._state.signed_up_at,
-                policy=policy,
+                policy=terms.policy,
+                catalog=terms.catalog,
                 state=self._state,
             )
         )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

@@ -1,16 +1,29 @@
-"""Inputs, state and query results of the customer workflow. No PII: ids, plans, times."""
+"""Inputs, commands, state and query results of the customer workflow.
+
+No PII here: ids, plans, amounts and times only. Emails and names stay in the database,
+where activities look them up.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
+from domain.catalog import Catalog
 from domain.lifecycle import BillingInterval, Status
 from domain.policy import Policy
 
 
 def workflow_id_for(customer_id: str) -> str:
     return f"customer-{customer_id}"
+
+
+@dataclass(frozen=True)
+class ScheduledChange:
+    plan: str
+    interval: BillingInterval
+    effective_at: datetime
 
 
 @dataclass
@@ -29,12 +42,25 @@ class CustomerState:
     current_period_start: datetime | None = None
     current_period_end: datetime | None = None
     cancel_at_period_end: bool = False
-    # Keys of timetable actions already carried out (emails sent, expiry applied).
+    scheduled_change: ScheduledChange | None = None
+    pause_resumes_at: datetime | None = None
+    canceled_at: datetime | None = None
+    # Monthly recurring revenue in cents (annual plans count one twelfth per month).
+    mrr_cents: int = 0
+    provider_customer_id: str | None = None
+    subscription_id: str | None = None
+    # Creation time of the newest provider event applied: older ones never roll state back.
+    provider_as_of: datetime | None = None
+    # Recently applied provider event ids (bounded), so redeliveries change nothing.
+    seen_events: list[str] = field(default_factory=list)
+    # Keys of timed actions already carried out (emails sent, expiry applied, ...).
     done: list[str] = field(default_factory=list)
     # Bumped at every change mirrored to the read model, which ignores older writes.
     version: int = 0
     # Numbers ledger rows so their keys stay stable across retries and replays.
     ledger_seq: int = 0
+    # Numbers commands, from which provider idempotency keys are derived.
+    command_seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -42,8 +68,58 @@ class CustomerWorkflowInput:
     customer_id: str
     signed_up_at: datetime
     policy: Policy
+    catalog: Catalog
     # Present when the workflow continues as new.
     state: CustomerState | None = None
+
+
+# -- commands (Temporal Updates) --------------------------------------------------------
+
+When = Literal["now", "period_end"]
+
+
+@dataclass(frozen=True)
+class ChangeSubscription:
+    """Convert a trial (or a canceled customer), or change an active customer's plan."""
+
+    plan: str
+    interval: BillingInterval
+    actor: str
+    payment_method: str | None = None
+    # None: upgrades now, downgrades at period end.
+    when: When | None = None
+    coupon: str | None = None
+
+
+@dataclass(frozen=True)
+class CancelSubscription:
+    actor: str
+    at_period_end: bool = True
+
+
+@dataclass(frozen=True)
+class ReactivateSubscription:
+    actor: str
+
+
+@dataclass(frozen=True)
+class PauseSubscription:
+    actor: str
+    resumes_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ResumeSubscription:
+    actor: str
+
+
+@dataclass(frozen=True)
+class UpdatePaymentMethod:
+    actor: str
+    payment_method: str
+
+
+# -- query ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import db.simulator_models  # noqa: F401
 from db.models import Base
 
 config = context.config

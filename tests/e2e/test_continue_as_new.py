@@ -11,14 +11,12 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.email.log_sender import LogEmailSender
 from db.engine import SessionFactory
 from lifecycle.config import load_config
 from lifecycle.temporal import DATA_CONVERTER
 from tests.conftest import tool
-from tests.factories import api_client, auth, make_settings, unique_email, write_config
+from tests.factories import api_client, auth, make_settings, make_worker, unique_email, write_config
 from tests.helpers import eventually, outbox
-from workers.worker import build_worker
 from workflows import search_attributes
 from workflows.customer import CustomerWorkflow
 from workflows.messages import workflow_id_for
@@ -55,13 +53,11 @@ async def test_trial_spans_several_runs_without_losing_or_repeating(
     settings = make_settings(
         database_url=database_url, task_queue=task_queue, config_path=config_path
     )
-    worker = build_worker(
+    worker = make_worker(
         eager_env.client,
         task_queue=task_queue,
         sessions=sessions,
-        sender=LogEmailSender(),
-        product_name="ChatbotCloud",
-        load_policy=lambda: load_config(config_path).policy,
+        config=load_config(config_path),
     )
     async with worker, api_client(settings, eager_env.client) as http:
         created = await http.post(

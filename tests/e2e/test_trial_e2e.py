@@ -9,13 +9,19 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.email.log_sender import LogEmailSender
 from db.engine import create_engine, session_factory
 from db.migrate import migrate
 from lifecycle.config import load_config
-from tests.factories import ADMIN_KEY, api_client, auth, make_settings, unique_email, write_config
+from tests.factories import (
+    ADMIN_KEY,
+    api_client,
+    auth,
+    make_settings,
+    make_worker,
+    unique_email,
+    write_config,
+)
 from tests.helpers import eventually
-from workers.worker import build_worker
 from workflows import search_attributes as sa
 from workflows.messages import workflow_id_for
 
@@ -51,13 +57,11 @@ async def test_trial_from_sign_up_to_win_back(
         database_url=app_database_url, task_queue=task_queue, config_path=config_path
     )
     engine = create_engine(app_database_url)
-    worker = build_worker(
+    worker = make_worker(
         dev_server_env.client,
         task_queue=task_queue,
         sessions=session_factory(engine),
-        sender=LogEmailSender(),
-        product_name="ChatbotCloud",
-        load_policy=lambda: load_config(config_path).policy,
+        config=load_config(config_path),
     )
     email = unique_email()
     try:

@@ -7,33 +7,31 @@ from datetime import timedelta
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.email.log_sender import LogEmailSender
 from db.engine import SessionFactory
 from domain.policy import Policy
-from lifecycle.config import EngineConfig
-from tests.factories import days, insert_customer, make_policy
+from lifecycle.config import EngineConfig, load_config
+from lifecycle.settings import REPO_ROOT
+from tests.factories import days, insert_customer, make_policy, make_worker
 from tests.helpers import eventually, ledger, outbox
 from tests.workflows.histories import record_history
-from workers.worker import build_worker
 from workflows.customer import CustomerWorkflow
 from workflows.messages import CustomerSnapshot, CustomerWorkflowInput, workflow_id_for
 
 
 def _worker(env: WorkflowEnvironment, task_queue: str, sessions: SessionFactory, policy: Policy):
-    return build_worker(
-        env.client,
-        task_queue=task_queue,
-        sessions=sessions,
-        sender=LogEmailSender(),
-        product_name="ChatbotCloud",
-        load_policy=lambda: policy,
+    config = load_config(REPO_ROOT / "lifecycle.toml")
+    return make_worker(
+        env.client, task_queue=task_queue, sessions=sessions, config=config, policy=policy
     )
 
 
 async def _start(env, task_queue, customer_id, signed_up_at, policy) -> WorkflowHandle:
+    catalog = load_config(REPO_ROOT / "lifecycle.toml").catalog
     return await env.client.start_workflow(
         CustomerWorkflow.run,
-        CustomerWorkflowInput(customer_id=customer_id, signed_up_at=signed_up_at, policy=policy),
+        CustomerWorkflowInput(
+            customer_id=customer_id, signed_up_at=signed_up_at, policy=policy, catalog=catalog
+        ),
         id=workflow_id_for(customer_id),
         task_queue=task_queue,
     )
@@ -143,7 +141,11 @@ async def test_a_new_run_carries_the_state_and_sends_nothing_twice(
         second = await env.client.start_workflow(
             CustomerWorkflow.run,
             CustomerWorkflowInput(
-                customer_id=customer.id, signed_up_at=start, policy=policy, state=carried
+                customer_id=customer.id,
+                signed_up_at=start,
+                policy=policy,
+                catalog=engine_config.catalog,
+                state=carried,
             ),
             id=workflow_id_for(customer.id),
             task_queue=task_queue,

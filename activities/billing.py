@@ -1,0 +1,273 @@
+"""Billing activities: every call to the payment provider, and the mirror of what it did.
+
+Each activity passes the caller's idempotency key (derived from the customer and the
+workflow's command sequence) to the provider, so a retry after a crash at any line
+returns the first result instead of charging again; database writes are upserts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import update
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from adapters.payments.base import (
+    CardDeclined,
+    PaymentGateway,
+    PaymentMethodInfo,
+    PaymentMethodRequired,
+    PaymentRequestRejected,
+    PriceRef,
+    ProrationBehavior,
+    SubscriptionInfo,
+)
+from db.engine import SessionFactory
+from db.invoices import upsert_invoice
+from db.models import Customer
+from domain.lifecycle import BillingInterval
+
+CARD_DECLINED = "CardDeclined"
+PAYMENT_METHOD_REQUIRED = "PaymentMethodRequired"
+PAYMENT_REQUEST_REJECTED = "PaymentRequestRejected"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class EnsureProviderCustomerInput:
+    customer_id: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class AttachPaymentMethodInput:
+    customer_id: str
+    provider_customer_id: str
+    payment_method: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class CreateSubscriptionInput:
+    customer_id: str
+    provider_customer_id: str
+    plan: str
+    interval: BillingInterval
+    idempotency_key: str
+    coupon: str | None = None
+
+
+@dataclass(frozen=True)
+class ChangePriceInput:
+    customer_id: str
+    subscription_id: str
+    plan: str
+    interval: BillingInterval
+    proration: ProrationBehavior
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class SchedulePriceChangeInput:
+    customer_id: str
+    subscription_id: str
+    plan: str
+    interval: BillingInterval
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class SubscriptionCommandInput:
+    """cancel (now / at period end), reactivate, pause, resume, drop a scheduled change."""
+
+    customer_id: str
+    subscription_id: str
+    command: str
+    idempotency_key: str
+    at_period_end: bool = False
+    resumes_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FetchSubscriptionInput:
+    customer_id: str
+    subscription_id: str
+
+
+def payment_failure(exc: Exception) -> ApplicationError:
+    """Provider errors the workflow must see as final: a decline is the customer's to fix."""
+    if isinstance(exc, CardDeclined):
+        return ApplicationError(
+            str(exc),
+            {"code": exc.code, "decline_code": exc.decline_code},
+            type=CARD_DECLINED,
+            non_retryable=True,
+        )
+    if isinstance(exc, PaymentMethodRequired):
+        return ApplicationError(str(exc), type=PAYMENT_METHOD_REQUIRED, non_retryable=True)
+    assert isinstance(exc, PaymentRequestRejected)
+    return ApplicationError(
+        str(exc), {"code": exc.code}, type=PAYMENT_REQUEST_REJECTED, non_retryable=True
+    )
+
+
+_FINAL = (CardDeclined, PaymentMethodRequired, PaymentRequestRejected)
+
+
+class BillingActivities:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        gateway: PaymentGateway,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._gateway = gateway
+        self._clock = clock
+
+    @activity.defn(name="ensure_provider_customer")
+    async def ensure_provider_customer(self, request: EnsureProviderCustomerInput) -> str:
+        async with self._sessions() as session:
+            customer = await session.get(Customer, request.customer_id)
+        if customer is None:
+            raise ApplicationError(f"customer {request.customer_id} not found")
+        if customer.provider_customer_id:
+            return customer.provider_customer_id
+        try:
+            provider_id = await self._gateway.ensure_customer(
+                customer_id=customer.id,
+                email=customer.email,
+                name=customer.name,
+                idempotency_key=request.idempotency_key,
+            )
+        except _FINAL as exc:
+            raise payment_failure(exc) from exc
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Customer)
+                .where(Customer.id == customer.id)
+                .values(provider_customer_id=provider_id, updated_at=self._clock())
+            )
+        return provider_id
+
+    @activity.defn(name="attach_payment_method")
+    async def attach_payment_method(self, request: AttachPaymentMethodInput) -> PaymentMethodInfo:
+        try:
+            method = await self._gateway.attach_payment_method(
+                request.provider_customer_id,
+                request.payment_method,
+                idempotency_key=request.idempotency_key,
+            )
+        except _FINAL as exc:
+            raise payment_failure(exc) from exc
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Customer)
+                .where(Customer.id == request.customer_id)
+                .values(
+                    payment_method_id=method.id,
+                    payment_method_brand=method.brand,
+                    payment_method_last4=method.last4,
+                    payment_method_exp_month=method.exp_month,
+                    payment_method_exp_year=method.exp_year,
+                    updated_at=self._clock(),
+                )
+            )
+        return method
+
+    @activity.defn(name="create_subscription")
+    async def create_subscription(self, request: CreateSubscriptionInput) -> SubscriptionInfo:
+        try:
+            subscription = await self._gateway.create_subscription(
+                provider_customer_id=request.provider_customer_id,
+                customer_id=request.customer_id,
+                price=PriceRef(request.plan, request.interval),
+                idempotency_key=request.idempotency_key,
+                coupon=request.coupon,
+            )
+        except _FINAL as exc:
+            raise payment_failure(exc) from exc
+        await self._mirror(request.customer_id, subscription)
+        return subscription
+
+    @activity.defn(name="change_price")
+    async def change_price(self, request: ChangePriceInput) -> SubscriptionInfo:
+        try:
+            subscription = await self._gateway.change_price(
+                request.subscription_id,
+                PriceRef(request.plan, request.interval),
+                proration=request.proration,
+                idempotency_key=request.idempotency_key,
+            )
+        except _FINAL as exc:
+            raise payment_failure(exc) from exc
+        await self._mirror(request.customer_id, subscription)
+        return subscription
+
+    @activity.defn(name="schedule_price_change")
+    async def schedule_price_change(self, request: SchedulePriceChangeInput) -> SubscriptionInfo:
+        try:
+            subscription = await self._gateway.schedule_price_change(
+                request.subscription_id,
+                PriceRef(request.plan, request.interval),
+                idempotency_key=request.idempotency_key,
+            )
+        except _FINAL as exc:
+            raise payment_failure(exc) from exc
+        await self._mirror(request.customer_id, subscription)
+        return subscription
+
+    @activity.defn(name="subscription_command")
+    async def subscription_command(self, request: SubscriptionCommandInput) -> SubscriptionInfo:
+        gateway, sub, key = self._gateway, request.subscription_id, request.idempotency_key
+        try:
+            if request.command == "cancel":
+                subscription = await gateway.cancel_subscription(
+                    sub, at_period_end=request.at_period_end, idempotency_key=key
+                )
+            elif request.command == "reactivate":
+                subscription = await gateway.reactivate_subscription(sub, idempotency_key=key)
+            elif request.command == "pause":
+                subscription = await gateway.pause_subscription(
+                    sub, resumes_at=request.resumes_at, idempotency_key=key
+                )
+            elif request.command == "resume":
+                subscription = await gateway.resume_subscription(sub, idempotency_key=key)
+            elif request.command == "cancel_scheduled_change":
+                subscription = await gateway.cancel_scheduled_change(sub, idempotency_key=key)
+            else:
+                raise ApplicationError(
+                    f"unknown subscription command {request.command!r}", non_retryable=True
+                )
+        except _FINAL as exc:
+            raise payment_failure(exc) from exc
+        await self._mirror(request.customer_id, subscription)
+        return subscription
+
+    @activity.defn(name="fetch_subscription")
+    async def fetch_subscription(self, request: FetchSubscriptionInput) -> SubscriptionInfo:
+        try:
+            subscription = await self._gateway.get_subscription(request.subscription_id)
+        except _FINAL as exc:
+            raise payment_failure(exc) from exc
+        await self._mirror(request.customer_id, subscription)
+        return subscription
+
+    async def _mirror(self, customer_id: str, subscription: SubscriptionInfo) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Customer)
+                .where(Customer.id == customer_id)
+                .values(provider_subscription_id=subscription.id, updated_at=self._clock())
+            )
+            if subscription.latest_invoice is not None:
+                await upsert_invoice(
+                    session, customer_id, subscription.latest_invoice, now=self._clock()
+                )

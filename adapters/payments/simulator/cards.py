@@ -1,0 +1,59 @@
+"""Stripe's test payment methods and how each behaves in the simulator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Decline:
+    code: str
+    decline_code: str
+    message: str
+
+
+GENERIC_DECLINE = Decline("card_declined", "generic_decline", "Your card was declined.")
+
+
+@dataclass(frozen=True)
+class SimCard:
+    brand: str
+    last4: str
+    # Refused when attached (Stripe checks the card) and on every charge.
+    decline: Decline | None = None
+    # Attaches fine, but every charge fails.
+    charge_decline: Decline | None = None
+
+    @property
+    def declines_on_attach(self) -> bool:
+        return self.decline is not None
+
+    @property
+    def declines_on_charge(self) -> Decline | None:
+        return self.decline or self.charge_decline
+
+
+SIM_CARDS: dict[str, SimCard] = {
+    "pm_card_visa": SimCard("visa", "4242"),
+    "pm_card_mastercard": SimCard("mastercard", "4444"),
+    "pm_card_amex": SimCard("amex", "8431"),
+    "pm_card_chargeDeclined": SimCard("visa", "0002", decline=GENERIC_DECLINE),
+    "pm_card_chargeDeclinedInsufficientFunds": SimCard(
+        "visa",
+        "9995",
+        decline=Decline("card_declined", "insufficient_funds", "Your card has insufficient funds."),
+    ),
+    "pm_card_chargeDeclinedExpiredCard": SimCard(
+        "visa", "0069", decline=Decline("expired_card", "expired_card", "Your card has expired.")
+    ),
+    "pm_card_chargeDeclinedProcessingError": SimCard(
+        "visa",
+        "0119",
+        decline=Decline(
+            "processing_error",
+            "processing_error",
+            "An error occurred while processing your card. Try again in a little bit.",
+        ),
+    ),
+    "pm_card_chargeCustomerFail": SimCard("visa", "0341", charge_decline=GENERIC_DECLINE),
+}

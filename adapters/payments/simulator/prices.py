@@ -1,0 +1,98 @@
+"""The simulator's prices (from the engine's catalog, by lookup key) and coupons."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from adapters.payments.base import ADDON_PRICE_PREFIX, PaymentRequestRejected, PriceRef
+from domain.catalog import Catalog, round_half_up_div
+from domain.lifecycle import BillingInterval
+
+
+@dataclass(frozen=True)
+class SimPrice:
+    lookup_key: str
+    amount_cents: int
+    currency: str
+    # None for one-off prices.
+    interval: BillingInterval | None
+    product_id: str
+    product_name: str
+
+    @property
+    def id(self) -> str:
+        return f"price_sim_{self.lookup_key}"
+
+
+def _no_such_price(lookup_key: str) -> PaymentRequestRejected:
+    return PaymentRequestRejected(
+        f"No such price: no active price has the lookup key '{lookup_key}'", code="resource_missing"
+    )
+
+
+def resolve_price(catalog: Catalog, lookup_key: str) -> SimPrice:
+    """A plan price ``plan_<plan>_<interval>`` or an add-on price ``addon_<id>[_<interval>]``.
+
+    Sales-led plans (no list price) have no price. An annual add-on price is 12 monthly
+    prices less the catalog's annual discount, like an annual plan.
+    """
+    ref = PriceRef.from_lookup_key(lookup_key)
+    if ref is not None:
+        plan = catalog.plans.get(ref.plan)
+        amount = catalog.price_cents(plan, ref.interval) if plan else None
+        if plan is None or amount is None:
+            raise _no_such_price(lookup_key)
+        return SimPrice(
+            lookup_key=lookup_key,
+            amount_cents=amount,
+            currency=catalog.currency,
+            interval=ref.interval,
+            product_id=f"prod_sim_plan_{plan.id}",
+            product_name=plan.name,
+        )
+    if lookup_key.startswith(ADDON_PRICE_PREFIX):
+        rest = lookup_key[len(ADDON_PRICE_PREFIX) :]
+        addon_id, _, suffix = rest.rpartition("_")
+        interval: BillingInterval | None = None
+        if addon_id and suffix in {i.value for i in BillingInterval}:
+            interval = BillingInterval(suffix)
+        else:
+            addon_id = rest
+        addon = catalog.addons.get(addon_id)
+        if addon is None or (interval is None) != (addon.kind == "one_off"):
+            raise _no_such_price(lookup_key)
+        amount = addon.price_cents
+        if interval is BillingInterval.YEAR:
+            amount = round_half_up_div(12 * amount * (100 - catalog.annual_discount_percent), 100)
+        return SimPrice(
+            lookup_key=lookup_key,
+            amount_cents=amount,
+            currency=catalog.currency,
+            interval=interval,
+            product_id=f"prod_sim_addon_{addon.id}",
+            product_name=addon.name,
+        )
+    raise _no_such_price(lookup_key)
+
+
+@dataclass(frozen=True)
+class Coupon:
+    id: str
+    percent_off: int
+    # Always "once": the discount applies to the subscription's first invoice only.
+    duration: str = "once"
+
+
+_COUPON_PERCENT = re.compile(r"(\d{1,3})$")
+
+
+def resolve_coupon(coupon_id: str) -> Coupon:
+    """The simulator needs no coupon set-up: the number a coupon id ends with is its percent
+    off, applied once (``WINBACK20`` = 20% off the first invoice, ``FREE100`` = free first
+    period). Any other id is unknown, as Stripe would answer."""
+    match = _COUPON_PERCENT.search(coupon_id)
+    percent = int(match.group(1)) if match else 0
+    if not 1 <= percent <= 100:
+        raise PaymentRequestRejected(f"No such coupon: '{coupon_id}'", code="resource_missing")
+    return Coupon(id=coupon_id, percent_off=percent)

@@ -1,0 +1,199 @@
+"""Make Stripe's products and prices match the catalog of the configuration file.
+
+Products have our own ids (``lc_plan_<plan>``, ``lc_addon_<addon>``); prices are found by
+lookup key (``plan_<plan>_<interval>``, ``addon_<addon>[_month]``), which is how the
+gateway finds them too. Stripe prices are immutable: a changed amount or interval means a
+new price that takes the lookup key over (``transfer_lookup_key``); subscriptions on the
+old price keep it until they are changed. Safe to run any number of times: a second run
+changes nothing, and every create carries an idempotency key derived from what it creates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from adapters.payments.base import CatalogSyncReport, PriceRef, addon_lookup_key
+from adapters.payments.stripe_gateway import stripe_errors
+from domain.catalog import Catalog
+from domain.lifecycle import BillingInterval
+
+if TYPE_CHECKING:
+    from stripe import StripeClient
+    from stripe.params import PriceCreateParams
+
+PLAN_PRODUCT_PREFIX = "lc_plan_"
+ADDON_PRODUCT_PREFIX = "lc_addon_"
+# Stripe's limit on lookup_keys per price list request.
+_LOOKUP_KEYS_PER_REQUEST = 10
+
+
+def _stripe_interval(interval: BillingInterval) -> Literal["month", "year"]:
+    return "year" if interval is BillingInterval.YEAR else "month"
+
+
+@dataclass(frozen=True)
+class WantedProduct:
+    id: str
+    name: str
+    kind: str  # plan | addon
+    source_id: str
+
+
+@dataclass(frozen=True)
+class WantedPrice:
+    lookup_key: str
+    product: str
+    unit_amount: int
+    currency: str
+    # None: a one-time price.
+    interval: Literal["month", "year"] | None
+
+
+def wanted(catalog: Catalog) -> tuple[list[WantedProduct], list[WantedPrice]]:
+    """What Stripe should hold for ``catalog``: self-serve plans monthly and annually,
+    recurring and feature add-ons monthly, one-off add-ons as one-time prices."""
+    products: list[WantedProduct] = []
+    prices: list[WantedPrice] = []
+    for plan in catalog.plans.values():
+        if not plan.self_serve or plan.monthly_price_cents is None:
+            continue
+        product = WantedProduct(f"{PLAN_PRODUCT_PREFIX}{plan.id}", plan.name, "plan", plan.id)
+        products.append(product)
+        for interval in BillingInterval:
+            amount = catalog.price_cents(plan, interval)
+            if amount is None:
+                continue
+            prices.append(
+                WantedPrice(
+                    lookup_key=PriceRef(plan.id, interval).lookup_key,
+                    product=product.id,
+                    unit_amount=amount,
+                    currency=catalog.currency,
+                    interval=_stripe_interval(interval),
+                )
+            )
+    for addon in catalog.addons.values():
+        product = WantedProduct(f"{ADDON_PRODUCT_PREFIX}{addon.id}", addon.name, "addon", addon.id)
+        products.append(product)
+        one_off = addon.kind == "one_off"
+        addon_interval = None if one_off else BillingInterval.MONTH
+        prices.append(
+            WantedPrice(
+                lookup_key=addon_lookup_key(addon.id, addon_interval),
+                product=product.id,
+                unit_amount=addon.price_cents,
+                currency=catalog.currency,
+                interval=_stripe_interval(addon_interval) if addon_interval else None,
+            )
+        )
+    return products, prices
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _matches(price: dict[str, Any], want: WantedPrice) -> bool:
+    recurring = price.get("recurring") or None
+    if want.interval is None:
+        interval_ok = recurring is None
+    else:
+        interval_ok = (
+            isinstance(recurring, dict)
+            and recurring.get("interval") == want.interval
+            and int(recurring.get("interval_count") or 1) == 1
+        )
+    product = price.get("product")
+    product_id = product.get("id") if isinstance(product, dict) else product
+    return (
+        interval_ok
+        and price.get("unit_amount") == want.unit_amount
+        and str(price.get("currency") or "").lower() == want.currency.lower()
+        and product_id == want.product
+    )
+
+
+async def sync_catalog(client: StripeClient, catalog: Catalog) -> CatalogSyncReport:
+    created: list[str] = []
+    updated: list[str] = []
+    unchanged: list[str] = []
+    products, prices = wanted(catalog)
+
+    # Products, by our own ids.
+    with stripe_errors("list products"):
+        listing = await client.v1.products.list_async(
+            {"ids": [p.id for p in products], "limit": 100}
+        )
+    existing_products = {p.id: p.to_dict() for p in listing.data}
+    for product in products:
+        label = f"product {product.id}"
+        metadata = {"lifecycle_kind": product.kind, "lifecycle_id": product.source_id}
+        found = existing_products.get(product.id)
+        if found is None:
+            with stripe_errors("create product"):
+                await client.v1.products.create_async(
+                    {"id": product.id, "name": product.name, "metadata": metadata},
+                    {"idempotency_key": f"catalog:product:{product.id}:create"},
+                )
+            created.append(label)
+        elif found.get("name") != product.name or not found.get("active", True):
+            with stripe_errors("update product"):
+                await client.v1.products.update_async(
+                    product.id,
+                    {"name": product.name, "active": True, "metadata": metadata},
+                    # Keyed by the state it changes (``updated``) and the wanted name: a
+                    # retry replays, a later rename is a new request.
+                    {
+                        "idempotency_key": f"catalog:product:{product.id}:"
+                        f"{found.get('updated') or found.get('created')}:{_digest(product.name)}"
+                    },
+                )
+            updated.append(label)
+        else:
+            unchanged.append(label)
+
+    # Prices, by lookup key.
+    existing_prices: dict[str, dict[str, Any]] = {}
+    keys = [p.lookup_key for p in prices]
+    for start in range(0, len(keys), _LOOKUP_KEYS_PER_REQUEST):
+        chunk = keys[start : start + _LOOKUP_KEYS_PER_REQUEST]
+        with stripe_errors("list prices"):
+            page = await client.v1.prices.list_async(
+                {"lookup_keys": chunk, "active": True, "limit": 100}
+            )
+        for raw in page.data:
+            price = raw.to_dict()
+            if price.get("lookup_key") in chunk:
+                existing_prices[str(price["lookup_key"])] = price
+    for want in prices:
+        label = f"price {want.lookup_key}"
+        current = existing_prices.get(want.lookup_key)
+        if current is not None and _matches(current, want):
+            unchanged.append(label)
+            continue
+        params: PriceCreateParams = {
+            "product": want.product,
+            "currency": want.currency,
+            "unit_amount": want.unit_amount,
+            "lookup_key": want.lookup_key,
+            # Take the key over from whichever price holds it (an archived one, or the
+            # one being replaced).
+            "transfer_lookup_key": True,
+            "metadata": {"lifecycle_lookup_key": want.lookup_key},
+        }
+        if want.interval is not None:
+            params["recurring"] = {"interval": want.interval, "interval_count": 1}
+        replaces = str(current["id"]) if current is not None else "new"
+        key = (
+            f"catalog:price:{want.lookup_key}:{want.unit_amount}:{want.currency}:"
+            f"{want.interval or 'one_time'}:{replaces}"
+        )
+        with stripe_errors("create price"):
+            await client.v1.prices.create_async(params, {"idempotency_key": key})
+        (created if current is None else updated).append(label)
+
+    return CatalogSyncReport(
+        created=tuple(created), updated=tuple(updated), unchanged=tuple(unchanged)
+    )

@@ -1,0 +1,222 @@
+"""Parse Stripe-shaped JSON (API objects and webhook events) into the gateway's values.
+
+Shared by the Stripe adapter, the webhook endpoint and the simulator (which renders the
+same shapes). Lenient about API versions: periods live on subscription items since
+2025-03-31 and on the subscription before; an invoice names its subscription under
+``parent.subscription_details`` since then and at the top level before. Personal data
+(emails, names, addresses) is never copied out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from adapters.payments.base import (
+    PLAN_PRICE_PREFIX,
+    InvoiceInfo,
+    InvoiceLine,
+    PaymentEvent,
+    PaymentMethodInfo,
+    PriceRef,
+    SubscriptionInfo,
+    SubscriptionItemInfo,
+)
+
+Obj = Mapping[str, Any]
+
+
+def ts(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+def _id(value: Any) -> str | None:
+    """An expandable field: either an id or the expanded object."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return str(value.get("id")) if value.get("id") else None
+    return str(value)
+
+
+def _data(listing: Any) -> list[Obj]:
+    if isinstance(listing, Mapping):
+        return list(listing.get("data") or [])
+    if isinstance(listing, list):
+        return listing
+    return []
+
+
+def _price_lookup_key(price: Any) -> str | None:
+    if isinstance(price, Mapping):
+        key = price.get("lookup_key")
+        return str(key) if key else None
+    return None
+
+
+def parse_subscription(obj: Obj) -> SubscriptionInfo:
+    items = _data(obj.get("items"))
+    plan_item = next(
+        (
+            i
+            for i in items
+            if (_price_lookup_key(i.get("price")) or "").startswith(PLAN_PRICE_PREFIX)
+        ),
+        items[0] if items else None,
+    )
+    period_source: Obj = plan_item if plan_item and plan_item.get("current_period_end") else obj
+    pause = obj.get("pause_collection") or None
+    scheduled = obj.get("scheduled_price_lookup_key")  # the simulator's schedule shortcut
+    latest = obj.get("latest_invoice")
+    metadata = obj.get("metadata") or {}
+    start = ts(period_source.get("current_period_start"))
+    end = ts(period_source.get("current_period_end"))
+    if start is None or end is None:
+        raise ValueError(f"subscription {obj.get('id')} has no current period")
+    return SubscriptionInfo(
+        id=str(obj["id"]),
+        customer=_id(obj.get("customer")) or "",
+        status=str(obj.get("status")),
+        price=PriceRef.from_lookup_key(_price_lookup_key(plan_item.get("price")))
+        if plan_item
+        else None,
+        current_period_start=start,
+        current_period_end=end,
+        cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
+        canceled_at=ts(obj.get("canceled_at")),
+        paused=pause is not None,
+        pause_resumes_at=ts(pause.get("resumes_at")) if isinstance(pause, Mapping) else None,
+        scheduled_price=PriceRef.from_lookup_key(scheduled) if scheduled else None,
+        items=tuple(
+            SubscriptionItemInfo(
+                id=str(i.get("id")),
+                price_lookup_key=_price_lookup_key(i.get("price")),
+                quantity=int(i.get("quantity") or 1),
+            )
+            for i in items
+        ),
+        latest_invoice=parse_invoice(latest) if isinstance(latest, Mapping) else None,
+        engine_customer_id=str(metadata["customer_id"]) if metadata.get("customer_id") else None,
+    )
+
+
+def _invoice_subscription(obj: Obj) -> str | None:
+    parent = obj.get("parent") or {}
+    details = parent.get("subscription_details") if isinstance(parent, Mapping) else None
+    if isinstance(details, Mapping) and details.get("subscription"):
+        return _id(details.get("subscription"))
+    return _id(obj.get("subscription"))
+
+
+def _line(obj: Obj) -> InvoiceLine:
+    period = obj.get("period") or {}
+    parent = obj.get("parent") or {}
+    item_details: Obj = {}
+    if isinstance(parent, Mapping):
+        item_details = (
+            parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
+        )
+    proration = bool(obj.get("proration")) or bool(item_details.get("proration"))
+    price = obj.get("price")
+    pricing = obj.get("pricing") or {}
+    if price is None and isinstance(pricing, Mapping):
+        price = (pricing.get("price_details") or {}).get("price")
+    return InvoiceLine(
+        description=str(obj.get("description") or ""),
+        amount_cents=int(obj.get("amount") or 0),
+        proration=proration,
+        period_start=ts(period.get("start")),
+        period_end=ts(period.get("end")),
+        price_lookup_key=_price_lookup_key(price),
+        quantity=int(obj.get("quantity") or 1),
+    )
+
+
+def parse_invoice(obj: Obj) -> InvoiceInfo:
+    transitions = obj.get("status_transitions") or {}
+    error = obj.get("last_payment_error") or {}
+    return InvoiceInfo(
+        id=str(obj["id"]),
+        customer=_id(obj.get("customer")) or "",
+        subscription=_invoice_subscription(obj),
+        number=obj.get("number"),
+        status=str(obj.get("status")),
+        currency=str(obj.get("currency") or "usd"),
+        subtotal_cents=int(obj.get("subtotal") or 0),
+        total_cents=int(obj.get("total") or 0),
+        amount_due_cents=int(obj.get("amount_due") or 0),
+        amount_paid_cents=int(obj.get("amount_paid") or 0),
+        amount_remaining_cents=int(obj.get("amount_remaining") or 0),
+        billing_reason=obj.get("billing_reason"),
+        created=ts(obj.get("created")) or datetime.now(UTC),
+        period_start=ts(obj.get("period_start")),
+        period_end=ts(obj.get("period_end")),
+        paid_at=ts(transitions.get("paid_at")) if isinstance(transitions, Mapping) else None,
+        hosted_invoice_url=obj.get("hosted_invoice_url"),
+        invoice_pdf=obj.get("invoice_pdf"),
+        attempt_count=int(obj.get("attempt_count") or 0),
+        next_payment_attempt=ts(obj.get("next_payment_attempt")),
+        decline_code=error.get("decline_code") or error.get("code")
+        if isinstance(error, Mapping)
+        else None,
+        lines=tuple(_line(line) for line in _data(obj.get("lines"))),
+    )
+
+
+def parse_payment_method(obj: Obj) -> PaymentMethodInfo:
+    card = obj.get("card") or {}
+    return PaymentMethodInfo(
+        id=str(obj["id"]),
+        brand=card.get("brand"),
+        last4=card.get("last4"),
+        exp_month=card.get("exp_month"),
+        exp_year=card.get("exp_year"),
+    )
+
+
+def parse_event(event: Obj) -> PaymentEvent:
+    """A webhook event. Unknown types parse too (with no objects) so the inbox records them."""
+    obj: Obj = (event.get("data") or {}).get("object") or {}
+    kind = str(obj.get("object") or "")
+    created = ts(event.get("created")) or datetime.now(UTC)
+    subscription = invoice = payment_method = None
+    engine_customer_id = None
+    checkout_subscription = None
+    if kind == "subscription":
+        subscription = parse_subscription(obj)
+        engine_customer_id = subscription.engine_customer_id
+    elif kind == "invoice":
+        invoice = parse_invoice(obj)
+        parent = obj.get("parent") or {}
+        details = parent.get("subscription_details") if isinstance(parent, Mapping) else None
+        metadata = (
+            (details or {}).get("metadata")
+            # Before 2025-03-31 at the top level; either may be present but null.
+            or (obj.get("subscription_details") or {}).get("metadata")
+            or {}
+        )
+        engine_customer_id = metadata.get("customer_id")
+    elif kind == "checkout.session":
+        engine_customer_id = obj.get("client_reference_id") or (obj.get("metadata") or {}).get(
+            "customer_id"
+        )
+        checkout_subscription = _id(obj.get("subscription"))
+    elif kind == "payment_method":
+        payment_method = parse_payment_method(obj)
+    elif kind == "customer":
+        engine_customer_id = (obj.get("metadata") or {}).get("customer_id")
+    provider_customer = obj.get("id") if kind == "customer" else _id(obj.get("customer"))
+    return PaymentEvent(
+        id=str(event["id"]),
+        type=str(event.get("type")),
+        created=created,
+        provider_customer_id=provider_customer,
+        engine_customer_id=str(engine_customer_id) if engine_customer_id else None,
+        subscription=subscription,
+        invoice=invoice,
+        checkout_subscription_id=checkout_subscription,
+        payment_method=payment_method,
+    )

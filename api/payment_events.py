@@ -1,0 +1,126 @@
+"""Provider events into the engine: store each event id once (the inbox), mirror invoices,
+then signal the customer's workflow. Used by the Stripe webhook and by the simulator's
+test clock and checkout, so both feed the engine the same way."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from temporalio.service import RPCError, RPCStatusCode
+
+from adapters.payments.base import PaymentEvent
+from adapters.payments.stripe_objects import parse_event
+from api.context import AppContext
+from api.errors import Problem
+from api.lifecycle_client import customer_handle
+from db.invoices import upsert_invoice
+from db.models import Customer, WebhookEvent
+from db.writes import insert_ignoring_conflict
+from workflows.customer import CustomerWorkflow
+
+logger = logging.getLogger("lifecycle.webhooks")
+
+# Events the customer workflow acts on; others are stored and acknowledged only.
+HANDLED_TYPES = frozenset(
+    {
+        "checkout.session.completed",
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "customer.subscription.paused",
+        "customer.subscription.resumed",
+        "invoice.paid",
+        "invoice.payment_failed",
+        "invoice.payment_succeeded",
+    }
+)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    event_id: str
+    duplicate: bool
+    status: str
+
+
+async def _customer_for(context: AppContext, event: PaymentEvent) -> str | None:
+    async with context.sessions() as session:
+        if event.engine_customer_id:
+            found = await session.get(Customer, event.engine_customer_id)
+            if found is not None:
+                return found.id
+        if event.provider_customer_id:
+            customer_id: str | None = await session.scalar(
+                select(Customer.id).where(
+                    Customer.provider_customer_id == event.provider_customer_id
+                )
+            )
+            return customer_id
+    return None
+
+
+async def ingest_payment_event(
+    context: AppContext, payload: dict[str, Any], *, provider: str
+) -> IngestResult:
+    try:
+        event = parse_event(payload)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Problem(400, f"not a valid event: {exc}", type="invalid-event") from None
+    now = datetime.now(UTC)
+    customer_id = await _customer_for(context, event)
+    async with context.sessions.begin() as session:
+        is_new = await insert_ignoring_conflict(
+            session,
+            WebhookEvent,
+            {
+                "id": event.id,
+                "provider": provider,
+                "type": event.type,
+                "customer_id": customer_id,
+                "provider_customer_id": event.provider_customer_id,
+                "created": event.created,
+                "payload": payload,
+                "status": "received",
+                "received_at": now,
+            },
+            on=["id"],
+        )
+        stored = await session.get(WebhookEvent, event.id)
+        assert stored is not None
+        if not is_new and stored.status != "received":
+            # A redelivery of something already handled: acknowledge at once.
+            return IngestResult(event.id, duplicate=True, status=stored.status)
+        if customer_id is not None and event.invoice is not None:
+            await upsert_invoice(session, customer_id, event.invoice, now=now)
+    if customer_id is None or event.type not in HANDLED_TYPES:
+        reason = "no such customer" if customer_id is None else "event type not handled"
+        await _finish(context, event.id, "ignored", reason)
+        return IngestResult(event.id, duplicate=not is_new, status="ignored")
+    try:
+        await customer_handle(context, customer_id).signal(CustomerWorkflow.payment_event, event)
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            await _finish(context, event.id, "ignored", "the customer's lifecycle has ended")
+            return IngestResult(event.id, duplicate=not is_new, status="ignored")
+        # Leave it "received": the provider retries, and the retry signals again.
+        logger.warning("could not signal customer %s for %s: %s", customer_id, event.id, exc)
+        raise Problem(
+            503, "the workflow service is unavailable; retry later", type="temporal-unavailable"
+        ) from None
+    await _finish(context, event.id, "delivered")
+    return IngestResult(event.id, duplicate=not is_new, status="delivered")
+
+
+async def _finish(
+    context: AppContext, event_id: str, status: str, error: str | None = None
+) -> None:
+    async with context.sessions.begin() as session:
+        await session.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.id == event_id)
+            .values(status=status, error=error, delivered_at=datetime.now(UTC))
+        )

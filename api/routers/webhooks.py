@@ -1,0 +1,52 @@
+"""Stripe webhooks: authenticated by signature only, answered quickly, each event once."""
+
+from __future__ import annotations
+
+import json
+
+import stripe
+from fastapi import APIRouter, Depends, Request
+
+from api.context import AppContext, get_context
+from api.errors import Problem
+from api.payment_events import ingest_payment_event
+from api.schemas import WebhookAck
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+# Stripe's default: signatures older than five minutes are replays.
+_SIGNATURE_TOLERANCE_SECONDS = 300
+
+
+@router.post("/stripe", response_model=WebhookAck)
+async def stripe_webhook(
+    request: Request, context: AppContext = Depends(get_context)
+) -> WebhookAck:
+    secret = context.settings.stripe_webhook_secret
+    if not secret:
+        raise Problem(
+            503,
+            "webhooks are not configured: set STRIPE_WEBHOOK_SECRET",
+            type="webhooks-not-configured",
+        )
+    payload = await request.body()
+    header = request.headers.get("stripe-signature")
+    if not header:
+        raise Problem(400, "missing Stripe-Signature header", type="invalid-signature")
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload.decode("utf-8", errors="replace"),
+            header,
+            secret,
+            tolerance=_SIGNATURE_TOLERANCE_SECONDS,
+        )
+    except stripe.SignatureVerificationError as exc:
+        raise Problem(400, f"invalid Stripe-Signature: {exc}", type="invalid-signature") from None
+    try:
+        body = json.loads(payload)
+    except json.JSONDecodeError:
+        raise Problem(400, "the event body is not JSON", type="invalid-event") from None
+    if not isinstance(body, dict) or body.get("object") != "event" or "id" not in body:
+        raise Problem(400, "the body is not a Stripe event", type="invalid-event")
+    result = await ingest_payment_event(context, body, provider="stripe")
+    return WebhookAck(received=True, duplicate=result.duplicate, status=result.status)

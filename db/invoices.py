@@ -1,0 +1,69 @@
+"""The invoice mirror: one row per provider invoice, updated as the invoice moves on."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.payments.base import InvoiceInfo, InvoiceLine
+from db.models import Invoice
+
+
+def _line(line: InvoiceLine) -> dict[str, Any]:
+    return {
+        "description": line.description,
+        "amount_cents": line.amount_cents,
+        "proration": line.proration,
+        "period_start": line.period_start.isoformat() if line.period_start else None,
+        "period_end": line.period_end.isoformat() if line.period_end else None,
+        "price_lookup_key": line.price_lookup_key,
+        "quantity": line.quantity,
+    }
+
+
+def invoice_values(customer_id: str, invoice: InvoiceInfo, *, now: datetime) -> dict[str, Any]:
+    return {
+        "id": invoice.id,
+        "customer_id": customer_id,
+        "subscription_id": invoice.subscription,
+        "number": invoice.number,
+        "status": invoice.status,
+        "currency": invoice.currency,
+        "subtotal_cents": invoice.subtotal_cents,
+        "total_cents": invoice.total_cents,
+        "amount_due_cents": invoice.amount_due_cents,
+        "amount_paid_cents": invoice.amount_paid_cents,
+        "amount_remaining_cents": invoice.amount_remaining_cents,
+        "billing_reason": invoice.billing_reason,
+        "period_start": invoice.period_start,
+        "period_end": invoice.period_end,
+        "paid_at": invoice.paid_at,
+        "hosted_invoice_url": invoice.hosted_invoice_url,
+        "invoice_pdf": invoice.invoice_pdf,
+        "attempt_count": invoice.attempt_count,
+        "next_payment_attempt": invoice.next_payment_attempt,
+        "lines": [_line(line) for line in invoice.lines],
+        "created_at": invoice.created,
+        "updated_at": now,
+    }
+
+
+async def upsert_invoice(
+    session: AsyncSession, customer_id: str, invoice: InvoiceInfo, *, now: datetime
+) -> None:
+    """Insert or refresh the mirror row. A paid invoice never goes back to open: events
+    can arrive out of order, and payment is final."""
+    values = invoice_values(customer_id, invoice, now=now)
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(Invoice).values(**values)
+    changing = {k: statement.excluded[k] for k in values if k not in ("id", "created_at")}
+    statement = statement.on_conflict_do_update(
+        index_elements=["id"],
+        set_=changing,
+        where=Invoice.status != "paid",
+    )
+    await session.execute(statement)

@@ -1,0 +1,224 @@
+"""State of the embedded payment simulator (``adapters/payments/simulator``).
+
+Kept in the app database so the API and the worker, which each build a simulator, see the
+same customers, cards, subscriptions and invoices. Tables are prefixed ``sim_`` and never
+joined with the engine's own tables: the simulator plays the part of Stripe. Amounts are
+integer cents; times are whole seconds in UTC, like Stripe's.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.models import Base, BigIntId
+from db.types import JSONType, UTCDateTime
+
+
+class SimCustomer(Base):
+    __tablename__ = "sim_customers"
+    __table_args__ = (
+        UniqueConstraint("engine_customer_id", name="uq_sim_customers_engine_customer_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # metadata.customer_id: the engine's customer id.
+    engine_customer_id: Mapped[str | None] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(255))
+    address: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    default_payment_method_id: Mapped[str | None] = mapped_column(String(64))
+    # Stripe's customer balance: negative is credit applied to the next invoices.
+    balance_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Invoice numbers SIM-0001, SIM-0002, ... per customer.
+    invoice_sequence: Mapped[int] = mapped_column(Integer, default=0)
+    # The customer's test clock: its "now" is the real clock plus this many seconds.
+    clock_offset_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SimPaymentMethod(Base):
+    """An attached card, cloned from a test payment method and keeping its behaviour."""
+
+    __tablename__ = "sim_payment_methods"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("sim_customers.id", name="fk_sim_payment_methods_customer_id"), index=True
+    )
+    # The test payment method it was made from (pm_card_visa, pm_card_chargeCustomerFail...).
+    source: Mapped[str] = mapped_column(String(64))
+    brand: Mapped[str] = mapped_column(String(32))
+    last4: Mapped[str] = mapped_column(String(4))
+    exp_month: Mapped[int] = mapped_column(Integer)
+    exp_year: Mapped[int] = mapped_column(Integer)
+    # Set when every charge on this card fails: Stripe's error code and decline code.
+    charge_error_code: Mapped[str | None] = mapped_column(String(64))
+    charge_decline_code: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SimSubscription(Base):
+    __tablename__ = "sim_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("sim_customers.id", name="fk_sim_subscriptions_customer_id"), index=True
+    )
+    # active, past_due, canceled
+    status: Mapped[str] = mapped_column(String(32))
+    # The plan price (plan_<plan>_<interval>) and its subscription item.
+    price_lookup_key: Mapped[str] = mapped_column(String(128))
+    plan_item_id: Mapped[str] = mapped_column(String(64))
+    # Further items (add-ons): [{"id": "si_...", "price": "<lookup key>", "quantity": 1}].
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    billing_cycle_anchor: Mapped[datetime] = mapped_column(UTCDateTime())
+    current_period_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    current_period_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # pause_collection: behavior ("void") while paused, and when it resumes by itself.
+    pause_behavior: Mapped[str | None] = mapped_column(String(32))
+    pause_resumes_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A price that takes over at the next renewal (a schedule's next phase).
+    scheduled_price_lookup_key: Mapped[str | None] = mapped_column(String(128))
+    # The coupon the subscription was created with (applied to its first invoice).
+    coupon: Mapped[str | None] = mapped_column(String(64))
+    latest_invoice_id: Mapped[str | None] = mapped_column(String(64))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    currency: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SimInvoice(Base):
+    __tablename__ = "sim_invoices"
+    __table_args__ = (Index("ix_sim_invoices_customer_sequence", "customer_id", "sequence"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("sim_customers.id", name="fk_sim_invoices_customer_id")
+    )
+    subscription_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    number: Mapped[str] = mapped_column(String(64))
+    # The customer's invoice sequence number (orders invoices created in the same second).
+    sequence: Mapped[int] = mapped_column(Integer)
+    # draft, open, paid, uncollectible, void
+    status: Mapped[str] = mapped_column(String(32))
+    billing_reason: Mapped[str | None] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(8))
+    subtotal_cents: Mapped[int] = mapped_column(BigInteger)
+    discount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_cents: Mapped[int] = mapped_column(BigInteger)
+    starting_balance_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    ending_balance_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_due_cents: Mapped[int] = mapped_column(BigInteger)
+    amount_paid_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_remaining_cents: Mapped[int] = mapped_column(BigInteger)
+    coupon: Mapped[str | None] = mapped_column(String(64))
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    period_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Stripe-shaped line items (rendered as they are).
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    attempted: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_payment_attempt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # {"type": "card_error", "code": ..., "decline_code": ..., "message": ...}
+    last_payment_error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # The subscription's metadata when the invoice was made (parent.subscription_details).
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SimCharge(Base):
+    """Every attempt to take money from a card, successful or not."""
+
+    __tablename__ = "sim_charges"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("sim_customers.id", name="fk_sim_charges_customer_id"), index=True
+    )
+    invoice_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    payment_method_id: Mapped[str | None] = mapped_column(String(64))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(8))
+    # succeeded, failed
+    status: Mapped[str] = mapped_column(String(16))
+    failure_code: Mapped[str | None] = mapped_column(String(64))
+    decline_code: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SimCheckoutSession(Base):
+    """A hosted page the simulator serves: a Checkout session, or a portal session."""
+
+    __tablename__ = "sim_checkout_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # subscription (Checkout) or portal (Customer Portal).
+    mode: Mapped[str] = mapped_column(String(16))
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("sim_customers.id", name="fk_sim_checkout_sessions_customer_id"), index=True
+    )
+    # client_reference_id: the engine's customer id.
+    engine_customer_id: Mapped[str | None] = mapped_column(String(64))
+    price_lookup_key: Mapped[str | None] = mapped_column(String(128))
+    coupon: Mapped[str | None] = mapped_column(String(64))
+    success_url: Mapped[str | None] = mapped_column(Text)
+    cancel_url: Mapped[str | None] = mapped_column(Text)
+    return_url: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(Text)
+    # open, complete, expired
+    status: Mapped[str] = mapped_column(String(16))
+    subscription_id: Mapped[str | None] = mapped_column(String(64))
+    # The ids of the events its completion produced (a repeated completion returns them).
+    completion_event_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SimIdempotencyRecord(Base):
+    """The stored outcome of a mutating call, written in the same transaction as its effects."""
+
+    __tablename__ = "sim_idempotency_records"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(64))
+    # sha256 of the operation and its parameters: a key reused for another request is refused.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    # {"object": <Stripe-shaped JSON>} or {"error": {...}}; null only inside the transaction.
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SimEvent(Base):
+    """Every event the simulator emitted, Stripe-shaped, in order."""
+
+    __tablename__ = "sim_events"
+    __table_args__ = (UniqueConstraint("event_id", name="uq_sim_events_event_id"),)
+
+    seq: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    type: Mapped[str] = mapped_column(String(128))
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)

@@ -1,0 +1,206 @@
+"""stripe-mock (Stripe's official API mock) and a recording HTTP client for the Stripe adapter.
+
+stripe-mock validates every request against Stripe's OpenAPI spec and answers with fixture
+objects; it keeps no state. The adapter talks to it over a real socket through the SDK's
+own ``HTTPXClient``, subclassed here to record each exchange (method, path, parameters,
+headers, stripe-mock's status) and, where a test needs it, to adjust the *response*: give
+fixture objects the lookup keys, periods and schedules the engine expects, or script an
+error reply. Requests are never altered: stripe-mock sees exactly what Stripe would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import stripe
+
+from adapters.payments.stripe_gateway import StripeGateway
+from tests.conftest import tool
+
+if TYPE_CHECKING:
+    from tests.payments.world import FixtureWorld
+
+API_KEY = "sk_test_123"
+
+# -- stripe-mock ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def stripe_mock() -> Iterator[str]:
+    """A stripe-mock on a free port for the session; yields its HTTP base URL."""
+    process = subprocess.Popen(
+        [
+            str(tool("stripe-mock")),
+            "-http-addr",
+            "127.0.0.1:0",
+            # Otherwise it also opens HTTPS on the fixed default port 12112.
+            "-https-addr",
+            "127.0.0.1:0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    found: list[str] = []
+    ready = threading.Event()
+
+    def read_output() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            match = re.search(r"Listening for HTTP at address: (\S+)", line)
+            if match and not found:
+                found.append(match.group(1))
+                ready.set()
+        ready.set()
+
+    reader = threading.Thread(target=read_output, daemon=True)
+    reader.start()
+    try:
+        if not ready.wait(60) or not found:
+            raise RuntimeError(f"stripe-mock did not start (exit code {process.poll()})")
+        yield f"http://{found[0]}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# -- recording ------------------------------------------------------------------------
+
+
+@dataclass
+class Exchange:
+    method: str
+    path: str
+    # Query string (GET, DELETE) or form body (POST), flattened: ``items[0][price]``.
+    params: dict[str, str]
+    headers: dict[str, str]
+    # What stripe-mock answered, before any test adjustment.
+    status: int
+    body: Any
+
+    @property
+    def idempotency_key(self) -> str | None:
+        for name, value in self.headers.items():
+            if name.lower() == "idempotency-key":
+                return value
+        return None
+
+    def __repr__(self) -> str:
+        return f"<{self.method} {self.path} {self.status} key={self.idempotency_key}>"
+
+
+# (exchange, response body) -> new body, or None to leave it.
+Rewrite = Callable[[Exchange, Any], Any]
+
+
+@dataclass
+class ScriptedError:
+    method: str
+    path: str  # a regular expression matched against the whole path
+    status: int
+    error: dict[str, Any]
+
+
+class RecordingHTTPClient(stripe.HTTPXClient):
+    """The SDK's async HTTP client, recording every exchange."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.exchanges: list[Exchange] = []
+        self.rewrites: list[Rewrite] = []
+        self.scripted: list[ScriptedError] = []
+
+    def fail_next(self, method: str, path: str, status: int, **error: Any) -> None:
+        """Answer the next matching request with this error (after stripe-mock saw it)."""
+        self.scripted.append(ScriptedError(method.upper(), path, status, error))
+
+    async def request_async(
+        self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        content, status, response_headers = await super().request_async(
+            method, url, headers, post_data
+        )
+        parts = urlsplit(url)
+        raw = post_data if method.lower() == "post" else parts.query
+        if isinstance(raw, bytes):
+            raw = raw.decode()
+        body = json.loads(content) if content else None
+        exchange = Exchange(
+            method=method.upper(),
+            path=parts.path,
+            params=dict(parse_qsl(raw or "", keep_blank_values=True)),
+            headers=dict(headers),
+            status=status,
+            body=body,
+        )
+        self.exchanges.append(exchange)
+        for scripted in self.scripted:
+            if scripted.method == exchange.method and re.fullmatch(scripted.path, exchange.path):
+                self.scripted.remove(scripted)
+                return json.dumps({"error": scripted.error}).encode(), scripted.status, {}
+        if 200 <= status < 300:
+            for rewrite in self.rewrites:
+                changed = rewrite(exchange, body)
+                if changed is not None:
+                    body = changed
+            content = json.dumps(body).encode()
+        return content, status, response_headers
+
+    def take(self) -> list[Exchange]:
+        taken, self.exchanges = self.exchanges, []
+        return taken
+
+
+def assert_accepted(exchanges: list[Exchange]) -> None:
+    """stripe-mock accepted every request (its OpenAPI validation passed), and every POST
+    carried an idempotency key."""
+    rejected = [(e, e.body) for e in exchanges if not 200 <= e.status < 300]
+    assert not rejected, f"stripe-mock rejected: {rejected}"
+    unkeyed = [e for e in exchanges if e.method == "POST" and not e.idempotency_key]
+    assert not unkeyed, f"POST without an Idempotency-Key: {unkeyed}"
+
+
+@pytest.fixture
+def recorder() -> Iterator[RecordingHTTPClient]:
+    client = RecordingHTTPClient()
+    yield client
+    assert_accepted(client.exchanges)
+
+
+@pytest.fixture
+async def gateway(stripe_mock: str, recorder: RecordingHTTPClient) -> AsyncIterator[StripeGateway]:
+    gateway = StripeGateway(API_KEY, api_base=stripe_mock, http_client=recorder)
+    yield gateway
+    await gateway.aclose()
+
+
+def walk(value: Any, visit: Callable[[dict[str, Any]], None]) -> None:
+    """Call ``visit`` on every JSON object in ``value``, parents before children."""
+    if isinstance(value, dict):
+        visit(value)
+        for child in list(value.values()):
+            walk(child, visit)
+    elif isinstance(value, list):
+        for child in value:
+            walk(child, visit)
+
+
+@pytest.fixture
+def world(recorder: RecordingHTTPClient) -> FixtureWorld:
+    from tests.payments.world import FixtureWorld
+
+    world = FixtureWorld()
+    recorder.rewrites.append(world)
+    return world

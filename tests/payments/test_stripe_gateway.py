@@ -1,0 +1,592 @@
+"""Contract tests of ``StripeGateway`` against stripe-mock: every gateway method, the exact
+requests it makes (method, path, parameters, idempotency keys), and that stripe-mock's
+OpenAPI validation accepts each of them (checked for every test by the ``recorder``
+fixture's teardown). ``world`` (see ``world.py``) makes stripe-mock's fixture answers
+consistent with one engine customer.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from adapters.payments.base import (
+    Address,
+    PaymentGateway,
+    PaymentMethodRequired,
+    PaymentRequestRejected,
+)
+from adapters.payments.stripe_gateway import StripeGateway
+from tests.payments.conftest import Exchange, RecordingHTTPClient
+from tests.payments.world import (
+    CUSTOMER,
+    CUSTOMER_WITHOUT_PM,
+    PENDING_SCHEDULE,
+    PERIOD_END,
+    PERIOD_START,
+    PLAN_ITEM,
+    PRO_MONTH,
+    PRO_YEAR,
+    SCHEDULED_SUBSCRIPTION,
+    STARTER_MONTH,
+    SUBSCRIPTION,
+    FixtureWorld,
+    price_id,
+)
+
+# The SDK's HTTPXClient posts form bodies with ``data=<str>``, which httpx deprecates.
+pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
+
+
+def posts(exchanges: list[Exchange]) -> list[Exchange]:
+    return [e for e in exchanges if e.method == "POST"]
+
+
+def calls(exchanges: list[Exchange]) -> list[tuple[str, str]]:
+    return [(e.method, e.path) for e in exchanges]
+
+
+def test_stripe_gateway_satisfies_the_protocol(gateway: StripeGateway) -> None:
+    implementation: PaymentGateway = gateway
+    assert implementation.name == "stripe"
+
+
+# -- customers ------------------------------------------------------------------------
+
+
+async def test_ensure_customer(gateway: StripeGateway, recorder: RecordingHTTPClient) -> None:
+    provider_id = await gateway.ensure_customer(
+        customer_id="c-1", email="ada@example.com", name="Ada", idempotency_key="c-1:customer"
+    )
+    assert provider_id.startswith("cus_")
+    (request,) = recorder.take()
+    assert (request.method, request.path) == ("POST", "/v1/customers")
+    assert request.params == {
+        "metadata[customer_id]": "c-1",
+        "email": "ada@example.com",
+        "name": "Ada",
+    }
+    assert request.idempotency_key == "c-1:customer"
+
+    # The same call again (a retried activity) sends the same key; another customer another.
+    await gateway.ensure_customer(
+        customer_id="c-1", email="ada@example.com", name="Ada", idempotency_key="c-1:customer"
+    )
+    await gateway.ensure_customer(
+        customer_id="c-2", email=None, name=None, idempotency_key="c-2:customer"
+    )
+    again, other = recorder.take()
+    assert again.idempotency_key == "c-1:customer"
+    assert again.params == request.params
+    assert other.idempotency_key == "c-2:customer"
+    assert other.params == {"metadata[customer_id]": "c-2"}
+
+
+async def test_update_customer(gateway: StripeGateway, recorder: RecordingHTTPClient) -> None:
+    await gateway.update_customer(
+        CUSTOMER,
+        idempotency_key="c-1:profile:3",
+        email="grace@example.com",
+        name="Grace",
+        address=Address(line1="1 Main St", city="Berlin", postal_code="10115", country="DE"),
+    )
+    (request,) = recorder.take()
+    assert (request.method, request.path) == ("POST", f"/v1/customers/{CUSTOMER}")
+    assert request.idempotency_key == "c-1:profile:3"
+    assert request.params == {
+        "email": "grace@example.com",
+        "name": "Grace",
+        "address[line1]": "1 Main St",
+        "address[city]": "Berlin",
+        "address[postal_code]": "10115",
+        "address[country]": "DE",
+    }
+    # Nothing to change: no request at all.
+    await gateway.update_customer(CUSTOMER, idempotency_key="c-1:profile:4")
+    assert recorder.take() == []
+
+
+async def test_erase_customer(gateway: StripeGateway, recorder: RecordingHTTPClient) -> None:
+    await gateway.erase_customer(CUSTOMER, idempotency_key="c-1:erase")
+    (request,) = recorder.take()
+    assert (request.method, request.path) == ("DELETE", f"/v1/customers/{CUSTOMER}")
+    assert request.idempotency_key == "c-1:erase"
+
+    # Erasing again finds the customer gone: that is success, not an error.
+    recorder.fail_next(
+        "DELETE",
+        f"/v1/customers/{CUSTOMER}",
+        404,
+        type="invalid_request_error",
+        code="resource_missing",
+        message=f"No such customer: '{CUSTOMER}'",
+    )
+    await gateway.erase_customer(CUSTOMER, idempotency_key="c-1:erase")
+
+
+async def test_attach_payment_method(gateway: StripeGateway, recorder: RecordingHTTPClient) -> None:
+    info = await gateway.attach_payment_method(CUSTOMER, "pm_card_visa", idempotency_key="c-1:pm:1")
+    assert info.brand == "visa"
+    assert info.last4 == "4242"
+    assert info.exp_year is not None
+    attach, default = recorder.take()
+    assert (attach.method, attach.path) == ("POST", "/v1/payment_methods/pm_card_visa/attach")
+    assert attach.params == {"customer": CUSTOMER}
+    assert attach.idempotency_key == "c-1:pm:1:attach"
+    assert (default.method, default.path) == ("POST", f"/v1/customers/{CUSTOMER}")
+    assert default.params == {"invoice_settings[default_payment_method]": "pm_card_visa"}
+    assert default.idempotency_key == "c-1:pm:1:default"
+
+    await gateway.attach_payment_method(CUSTOMER, "pm_card_visa", idempotency_key="c-1:pm:1")
+    assert [e.idempotency_key for e in recorder.take()] == ["c-1:pm:1:attach", "c-1:pm:1:default"]
+
+
+# -- subscriptions ----------------------------------------------------------------------
+
+
+async def test_create_subscription(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    info = await gateway.create_subscription(
+        provider_customer_id=CUSTOMER,
+        customer_id="c-1",
+        price=PRO_MONTH,
+        idempotency_key="c-1:convert:1",
+        coupon="WELCOME10",
+    )
+    lookup, customer, create = recorder.take()
+    assert (lookup.method, lookup.path) == ("GET", "/v1/prices")
+    assert lookup.params["lookup_keys[0]"] == "plan_pro_month"
+    assert lookup.params["active"] == "true"
+    assert (customer.method, customer.path) == ("GET", f"/v1/customers/{CUSTOMER}")
+    assert (create.method, create.path) == ("POST", "/v1/subscriptions")
+    assert create.idempotency_key == "c-1:convert:1"
+    assert create.params == {
+        "customer": CUSTOMER,
+        "items[0][price]": price_id("plan_pro_month"),
+        "items[0][quantity]": "1",
+        "payment_behavior": "error_if_incomplete",
+        "metadata[customer_id]": "c-1",
+        "expand[0]": "latest_invoice",
+        "expand[1]": "schedule",
+        "discounts[0][coupon]": "WELCOME10",
+    }
+    assert info.id.startswith("sub_")
+    assert info.current_period_start < info.current_period_end
+    assert info.latest_invoice is not None
+    assert info.scheduled_price is None
+
+    # The price is cached: a second subscription looks nothing up.
+    await gateway.create_subscription(
+        provider_customer_id=CUSTOMER,
+        customer_id="c-1",
+        price=PRO_MONTH,
+        idempotency_key="c-1:convert:1",
+    )
+    exchanges = recorder.take()
+    assert calls(exchanges) == [
+        ("GET", f"/v1/customers/{CUSTOMER}"),
+        ("POST", "/v1/subscriptions"),
+    ]
+    assert exchanges[1].idempotency_key == "c-1:convert:1"
+    assert "discounts[0][coupon]" not in exchanges[1].params
+
+
+async def test_create_subscription_without_payment_method(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    with pytest.raises(PaymentMethodRequired):
+        await gateway.create_subscription(
+            provider_customer_id=CUSTOMER_WITHOUT_PM,
+            customer_id="c-9",
+            price=STARTER_MONTH,
+            idempotency_key="c-9:convert:1",
+        )
+    assert posts(recorder.take()) == []
+
+
+async def test_unknown_price_is_rejected(
+    gateway: StripeGateway, recorder: RecordingHTTPClient
+) -> None:
+    # Raw stripe-mock: its fixture price has no lookup key, so nothing matches.
+    with pytest.raises(PaymentRequestRejected) as caught:
+        await gateway.create_subscription(
+            provider_customer_id=CUSTOMER,
+            customer_id="c-1",
+            price=PRO_YEAR,
+            idempotency_key="c-1:convert:2",
+        )
+    assert caught.value.code == "price_not_found"
+    assert posts(recorder.take()) == []
+
+
+async def test_get_subscription(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    info = await gateway.get_subscription(SUBSCRIPTION)
+    assert info.id == SUBSCRIPTION
+    assert info.price == STARTER_MONTH
+    assert info.current_period_end == datetime.fromtimestamp(PERIOD_END, UTC)
+    assert info.scheduled_price is None
+    (request,) = recorder.take()
+    assert (request.method, request.path) == ("GET", f"/v1/subscriptions/{SUBSCRIPTION}")
+    assert request.params == {"expand[0]": "latest_invoice", "expand[1]": "schedule"}
+
+    # With a schedule whose next phase switches to Pro.
+    pending = await gateway.get_subscription(SCHEDULED_SUBSCRIPTION)
+    assert pending.price == STARTER_MONTH
+    assert pending.scheduled_price == PRO_MONTH
+    # The next phase names its price by id: looked up once, then cached.
+    assert calls(recorder.take()) == [
+        ("GET", f"/v1/subscriptions/{SCHEDULED_SUBSCRIPTION}"),
+        ("GET", f"/v1/prices/{price_id('plan_pro_month')}"),
+    ]
+    await gateway.get_subscription(SCHEDULED_SUBSCRIPTION)
+    assert len(recorder.take()) == 1
+
+
+@pytest.mark.parametrize("proration", ["always_invoice", "none"])
+async def test_change_price(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld, proration: Any
+) -> None:
+    await gateway.change_price(
+        SUBSCRIPTION, PRO_MONTH, proration=proration, idempotency_key="c-1:change:7"
+    )
+    _lookup, retrieve, update = recorder.take()
+    assert (retrieve.method, retrieve.path) == ("GET", f"/v1/subscriptions/{SUBSCRIPTION}")
+    assert (update.method, update.path) == ("POST", f"/v1/subscriptions/{SUBSCRIPTION}")
+    assert update.idempotency_key == "c-1:change:7"
+    expected = {
+        "items[0][id]": PLAN_ITEM,
+        "items[0][price]": price_id("plan_pro_month"),
+        "proration_behavior": proration,
+        "expand[0]": "latest_invoice",
+        "expand[1]": "schedule",
+    }
+    if proration == "always_invoice":
+        expected["payment_behavior"] = "error_if_incomplete"
+    assert update.params == expected
+
+
+async def test_change_price_replaces_a_scheduled_change(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    info = await gateway.change_price(
+        SCHEDULED_SUBSCRIPTION, PRO_YEAR, proration="always_invoice", idempotency_key="k:9"
+    )
+    assert info.scheduled_price is None
+    exchanges = recorder.take()
+    assert [(e.method, e.path, e.idempotency_key) for e in posts(exchanges)] == [
+        ("POST", f"/v1/subscription_schedules/{PENDING_SCHEDULE}/release", "k:9:release"),
+        ("POST", f"/v1/subscriptions/{SCHEDULED_SUBSCRIPTION}", "k:9"),
+    ]
+
+
+async def test_change_price_needs_a_plan_item(
+    gateway: StripeGateway, recorder: RecordingHTTPClient
+) -> None:
+    # A price the gateway knows, on a subscription whose items carry no plan lookup key
+    # (stripe-mock's raw fixture): refused before anything is changed.
+    world = FixtureWorld()
+    recorder.rewrites.append(
+        lambda exchange, body: world(exchange, body) if exchange.path == "/v1/prices" else None
+    )
+    with pytest.raises(PaymentRequestRejected) as caught:
+        await gateway.change_price(
+            SUBSCRIPTION, PRO_MONTH, proration="always_invoice", idempotency_key="k:1"
+        )
+    assert caught.value.code == "no_plan_item"
+    assert posts(recorder.take()) == []
+
+
+async def test_schedule_price_change(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    info = await gateway.schedule_price_change(SUBSCRIPTION, PRO_MONTH, idempotency_key="k:down")
+    assert info.price == STARTER_MONTH
+    assert info.scheduled_price == PRO_MONTH
+    exchanges = recorder.take()
+    create, update = posts(exchanges)
+    assert (create.path, create.idempotency_key) == (
+        "/v1/subscription_schedules",
+        "k:down:schedule",
+    )
+    assert create.params == {"from_subscription": SUBSCRIPTION}
+    assert re.fullmatch(r"/v1/subscription_schedules/sub_sched_\w+", update.path)
+    assert update.idempotency_key == "k:down:phases"
+    assert update.params == {
+        "phases[0][items][0][price]": price_id("plan_starter_month"),
+        "phases[0][items][0][quantity]": "1",
+        "phases[0][start_date]": str(PERIOD_START),
+        "phases[0][end_date]": str(PERIOD_END),
+        "phases[0][proration_behavior]": "none",
+        "phases[1][items][0][price]": price_id("plan_pro_month"),
+        "phases[1][items][0][quantity]": "1",
+        "phases[1][duration][interval]": "month",
+        "phases[1][duration][interval_count]": "1",
+        "phases[1][proration_behavior]": "none",
+        "end_behavior": "release",
+        "proration_behavior": "none",
+    }
+    # Retried: the same keys again.
+    await gateway.schedule_price_change(SUBSCRIPTION, PRO_MONTH, idempotency_key="k:down")
+    assert [e.idempotency_key for e in posts(recorder.take())] == [
+        "k:down:schedule",
+        "k:down:phases",
+    ]
+
+
+async def test_schedule_price_change_reuses_a_live_schedule(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    info = await gateway.schedule_price_change(
+        SCHEDULED_SUBSCRIPTION, PRO_YEAR, idempotency_key="k:again"
+    )
+    assert info.scheduled_price == PRO_YEAR
+    (update,) = posts(recorder.take())
+    assert update.path == f"/v1/subscription_schedules/{PENDING_SCHEDULE}"
+    assert update.params["phases[1][items][0][price]"] == price_id("plan_pro_year")
+    assert update.params["phases[1][duration][interval]"] == "year"
+
+
+async def test_cancel_scheduled_change(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    info = await gateway.cancel_scheduled_change(SCHEDULED_SUBSCRIPTION, idempotency_key="k:keep")
+    assert info.scheduled_price is None
+    (release,) = posts(recorder.take())
+    assert release.path == f"/v1/subscription_schedules/{PENDING_SCHEDULE}/release"
+    assert release.idempotency_key == "k:keep:release"
+
+    # Nothing scheduled: nothing to release.
+    await gateway.cancel_scheduled_change(SUBSCRIPTION, idempotency_key="k:keep")
+    assert posts(recorder.take()) == []
+
+
+async def test_cancel_subscription(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    at_end = await gateway.cancel_subscription(
+        SUBSCRIPTION, at_period_end=True, idempotency_key="k:cancel"
+    )
+    assert at_end.cancel_at_period_end  # reflected by stripe-mock
+    (update,) = posts(recorder.take())
+    assert update.path == f"/v1/subscriptions/{SUBSCRIPTION}"
+    assert update.params["cancel_at_period_end"] == "true"
+    assert update.idempotency_key == "k:cancel"
+
+    await gateway.cancel_subscription(SUBSCRIPTION, at_period_end=False, idempotency_key="k:now")
+    (cancel,) = recorder.take()
+    assert (cancel.method, cancel.path) == ("DELETE", f"/v1/subscriptions/{SUBSCRIPTION}")
+    assert cancel.idempotency_key == "k:now"
+
+    # At period end with a pending change: the schedule is released first.
+    await gateway.cancel_subscription(
+        SCHEDULED_SUBSCRIPTION, at_period_end=True, idempotency_key="k:c2"
+    )
+    assert [e.idempotency_key for e in posts(recorder.take())] == ["k:c2:release", "k:c2"]
+
+
+async def test_cancel_subscription_twice(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    def canceled(exchange: Exchange, body: Any) -> Any:
+        if exchange.method == "GET" and exchange.path.startswith("/v1/subscriptions/"):
+            body["status"] = "canceled"
+        return body
+
+    recorder.rewrites.append(canceled)
+    recorder.fail_next(
+        "DELETE",
+        f"/v1/subscriptions/{SUBSCRIPTION}",
+        400,
+        type="invalid_request_error",
+        code="resource_missing",
+        message="No such subscription",
+    )
+    info = await gateway.cancel_subscription(
+        SUBSCRIPTION, at_period_end=False, idempotency_key="k:now"
+    )
+    assert info.status == "canceled"
+
+
+async def test_reactivate_pause_and_resume(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    reactivated = await gateway.reactivate_subscription(SUBSCRIPTION, idempotency_key="k:r")
+    assert not reactivated.cancel_at_period_end
+    resumes_at = datetime(2027, 2, 1, tzinfo=UTC)
+    paused = await gateway.pause_subscription(
+        SUBSCRIPTION, resumes_at=resumes_at, idempotency_key="k:p"
+    )
+    assert paused.paused
+    await gateway.pause_subscription(SUBSCRIPTION, resumes_at=None, idempotency_key="k:p2")
+    await gateway.resume_subscription(SUBSCRIPTION, idempotency_key="k:u")
+    reactivate, pause, pause_open, resume = recorder.take()
+    assert reactivate.params["cancel_at_period_end"] == "false"
+    assert reactivate.idempotency_key == "k:r"
+    assert pause.params["pause_collection[behavior]"] == "void"
+    assert pause.params["pause_collection[resumes_at]"] == str(int(resumes_at.timestamp()))
+    assert pause.idempotency_key == "k:p"
+    assert "pause_collection[resumes_at]" not in pause_open.params
+    # An empty value unsets pause_collection.
+    assert resume.params["pause_collection"] == ""
+    assert resume.idempotency_key == "k:u"
+    assert all(e.path == f"/v1/subscriptions/{SUBSCRIPTION}" for e in (pause, resume))
+
+
+# -- invoices -------------------------------------------------------------------------
+
+
+async def test_preview_change_of_a_subscription(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    preview = await gateway.preview_change(
+        provider_customer_id=CUSTOMER,
+        subscription_id=SUBSCRIPTION,
+        price=PRO_MONTH,
+        proration="always_invoice",
+    )
+    assert preview.currency
+    assert preview.amount_due_now_cents >= 0
+    assert preview.next_invoice_amount_cents is not None
+    exchanges = recorder.take()
+    now, upcoming = [e for e in exchanges if e.path == "/v1/invoices/create_preview"]
+    expected = {
+        "subscription": SUBSCRIPTION,
+        "subscription_details[items][0][id]": PLAN_ITEM,
+        "subscription_details[items][0][price]": price_id("plan_pro_month"),
+    }
+    assert now.params == {**expected, "subscription_details[proration_behavior]": "always_invoice"}
+    assert upcoming.params == {**expected, "subscription_details[proration_behavior]": "none"}
+    # Previews change nothing: no caller key, and never the same key twice (a fixed key
+    # would replay a stale proration).
+    assert now.idempotency_key != upcoming.idempotency_key
+
+    # A downgrade at period end charges nothing now: one preview, of the next invoice.
+    later = await gateway.preview_change(
+        provider_customer_id=CUSTOMER,
+        subscription_id=SUBSCRIPTION,
+        price=STARTER_MONTH,
+        proration="none",
+    )
+    assert later.amount_due_now_cents == 0
+    assert [e.path for e in recorder.take()].count("/v1/invoices/create_preview") == 1
+
+
+async def test_preview_of_a_new_subscription(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    preview = await gateway.preview_change(
+        provider_customer_id=CUSTOMER, subscription_id=None, price=PRO_YEAR, proration="none"
+    )
+    assert preview.amount_due_now_cents == preview.next_invoice_amount_cents
+    (request,) = [e for e in recorder.take() if e.method == "POST"]
+    assert request.path == "/v1/invoices/create_preview"
+    assert request.params == {
+        "customer": CUSTOMER,
+        "subscription_details[items][0][price]": price_id("plan_pro_year"),
+        "subscription_details[items][0][quantity]": "1",
+    }
+
+
+async def test_list_invoices(gateway: StripeGateway, recorder: RecordingHTTPClient) -> None:
+    invoices = await gateway.list_invoices(CUSTOMER, limit=5)
+    assert invoices
+    assert all(invoice.id.startswith("in_") for invoice in invoices)
+    (request,) = recorder.take()
+    assert (request.method, request.path) == ("GET", "/v1/invoices")
+    assert request.params == {"customer": CUSTOMER, "limit": "5"}
+
+
+async def test_pay_invoice(gateway: StripeGateway, recorder: RecordingHTTPClient) -> None:
+    invoice = await gateway.pay_invoice("in_123", idempotency_key="k:dunning:2")
+    assert invoice.id
+    (request,) = recorder.take()
+    assert (request.method, request.path) == ("POST", "/v1/invoices/in_123/pay")
+    assert request.idempotency_key == "k:dunning:2"
+
+
+async def test_pay_invoice_already_paid(
+    gateway: StripeGateway, recorder: RecordingHTTPClient
+) -> None:
+    recorder.fail_next(
+        "POST",
+        "/v1/invoices/in_123/pay",
+        400,
+        type="invalid_request_error",
+        code="invoice_not_open",
+        message="Invoice is already paid",
+    )
+    recorder.rewrites.append(lambda exchange, body: {**body, "status": "paid"})
+    invoice = await gateway.pay_invoice("in_123", idempotency_key="k:dunning:3")
+    assert invoice.status == "paid"
+    assert calls(recorder.take()) == [
+        ("POST", "/v1/invoices/in_123/pay"),
+        ("GET", "/v1/invoices/in_123"),
+    ]
+
+
+# -- hosted pages -----------------------------------------------------------------------
+
+
+async def test_create_checkout_session(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    url = await gateway.create_checkout_session(
+        provider_customer_id=CUSTOMER,
+        customer_id="c-1",
+        price=PRO_MONTH,
+        success_url="https://app.example.com/billing/done",
+        cancel_url="https://app.example.com/billing",
+        idempotency_key="k:checkout:1",
+        coupon="WELCOME10",
+    )
+    assert url.startswith("https://")
+    (request,) = posts(recorder.take())
+    assert request.path == "/v1/checkout/sessions"
+    assert request.idempotency_key == "k:checkout:1"
+    assert request.params == {
+        "mode": "subscription",
+        "customer": CUSTOMER,
+        "client_reference_id": "c-1",
+        "line_items[0][price]": price_id("plan_pro_month"),
+        "line_items[0][quantity]": "1",
+        "success_url": "https://app.example.com/billing/done",
+        "cancel_url": "https://app.example.com/billing",
+        "metadata[customer_id]": "c-1",
+        "subscription_data[metadata][customer_id]": "c-1",
+        "discounts[0][coupon]": "WELCOME10",
+    }
+
+
+async def test_create_portal_session(gateway: StripeGateway, recorder: RecordingHTTPClient) -> None:
+    url = await gateway.create_portal_session(
+        provider_customer_id=CUSTOMER, return_url="https://app.example.com/billing"
+    )
+    assert url.startswith("https://")
+    (request,) = recorder.take()
+    assert (request.method, request.path) == ("POST", "/v1/billing_portal/sessions")
+    assert request.params == {"customer": CUSTOMER, "return_url": "https://app.example.com/billing"}
+
+
+async def test_price_cache_expires(
+    stripe_mock: str, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    # A price replaced by sync-catalog is found again without restarting the worker.
+    gateway = StripeGateway(
+        "sk_test_123", api_base=stripe_mock, http_client=recorder, price_cache_seconds=0
+    )
+    for _ in range(2):
+        await gateway.create_checkout_session(
+            provider_customer_id=CUSTOMER,
+            customer_id="c-1",
+            price=PRO_MONTH,
+            success_url="https://app.example.com/done",
+            cancel_url="https://app.example.com/billing",
+            idempotency_key="k:checkout:2",
+        )
+    assert calls(recorder.take()).count(("GET", "/v1/prices")) == 2

@@ -1,0 +1,50 @@
+"""Starting a customer's workflow on the time-skipping server, the way the API does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from db.engine import SessionFactory
+from db.models import Customer
+from domain.policy import Policy
+from lifecycle.config import EngineConfig
+from tests.factories import insert_customer
+from workflows.customer import CustomerWorkflow
+from workflows.messages import CustomerSnapshot, CustomerWorkflowInput, workflow_id_for
+
+
+@dataclass
+class Started:
+    customer: Customer
+    handle: WorkflowHandle
+    signed_up_at: datetime
+
+    async def snapshot(self) -> CustomerSnapshot:
+        result: CustomerSnapshot = await self.handle.query(CustomerWorkflow.snapshot)
+        return result
+
+
+async def start_customer(
+    env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    config: EngineConfig,
+    task_queue: str,
+    *,
+    policy: Policy | None = None,
+) -> Started:
+    policy = policy or config.policy
+    now = await env.get_current_time()
+    customer = await insert_customer(sessions, policy=policy, signed_up_at=now)
+    handle = await env.client.start_workflow(
+        CustomerWorkflow.run,
+        CustomerWorkflowInput(
+            customer_id=customer.id, signed_up_at=now, policy=policy, catalog=config.catalog
+        ),
+        id=workflow_id_for(customer.id),
+        task_queue=task_queue,
+    )
+    return Started(customer=customer, handle=handle, signed_up_at=now)
