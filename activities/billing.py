@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from adapters.payments.base import (
     CardDeclined,
+    InvoiceInfo,
     PaymentGateway,
     PaymentMethodInfo,
     PaymentMethodRequired,
@@ -98,6 +99,16 @@ class SubscriptionCommandInput:
 class FetchSubscriptionInput:
     customer_id: str
     subscription_id: str
+
+
+@dataclass(frozen=True)
+class InvoiceCommandInput:
+    """pay (a dunning retry) or write off an open invoice."""
+
+    customer_id: str
+    invoice_id: str
+    command: str
+    idempotency_key: str
 
 
 def payment_failure(exc: Exception) -> ApplicationError:
@@ -259,6 +270,27 @@ class BillingActivities:
             raise payment_failure(exc) from exc
         await self._mirror(request.customer_id, subscription)
         return subscription
+
+    @activity.defn(name="invoice_command")
+    async def invoice_command(self, request: InvoiceCommandInput) -> InvoiceInfo:
+        try:
+            if request.command == "pay":
+                invoice = await self._gateway.pay_invoice(
+                    request.invoice_id, idempotency_key=request.idempotency_key
+                )
+            elif request.command == "mark_uncollectible":
+                invoice = await self._gateway.mark_invoice_uncollectible(
+                    request.invoice_id, idempotency_key=request.idempotency_key
+                )
+            else:
+                raise ApplicationError(
+                    f"unknown invoice command {request.command!r}", non_retryable=True
+                )
+        except _FINAL as exc:
+            raise payment_failure(exc) from exc
+        async with self._sessions.begin() as session:
+            await upsert_invoice(session, request.customer_id, invoice, now=self._clock())
+        return invoice
 
     async def _mirror(self, customer_id: str, subscription: SubscriptionInfo) -> None:
         async with self._sessions.begin() as session:

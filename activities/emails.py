@@ -46,11 +46,13 @@ class EmailActivities:
         sender: EmailSender,
         *,
         product_name: str,
+        app_url: str = "",
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._sessions = sessions
         self._sender = sender
         self._product_name = product_name
+        self._app_url = app_url
         self._clock = clock
 
     @activity.defn(name="send_email")
@@ -98,6 +100,7 @@ class EmailActivities:
                 request.data,
                 name=customer.name,
                 product=self._product_name,
+                app_url=self._app_url,
             )
             await insert_ignoring_conflict(
                 session,

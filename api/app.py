@@ -11,7 +11,16 @@ from temporalio.client import Client
 from api.auth import KeyRing
 from api.context import AppContext
 from api.errors import install_error_handlers
-from api.routers import admin, billing, customers, health, plans, simulator, webhooks
+from api.routers import (
+    admin,
+    billing,
+    customers,
+    health,
+    notifications,
+    plans,
+    simulator,
+    webhooks,
+)
 from db.engine import create_engine, session_factory
 from lifecycle.settings import Settings
 from lifecycle.temporal import connect
@@ -66,6 +75,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     app.include_router(customers.router)
     app.include_router(plans.router)
     app.include_router(billing.router)
+    app.include_router(notifications.router)
     app.include_router(webhooks.router)
     app.include_router(admin.router)
     if settings.uses_payment_simulator:

@@ -258,3 +258,15 @@ class TestClockResult(BaseModel):
 
 class CheckoutCompletion(_Request):
     payment_method: str = Field(default="pm_card_visa", min_length=1)
+
+
+class NotificationView(BaseModel):
+    id: int
+    kind: str
+    title: str
+    body: str
+    cta_label: str | None
+    cta_url: str | None
+    data: dict[str, Any]
+    created_at: datetime
+    read_at: datetime | None

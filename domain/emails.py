@@ -19,6 +19,8 @@ class EmailTemplate(StrEnum):
     SUBSCRIPTION_REACTIVATED = "subscription_reactivated"
     SUBSCRIPTION_PAUSED = "subscription_paused"
     SUBSCRIPTION_RESUMED = "subscription_resumed"
+    PAYMENT_FAILED = "payment_failed"
+    PAYMENT_RECOVERED = "payment_recovered"
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,17 @@ _TEMPLATES: dict[EmailTemplate, tuple[str, str]] = {
         "Hi {greeting},\n\nYour {plan_name} subscription is paused; you will not be charged "
         "while it is. {resume_line}",
     ),
+    EmailTemplate.PAYMENT_FAILED: (
+        "Payment for {product} failed",
+        "Hi {greeting},\n\nWe could not charge your card for your {plan_name} subscription "
+        "(attempt {attempt}). {retry_line} Your chatbots keep running meanwhile.\n\n"
+        "Update your card: {app_url}/billing/payment-method",
+    ),
+    EmailTemplate.PAYMENT_RECOVERED: (
+        "Payment received, thank you",
+        "Hi {greeting},\n\nYour payment went through and your {plan_name} subscription is "
+        "in good standing again.{amount_line}",
+    ),
     EmailTemplate.SUBSCRIPTION_RESUMED: (
         "Your {product} subscription is active again",
         "Hi {greeting},\n\nYour {plan_name} subscription is active again. Welcome back.",
@@ -101,7 +114,7 @@ def _format_day(value: str) -> str | None:
     return f"{when:%B} {when.day}, {when.year}"
 
 
-def _display_values(data: dict[str, Any]) -> dict[str, Any]:
+def display_values(data: dict[str, Any]) -> dict[str, Any]:
     """Turn the workflow's structured data into the phrases templates show."""
     values = dict(data)
     for key, value in data.items():
@@ -111,7 +124,7 @@ def _display_values(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(data.get("amount_cents"), int):
         values["amount_display"] = format_money(data["amount_cents"], currency)
     values["amount_line"] = (
-        f" We charged {values['amount_display']} today." if data.get("amount_cents", 0) > 0 else ""
+        f" We charged {values['amount_display']}." if data.get("amount_cents", 0) > 0 else ""
     )
     values["cancel_line"] = (
         f"ends on {values.get('effective_on', 'the end of the period')}"
@@ -123,15 +136,27 @@ def _display_values(data: dict[str, Any]) -> dict[str, Any]:
         if values.get("resumes_on")
         else "Resume it whenever you like."
     )
-    values.setdefault("offer_line", "")
+    values["retry_line"] = (
+        f"We will try again on {values['next_retry_on']}."
+        if values.get("next_retry_on")
+        else "This was our last attempt."
+    )
+    offer = data.get("offer")
+    values["offer_line"] = f"\n\nCome back now and get {offer}." if offer else ""
     return values
 
 
 def render_email(
-    template: EmailTemplate, data: dict[str, Any], *, name: str | None, product: str
+    template: EmailTemplate,
+    data: dict[str, Any],
+    *,
+    name: str | None,
+    product: str,
+    app_url: str = "",
 ) -> RenderedEmail:
     subject, body = _TEMPLATES[template]
-    values = _Defaults(_display_values(data))
+    values = _Defaults(display_values(data))
     values["product"] = product
+    values["app_url"] = app_url.rstrip("/")
     values["greeting"] = name or "there"
     return RenderedEmail(subject=subject.format_map(values), body=body.format_map(values))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -14,8 +15,38 @@ class TrialPolicy:
     reminders: tuple[timedelta, ...]
     # Offsets after expiry at which a win-back email goes out, until the customer converts.
     winback: tuple[timedelta, ...]
+    # An offer win-back emails carry: a provider coupon applied when the customer converts.
+    winback_coupon: str | None = None
+    winback_offer: str | None = None
+
+
+class FinalAction(StrEnum):
+    CANCEL = "cancel"
+    DOWNGRADE = "downgrade"
+
+
+class DunningAccess(StrEnum):
+    FULL = "full"
+    READ_ONLY = "read_only"
+
+
+@dataclass(frozen=True)
+class DunningPolicy:
+    # Offsets after the first failed payment at which the engine retries it.
+    retries: tuple[timedelta, ...] = (
+        timedelta(days=1),
+        timedelta(days=3),
+        timedelta(days=5),
+        timedelta(days=7),
+    )
+    final_action: FinalAction = FinalAction.CANCEL
+    # The plan a customer moves to when the final action is a downgrade.
+    downgrade_plan: str | None = None
+    # What a customer in dunning may still do.
+    access: DunningAccess = DunningAccess.FULL
 
 
 @dataclass(frozen=True)
 class Policy:
     trial: TrialPolicy
+    dunning: DunningPolicy = DunningPolicy()

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from domain.catalog import METRICS, Addon, Catalog, Plan
 from domain.durations import parse_duration
-from domain.policy import Policy, TrialPolicy
+from domain.policy import DunningAccess, DunningPolicy, FinalAction, Policy, TrialPolicy
 
 
 class ConfigError(Exception):
@@ -42,6 +42,8 @@ class _Trial(_Strict):
     plan: str = "starter"
     reminders: list[str] = ["7d", "3d", "1d"]
     winback: list[str] = ["3d", "7d"]
+    winback_coupon: str | None = None
+    winback_offer: str | None = None
 
     @field_validator("length")
     @classmethod
@@ -52,6 +54,29 @@ class _Trial(_Strict):
     @classmethod
     def _offsets(cls, values: list[str]) -> list[str]:
         return [_duration(v) for v in values]
+
+
+class _Dunning(_Strict):
+    retries: list[str] = ["1d", "3d", "5d", "7d"]
+    final_action: Literal["cancel", "downgrade"] = "cancel"
+    downgrade_plan: str | None = None
+    access: Literal["full", "read_only"] = "full"
+
+    @field_validator("retries")
+    @classmethod
+    def _offsets(cls, values: list[str]) -> list[str]:
+        if not values:
+            raise ValueError("at least one retry")
+        parsed = [parse_duration(v) for v in values]
+        if parsed != sorted(parsed) or len(set(parsed)) != len(parsed):
+            raise ValueError("retries must be increasing offsets after the first failure")
+        return values
+
+    @model_validator(mode="after")
+    def _downgrade_needs_plan(self) -> _Dunning:
+        if self.final_action == "downgrade" and not self.downgrade_plan:
+            raise ValueError("final_action = 'downgrade' needs downgrade_plan")
+        return self
 
 
 class _Plan(_Strict):
@@ -88,6 +113,7 @@ class _File(_Strict):
     product: _Product = _Product()
     billing: _Billing = _Billing()
     trial: _Trial = _Trial()
+    dunning: _Dunning = _Dunning()
     plans: dict[str, _Plan]
     addons: dict[str, _Addon] = {}
 
@@ -95,6 +121,9 @@ class _File(_Strict):
     def _trial_plan_exists(self) -> _File:
         if self.trial.plan not in self.plans:
             raise ValueError(f"trial.plan {self.trial.plan!r} is not one of the plans")
+        plan = self.dunning.downgrade_plan
+        if plan is not None and plan not in self.plans:
+            raise ValueError(f"dunning.downgrade_plan {plan!r} is not one of the plans")
         return self
 
 
@@ -146,14 +175,22 @@ def _to_domain(parsed: _File) -> EngineConfig:
         )
         for addon_id, a in parsed.addons.items()
     }
-    trial = parsed.trial
+    trial, dunning = parsed.trial, parsed.dunning
     policy = Policy(
         trial=TrialPolicy(
             length=parse_duration(trial.length),
             plan=trial.plan,
             reminders=tuple(parse_duration(r) for r in trial.reminders),
             winback=tuple(parse_duration(w) for w in trial.winback),
-        )
+            winback_coupon=trial.winback_coupon,
+            winback_offer=trial.winback_offer,
+        ),
+        dunning=DunningPolicy(
+            retries=tuple(parse_duration(r) for r in dunning.retries),
+            final_action=FinalAction(dunning.final_action),
+            downgrade_plan=dunning.downgrade_plan,
+            access=DunningAccess(dunning.access),
+        ),
     )
     catalog = Catalog(
         plans=plans,

@@ -23,7 +23,7 @@ from api.app import create_app
 from db.engine import SessionFactory
 from db.models import Customer
 from domain.durations import parse_duration
-from domain.policy import Policy, TrialPolicy
+from domain.policy import DunningAccess, FinalAction, Policy
 from lifecycle.config import EngineConfig
 from lifecycle.settings import REPO_ROOT, Settings
 from workers.worker import build_worker
@@ -35,19 +35,32 @@ def make_policy(
     length: str | None = None,
     reminders: list[str] | None = None,
     winback: list[str] | None = None,
+    retries: list[str] | None = None,
+    final_action: str | None = None,
+    downgrade_plan: str | None = None,
+    access: str | None = None,
 ) -> Policy:
-    trial = base.policy.trial
+    trial, dunning = base.policy.trial, base.policy.dunning
     return replace(
         base.policy,
-        trial=TrialPolicy(
+        trial=replace(
+            trial,
             length=parse_duration(length) if length else trial.length,
-            plan=trial.plan,
             reminders=tuple(parse_duration(r) for r in reminders)
             if reminders is not None
             else trial.reminders,
             winback=tuple(parse_duration(w) for w in winback)
             if winback is not None
             else trial.winback,
+        ),
+        dunning=replace(
+            dunning,
+            retries=tuple(parse_duration(r) for r in retries)
+            if retries is not None
+            else dunning.retries,
+            final_action=FinalAction(final_action) if final_action else dunning.final_action,
+            downgrade_plan=downgrade_plan or dunning.downgrade_plan,
+            access=DunningAccess(access) if access else dunning.access,
         ),
     )
 
@@ -94,16 +107,18 @@ APP_KEY = "test-app-key"
 ADMIN_KEY = "test-admin-key"
 
 
-def write_config(directory: Path, *, trial: Mapping[str, object] | None = None) -> Path:
-    """A copy of the repo's config file with the [trial] policy replaced (e.g. seconds)."""
+def write_config(directory: Path, **sections: Mapping[str, object]) -> Path:
+    """A copy of the repo's config file with keys of top-level sections overridden, e.g.
+    ``trial={"length": "6s"}`` or ``dunning={"retries": ["2s"]}`` for a policy of seconds."""
     text = (REPO_ROOT / "lifecycle.toml").read_text()
-    if trial is not None:
-        raw = tomllib.loads(text)
-        raw_trial = {**raw["trial"], **trial}
-        lines = [f"{key} = {_toml_value(value)}" for key, value in raw_trial.items()]
-        start = text.index("[trial]")
-        end = text.index("\n[", start + 1)
-        text = text[:start] + "[trial]\n" + "\n".join(lines) + "\n" + text[end:]
+    raw = tomllib.loads(text)
+    for name, overrides in sections.items():
+        merged = {**raw.get(name, {}), **overrides}
+        lines = [f"{key} = {_toml_value(value)}" for key, value in merged.items()]
+        start = text.index(f"[{name}]")
+        end = text.find("\n[", start + 1)
+        end = len(text) if end == -1 else end
+        text = text[:start] + f"[{name}]\n" + "\n".join(lines) + "\n" + text[end:]
     path = directory / f"lifecycle-{uuid.uuid4().hex[:8]}.toml"
     path.write_text(text)
     return path
@@ -181,5 +196,6 @@ def make_worker(
         sender=sender or LogEmailSender(),
         gateway=gateway or make_simulator(sessions, config),
         product_name=config.product_name,
+        app_url=config.app_url,
         load_terms=lambda: terms,
     )

@@ -12,6 +12,7 @@ from temporalio.worker import Worker
 from activities.billing import BillingActivities
 from activities.customers import CustomerActivities
 from activities.emails import EmailActivities
+from activities.notifications import NotificationActivities
 from activities.policy import PolicyActivities, Terms
 from adapters.email.base import EmailSender
 from adapters.payments.base import PaymentGateway
@@ -33,12 +34,14 @@ def build_worker(
     sender: EmailSender,
     gateway: PaymentGateway,
     product_name: str,
+    app_url: str,
     load_terms: Callable[[], Terms],
     max_concurrent_activities: int = 50,
 ) -> Worker:
     customers = CustomerActivities(sessions)
-    emails = EmailActivities(sessions, sender, product_name=product_name)
+    emails = EmailActivities(sessions, sender, product_name=product_name, app_url=app_url)
     billing = BillingActivities(sessions, gateway)
+    notifications = NotificationActivities(sessions, app_url=app_url)
     policy = PolicyActivities(load_terms)
     return Worker(
         client,
@@ -54,6 +57,8 @@ def build_worker(
             billing.schedule_price_change,
             billing.subscription_command,
             billing.fetch_subscription,
+            billing.invoice_command,
+            notifications.notify,
             policy.current_terms,
         ],
         max_concurrent_activities=max_concurrent_activities,
@@ -83,6 +88,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         sender=email_sender(settings),
         gateway=payment_gateway(settings, sessions),
         product_name=config.product_name,
+        app_url=config.app_url,
         load_terms=terms_loader(settings),
     )
     logger.info("worker polling task queue %r", settings.temporal_task_queue)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         CreateSubscriptionInput,
         EnsureProviderCustomerInput,
         FetchSubscriptionInput,
+        InvoiceCommandInput,
         SchedulePriceChangeInput,
         SubscriptionCommandInput,
     )
@@ -39,8 +40,9 @@ with workflow.unsafe.imports_passed_through():
         LedgerEntry,
     )
     from activities.emails import EmailActivities, SendEmailInput
+    from activities.notifications import NotificationActivities, NotifyInput
     from activities.policy import PolicyActivities
-    from adapters.payments.base import PaymentEvent, SubscriptionInfo
+    from adapters.payments.base import InvoiceInfo, PaymentEvent, SubscriptionInfo
     from domain.catalog import Catalog
     from domain.changes import (
         SUBSCRIBABLE,
@@ -52,7 +54,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.emails import EmailTemplate
     from domain.lifecycle import BillingInterval, Status, TransitionRefused
-    from domain.policy import Policy
+    from domain.notifications import NotificationKind
+    from domain.policy import FinalAction, Policy
     from domain.trial import TrialAction, TrialStep, trial_timetable
     from workflows import search_attributes as sa
     from workflows.messages import (
@@ -61,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         CustomerSnapshot,
         CustomerState,
         CustomerWorkflowInput,
+        Dunning,
         NextAction,
         PauseSubscription,
         ReactivateSubscription,
@@ -82,7 +86,7 @@ _DB_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 _EMAIL_TIMEOUT = timedelta(seconds=30)
 # Providers have outages; an email is worth retrying for a long time, never twice.
 _EMAIL_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10))
-_PAYMENT_TIMEOUT = timedelta(seconds=30)
+_PAYMENT_TIMEOUT = timedelta(seconds=20)
 # A caller waits on commands: retry briefly, then report the provider as unavailable.
 # The idempotency key stays the same across these attempts, so none charges twice.
 _PAYMENT_RETRY = RetryPolicy(
@@ -90,6 +94,12 @@ _PAYMENT_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=10),
     maximum_attempts=6,
+)
+# Nobody waits on timers and provider events: retry until the provider is back.
+_PAYMENT_RETRY_PATIENT = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
 )
 
 T = TypeVar("T")
@@ -119,6 +129,9 @@ class CustomerWorkflow:
         self._state: CustomerState = params.state or self._new_state(params)
         self._wake = False
         self._lock = asyncio.Lock()
+        # True while a command's caller waits on the result: provider calls then give up
+        # quickly and report; timers and events instead retry until the provider answers.
+        self._caller_waiting = False
 
     def _new_state(self, params: CustomerWorkflowInput) -> CustomerState:
         trial = params.policy.trial
@@ -186,6 +199,12 @@ class CustomerWorkflow:
         ):
             end = state.current_period_end
             due.append(_Due(f"period_end:{end.isoformat()}", end, self._period_end_due(end)))
+        if state.status is Status.PAST_DUE and state.dunning is not None:
+            dunning = state.dunning
+            if dunning.next_retry_at is not None:
+                when = dunning.next_retry_at.isoformat()
+                key = f"dunning_retry:{dunning.invoice_id}:{dunning.attempts + 1}:{when}"
+                due.append(_Due(key, dunning.next_retry_at, self._dunning_retry))
         if state.status is Status.PAUSED and state.pause_resumes_at is not None:
             at = state.pause_resumes_at
             due.append(_Due(f"auto_resume:{at.isoformat()}", at, self._auto_resume))
@@ -197,7 +216,12 @@ class CustomerWorkflow:
 
     async def _perform_due_actions(self) -> None:
         while (action := self._next_due()) is not None and action.at <= workflow.now():
-            await action.run()
+            try:
+                await action.run()
+            except ApplicationError as exc:
+                # The provider refused for good (e.g. the invoice was voided by hand): record
+                # it for an admin and move on, rather than failing the customer's lifecycle.
+                await self._automation_failed(action.key, exc)
             if action.key not in self._state.done:
                 self._state.done.append(action.key)
 
@@ -239,11 +263,14 @@ class CustomerWorkflow:
                     data={"trial_ends_at": trial_ends_at},
                 )
             else:
-                await self._email(
-                    EmailTemplate.TRIAL_WINBACK,
-                    key=action.key,
-                    data={"days_since_expiry": action.whole_days, "trial_ends_at": trial_ends_at},
-                )
+                trial = self._policy.trial
+                data: dict[str, Any] = {
+                    "days_since_expiry": action.whole_days,
+                    "trial_ends_at": trial_ends_at,
+                }
+                if trial.winback_coupon and trial.winback_offer:
+                    data["offer"] = trial.winback_offer
+                await self._email(EmailTemplate.TRIAL_WINBACK, key=action.key, data=data)
 
         return run
 
@@ -251,7 +278,7 @@ class CustomerWorkflow:
 
     @workflow.update(name="change_subscription")
     async def change_subscription(self, command: ChangeSubscription) -> CustomerSnapshot:
-        async with self._lock:
+        async with self._command():
             self._check_change(command)
             if self._state.status in SUBSCRIBABLE:
                 await self._subscribe(command)
@@ -284,7 +311,7 @@ class CustomerWorkflow:
 
     @workflow.update(name="cancel")
     async def cancel(self, command: CancelSubscription) -> CustomerSnapshot:
-        async with self._lock:
+        async with self._command():
             self._check_cancel(command)
             await self._cancel(command)
         return self._after_command()
@@ -307,7 +334,7 @@ class CustomerWorkflow:
 
     @workflow.update(name="reactivate")
     async def reactivate(self, command: ReactivateSubscription) -> CustomerSnapshot:
-        async with self._lock:
+        async with self._command():
             self._check_reactivate()
             await self._reactivate(command)
         return self._after_command()
@@ -326,7 +353,7 @@ class CustomerWorkflow:
 
     @workflow.update(name="pause")
     async def pause(self, command: PauseSubscription) -> CustomerSnapshot:
-        async with self._lock:
+        async with self._command():
             self._check_pause(command)
             await self._pause(command)
         return self._after_command()
@@ -345,7 +372,7 @@ class CustomerWorkflow:
 
     @workflow.update(name="resume")
     async def resume(self, command: ResumeSubscription) -> CustomerSnapshot:
-        async with self._lock:
+        async with self._command():
             self._check_resume()
             await self._resume(command.actor)
         return self._after_command()
@@ -362,7 +389,7 @@ class CustomerWorkflow:
 
     @workflow.update(name="update_payment_method")
     async def update_payment_method(self, command: UpdatePaymentMethod) -> CustomerSnapshot:
-        async with self._lock:
+        async with self._command():
             provider_customer = await self._ensure_provider_customer()
             seq = self._next_command()
             await self._billing(
@@ -375,7 +402,24 @@ class CustomerWorkflow:
                 ),
             )
             await self._record("payment_method_updated", actor=command.actor)
+            if self._state.status is Status.PAST_DUE and self._state.dunning is not None:
+                # A new card is the likeliest fix: retry now rather than at the next step.
+                dunning = self._state.dunning
+                invoice = await self._invoice_command(
+                    "pay", dunning.invoice_id, f"dunning:{dunning.invoice_id}:card:{seq}"
+                )
+                if invoice.status == "paid":
+                    await self._recover(via="new_card", actor=command.actor, invoice=invoice)
         return self._after_command()
+
+    @contextlib.asynccontextmanager
+    async def _command(self) -> AsyncIterator[None]:
+        async with self._lock:
+            self._caller_waiting = True
+            try:
+                yield
+            finally:
+                self._caller_waiting = False
 
     def _after_command(self) -> CustomerSnapshot:
         self._wake = True
@@ -405,10 +449,18 @@ class CustomerWorkflow:
                 plan=command.plan,
                 interval=command.interval,
                 idempotency_key=self._key(seq, "subscribe"),
-                coupon=command.coupon,
+                coupon=command.coupon or self._winback_coupon(),
             ),
         )
         await self._start_subscription(subscription, command.actor, via="api")
+
+    def _winback_coupon(self) -> str | None:
+        """The win-back offer holds for a customer who was sent one and converts now."""
+        state, trial = self._state, self._policy.trial
+        sent = any(k.startswith(f"{TrialStep.WINBACK}:") for k in state.done)
+        if state.status is Status.TRIAL_EXPIRED and sent and trial.winback_offer:
+            return trial.winback_coupon
+        return None
 
     async def _start_subscription(
         self, subscription: SubscriptionInfo, actor: str, *, via: str
@@ -529,21 +581,32 @@ class CustomerWorkflow:
             )
 
     async def _apply_plan(
-        self, wanted: PlanChoice, kind: ChangeKind, *, actor: str, amount_cents: int, key: str
+        self,
+        wanted: PlanChoice,
+        kind: ChangeKind,
+        *,
+        actor: str,
+        amount_cents: int,
+        key: str,
+        reason: str | None = None,
+        from_status: Status | None = None,
     ) -> None:
         state = self._state
         previous_plan = state.plan
         state.plan, state.interval = wanted.plan, wanted.interval
         state.scheduled_change = None
-        new_mrr = self._mrr(wanted.plan, wanted.interval) if state.status is Status.ACTIVE else 0
+        billed = state.status in (Status.ACTIVE, Status.PAST_DUE)
+        new_mrr = self._mrr(wanted.plan, wanted.interval) if billed else 0
         await self._record(
             "plan_changed",
+            from_status=from_status or state.status,
             actor=actor,
             new_mrr=new_mrr,
             data={
                 "change": kind.value,
                 "from_plan": previous_plan,
                 "amount_paid_cents": amount_cents,
+                **({"reason": reason} if reason else {}),
             },
         )
         await self._email(
@@ -662,6 +725,157 @@ class CustomerWorkflow:
         # The provider resumes collection at resumes_at on its own.
         await self._resume(SYSTEM_ACTOR, call_provider=False)
 
+    # -- dunning ---------------------------------------------------------------------------
+
+    async def _payment_failed(self, invoice: InvoiceInfo) -> None:
+        """A renewal could not be charged: past_due, then retries on the policy's schedule."""
+        state = self._state
+        retries = self._policy.dunning.retries
+        now = workflow.now()
+        state.dunning = Dunning(
+            invoice_id=invoice.id, started_at=now, attempts=1, next_retry_at=now + retries[0]
+        )
+        await self._move(
+            Status.PAST_DUE,
+            "payment_failed",
+            actor=PROVIDER_ACTOR,
+            data={
+                "invoice_id": invoice.id,
+                "attempt": 1,
+                "amount_due_cents": invoice.amount_due_cents,
+                "decline_code": invoice.decline_code,
+            },
+        )
+        await self._tell_payment_failed()
+
+    async def _tell_payment_failed(self) -> None:
+        state = self._state
+        assert state.dunning is not None
+        dunning = state.dunning
+        data = {
+            **self._plan_data(),
+            "attempt": dunning.attempts,
+            "invoice_id": dunning.invoice_id,
+            "next_retry_at": _iso(dunning.next_retry_at),
+        }
+        key = f"payment_failed:{dunning.invoice_id}:{dunning.attempts}"
+        await self._email(EmailTemplate.PAYMENT_FAILED, key=key, data=data)
+        await self._notify(NotificationKind.PAYMENT_FAILED, key=key, data=data)
+
+    async def _dunning_retry(self) -> None:
+        state = self._state
+        assert state.dunning is not None
+        dunning = state.dunning
+        try:
+            invoice = await self._invoice_command(
+                "pay", dunning.invoice_id, f"dunning:{dunning.invoice_id}:{dunning.attempts + 1}"
+            )
+        except ApplicationError as exc:
+            if exc.type != CARD_DECLINED:
+                # Not the card (the invoice was voided, say): an admin has to look.
+                raise
+            await self._retry_failed()
+            return
+        if invoice.status == "paid":
+            await self._recover(via="retry", actor=SYSTEM_ACTOR, invoice=invoice)
+
+    async def _retry_failed(self) -> None:
+        state = self._state
+        assert state.dunning is not None
+        dunning = state.dunning
+        retries = self._policy.dunning.retries
+        dunning.attempts += 1
+        retries_done = dunning.attempts - 1
+        dunning.next_retry_at = (
+            dunning.started_at + retries[retries_done] if retries_done < len(retries) else None
+        )
+        await self._record(
+            "payment_retry_failed",
+            data={"invoice_id": dunning.invoice_id, "attempt": dunning.attempts},
+        )
+        await self._tell_payment_failed()
+        if dunning.next_retry_at is None:
+            await self._dunning_exhausted()
+
+    async def _recover(self, *, via: str, actor: str, invoice: InvoiceInfo | None) -> None:
+        state = self._state
+        dunning = state.dunning
+        assert dunning is not None
+        state.dunning = None
+        await self._move(
+            Status.ACTIVE,
+            "payment_recovered",
+            actor=actor,
+            data={
+                "via": via,
+                "invoice_id": dunning.invoice_id,
+                "attempts": dunning.attempts,
+                "amount_paid_cents": invoice.amount_paid_cents if invoice else None,
+            },
+        )
+        data = {
+            **self._plan_data(),
+            "amount_cents": invoice.amount_paid_cents if invoice else 0,
+            "currency": invoice.currency if invoice else self._catalog.currency,
+        }
+        key = f"payment_recovered:{dunning.invoice_id}"
+        await self._email(EmailTemplate.PAYMENT_RECOVERED, key=key, data=data)
+        await self._notify(NotificationKind.PAYMENT_RECOVERED, key=key, data=data)
+
+    async def _dunning_exhausted(self) -> None:
+        """The last retry failed: the policy's final action."""
+        state = self._state
+        dunning = state.dunning
+        assert dunning is not None
+        policy = self._policy.dunning
+        seq = self._next_command()
+        key = f"dunning_exhausted:{dunning.invoice_id}"
+        if policy.final_action is FinalAction.DOWNGRADE and policy.downgrade_plan:
+            assert state.interval is not None and state.subscription_id is not None
+            await self._invoice_command(
+                "mark_uncollectible", dunning.invoice_id, f"{seq}:write_off"
+            )
+            target = PlanChoice(policy.downgrade_plan, state.interval)
+            subscription = await self._billing(
+                BillingActivities.change_price,
+                ChangePriceInput(
+                    customer_id=state.customer_id,
+                    subscription_id=state.subscription_id,
+                    plan=target.plan,
+                    interval=target.interval,
+                    proration="none",
+                    idempotency_key=self._key(seq, "dunning_downgrade"),
+                ),
+            )
+            self._adopt_period(subscription)
+            state.dunning = None
+            state.status = Status.ACTIVE
+            await self._apply_plan(
+                target,
+                ChangeKind.DOWNGRADE,
+                actor=SYSTEM_ACTOR,
+                amount_cents=0,
+                key=key,
+                reason="dunning_exhausted",
+                from_status=Status.PAST_DUE,
+            )
+            return
+        await self._subscription_command("cancel", seq, at_period_end=False)
+        state.dunning = None
+        await self._end_subscription(actor=SYSTEM_ACTOR, reason="dunning_exhausted", key=key)
+        await self._notify(NotificationKind.SUBSCRIPTION_CANCELED, key=key, data=self._plan_data())
+
+    async def _invoice_command(self, command: str, invoice_id: str, suffix: str) -> InvoiceInfo:
+        return await self._billing(
+            BillingActivities.invoice_command,
+            InvoiceCommandInput(
+                customer_id=self._state.customer_id,
+                invoice_id=invoice_id,
+                command=command,
+                idempotency_key=f"{self._state.customer_id}:{suffix}",
+            ),
+        )
+
     def _period_end_due(self, end: datetime) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
             await self._period_ended(end, actor=SYSTEM_ACTOR)
@@ -697,8 +911,18 @@ class CustomerWorkflow:
     @workflow.signal(name="payment_event")
     async def payment_event(self, event: PaymentEvent) -> None:
         async with self._lock:
-            await self._on_payment_event(event)
+            try:
+                await self._on_payment_event(event)
+            except ApplicationError as exc:
+                await self._automation_failed(f"event:{event.id}", exc)
         self._wake = True
+
+    async def _automation_failed(self, what: str, exc: ApplicationError) -> None:
+        workflow.logger.error("automatic step %s failed: %s (%s)", what, exc.message, exc.type)
+        await self._record(
+            "automation_failed",
+            data={"step": what, "error": exc.message, "type": exc.type},
+        )
 
     async def _on_payment_event(self, event: PaymentEvent) -> None:
         state = self._state
@@ -723,13 +947,26 @@ class CustomerWorkflow:
         if state.provider_as_of is not None and event.created < state.provider_as_of:
             # Older than what was already applied: never roll state back.
             return
-        if event.type.startswith("invoice."):
-            # Invoice events say something happened to the subscription; ask what.
-            subscription = await self._fetch_subscription(subscription_id)
-        else:
+        if event.invoice is None:
             assert event.subscription is not None
-            subscription = event.subscription
-        await self._reconcile(subscription, as_of=event.created)
+            await self._reconcile(event.subscription, as_of=event.created)
+            return
+        # Invoice events say something happened to the subscription; ask what, first.
+        invoice = event.invoice
+        await self._reconcile(await self._fetch_subscription(subscription_id), as_of=event.created)
+        if (
+            event.type == "invoice.payment_failed"
+            and state.status is Status.ACTIVE
+            and invoice.status == "open"
+        ):
+            await self._payment_failed(invoice)
+        elif (
+            event.type in ("invoice.paid", "invoice.payment_succeeded")
+            and state.status is Status.PAST_DUE
+            and state.dunning is not None
+            and invoice.id == state.dunning.invoice_id
+        ):
+            await self._recover(via="payment", actor=PROVIDER_ACTOR, invoice=invoice)
 
     async def _reconcile(self, subscription: SubscriptionInfo, *, as_of: datetime) -> None:
         """Bring the lifecycle in line with the provider's view of the subscription."""
@@ -781,6 +1018,9 @@ class CustomerWorkflow:
                 amount_cents=0,
                 key=f"provider_change:{subscription.id}:{as_of.isoformat()}",
             )
+        if subscription.status == "active" and state.status is Status.PAST_DUE:
+            # Paid outside the engine's retries (the hosted invoice page, the portal).
+            await self._recover(via="payment", actor=PROVIDER_ACTOR, invoice=None)
         if subscription.paused and state.status is Status.ACTIVE:
             state.pause_resumes_at = subscription.pause_resumes_at
             await self._move(Status.PAUSED, "subscription_paused", actor=PROVIDER_ACTOR, new_mrr=0)
@@ -916,6 +1156,20 @@ class CustomerWorkflow:
             retry_policy=_EMAIL_RETRY,
         )
 
+    async def _notify(self, kind: NotificationKind, *, key: str, data: dict[str, Any]) -> None:
+        await workflow.execute_activity_method(
+            NotificationActivities.notify,
+            NotifyInput(
+                customer_id=self._state.customer_id,
+                kind=kind,
+                dedupe_key=f"{self._state.customer_id}:{key}",
+                created_at=workflow.now(),
+                data=data,
+            ),
+            start_to_close_timeout=_DB_TIMEOUT,
+            retry_policy=_DB_RETRY,
+        )
+
     async def _billing(self, activity: Callable[[Any, Any], Awaitable[T]], arg: Any) -> T:
         """Run a payment activity; a final failure becomes the command's failure as is."""
         try:
@@ -923,7 +1177,7 @@ class CustomerWorkflow:
                 activity,
                 arg,
                 start_to_close_timeout=_PAYMENT_TIMEOUT,
-                retry_policy=_PAYMENT_RETRY,
+                retry_policy=_PAYMENT_RETRY if self._caller_waiting else _PAYMENT_RETRY_PATIENT,
             )
         except ActivityError as exc:
             cause = exc.cause

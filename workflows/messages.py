@@ -27,6 +27,17 @@ class ScheduledChange:
 
 
 @dataclass
+class Dunning:
+    """An unpaid renewal the engine is retrying."""
+
+    invoice_id: str
+    started_at: datetime
+    # Failed payment attempts so far; the failed renewal itself is the first.
+    attempts: int = 1
+    next_retry_at: datetime | None = None
+
+
+@dataclass
 class CustomerState:
     """Everything the workflow knows; carried across continue-as-new."""
 
@@ -43,6 +54,7 @@ class CustomerState:
     current_period_end: datetime | None = None
     cancel_at_period_end: bool = False
     scheduled_change: ScheduledChange | None = None
+    dunning: Dunning | None = None
     pause_resumes_at: datetime | None = None
     canceled_at: datetime | None = None
     # Monthly recurring revenue in cents (annual plans count one twelfth per month).

@@ -322,6 +322,12 @@ class PaymentGateway(Protocol):
         """Attempt payment of an open invoice now. Raises ``CardDeclined``."""
         ...
 
+    async def mark_invoice_uncollectible(
+        self, invoice_id: str, *, idempotency_key: str
+    ) -> InvoiceInfo:
+        """Write off an open invoice (dunning gave up); a paid one is answered as it is."""
+        ...
+
     async def create_checkout_session(
         self,
         *,

@@ -739,6 +739,21 @@ class StripeGateway:
             return invoice
         return parse_invoice(_plain(paid))
 
+    async def mark_invoice_uncollectible(
+        self, invoice_id: str, *, idempotency_key: str
+    ) -> InvoiceInfo:
+        with stripe_errors("retrieve invoice"):
+            current = parse_invoice(
+                _plain(await self._client.v1.invoices.retrieve_async(invoice_id))
+            )
+        if current.status != "open":
+            return current
+        with stripe_errors("mark invoice uncollectible"):
+            marked = await self._client.v1.invoices.mark_uncollectible_async(
+                invoice_id, None, _options(idempotency_key)
+            )
+        return parse_invoice(_plain(marked))
+
     # -- hosted pages -------------------------------------------------------------------
 
     async def create_checkout_session(

@@ -551,7 +551,9 @@ class SimulatedGateway:
                 )
             ).scalar_one()
             if inv.status == "paid":
-                raise PaymentRequestRejected("Invoice is already paid", code="invoice_already_paid")
+                # Paid meanwhile (the customer, or an earlier attempt): like the Stripe
+                # adapter, answer the paid invoice and charge nothing.
+                return _Outcome(self._render_invoice(inv))
             if inv.status != "open":
                 raise PaymentRequestRejected(
                     f"You cannot pay an invoice with status {inv.status}",
@@ -585,6 +587,46 @@ class SimulatedGateway:
 
         obj = await self._idempotent(
             idempotency_key, "pay_invoice", {"invoice": invoice_id}, effect
+        )
+        return parse_invoice(obj)
+
+    async def mark_invoice_uncollectible(
+        self, invoice_id: str, *, idempotency_key: str
+    ) -> InvoiceInfo:
+        async def effect(session: AsyncSession) -> _Outcome:
+            inv = await session.get(SimInvoice, invoice_id)
+            if inv is None:
+                raise PaymentRequestRejected(
+                    f"No such invoice: '{invoice_id}'", code="resource_missing"
+                )
+            customer = await self._lock_customer(session, inv.customer_id)
+            if inv.status != "open":
+                return _Outcome(self._render_invoice(inv))
+            now = self._now(customer)
+            inv.status = "uncollectible"
+            self._emit(
+                session, customer, "invoice.marked_uncollectible", self._render_invoice(inv), now
+            )
+            if inv.subscription_id:
+                sub = await session.get(SimSubscription, inv.subscription_id)
+                if (
+                    sub is not None
+                    and sub.status == "past_due"
+                    and not await self._has_open_invoices(session, sub.id)
+                ):
+                    sub.status = "active"
+                    sub.updated_at = now
+                    self._emit(
+                        session,
+                        customer,
+                        "customer.subscription.updated",
+                        self._render_sub(sub),
+                        now,
+                    )
+            return _Outcome(self._render_invoice(inv))
+
+        obj = await self._idempotent(
+            idempotency_key, "mark_invoice_uncollectible", {"invoice": invoice_id}, effect
         )
         return parse_invoice(obj)
 

@@ -1,0 +1,205 @@
+"""Dunning end to end with the simulator's test clock on a policy of seconds: a declining
+card renews, retries run, the customer replaces the card and recovers. Then the same with
+the worker process killed in the middle of dunning."""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from db.engine import SessionFactory
+from lifecycle.config import load_config
+from tests.e2e.test_worker_crash import worker_process
+from tests.factories import (
+    ADMIN_KEY,
+    api_client,
+    auth,
+    make_settings,
+    make_worker,
+    unique_email,
+    write_config,
+)
+from tests.helpers import eventually, ledger, outbox
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+
+async def _ok(response: httpx.Response) -> dict:
+    assert response.status_code in (200, 201), response.text
+    body: dict = response.json()
+    return body
+
+
+async def _active_customer(http: httpx.AsyncClient) -> str:
+    created = await _ok(
+        await http.post(
+            "/v1/customers",
+            json={"external_id": f"ext-{uuid.uuid4()}", "email": unique_email()},
+            headers=auth(),
+        )
+    )
+    cid = str(created["id"])
+    await _ok(
+        await http.post(
+            f"/v1/customers/{cid}/subscription",
+            json={"plan": "pro", "interval": "month", "payment_method": "pm_card_visa"},
+            headers=auth(),
+        )
+    )
+    return cid
+
+
+async def _renew_with_a_failing_card(http: httpx.AsyncClient, cid: str) -> None:
+    await _ok(
+        await http.put(
+            f"/v1/customers/{cid}/payment-method",
+            json={"payment_method": "pm_card_chargeCustomerFail"},
+            headers=auth(),
+        )
+    )
+    advanced = await _ok(
+        await http.post(
+            "/v1/admin/test-clock/advance",
+            json={"customer_id": cid, "to": "period_end"},
+            headers=auth(ADMIN_KEY),
+        )
+    )
+    assert "invoice.payment_failed" in advanced["events"]
+
+
+async def test_declining_renewal_dunning_new_card_recovers(
+    database_url: str,
+    sessions: SessionFactory,
+    dev_server_env: WorkflowEnvironment,
+    task_queue: str,
+    tmp_path: Path,
+) -> None:
+    config_path = write_config(tmp_path, dunning={"retries": ["2s", "4s", "30s"]})
+    settings = make_settings(
+        database_url=database_url, task_queue=task_queue, config_path=config_path
+    )
+    worker = make_worker(
+        dev_server_env.client,
+        task_queue=task_queue,
+        sessions=sessions,
+        config=load_config(config_path),
+    )
+    async with worker, api_client(settings, dev_server_env.client) as http:
+        cid = await _active_customer(http)
+        await _renew_with_a_failing_card(http, cid)
+
+        async def view() -> dict:
+            return await _ok(await http.get(f"/v1/customers/{cid}", headers=auth()))
+
+        assert (await eventually(view, lambda v: v["status"] == "past_due"))["plan"] == "pro"
+        # Two retries on the seconds schedule fail with the same card.
+        await eventually(
+            lambda: outbox(sessions, cid),
+            lambda rows: [r.template for r in rows].count("payment_failed") == 3,
+            timeout=30,
+        )
+        notes = await _ok(
+            await http.get(
+                f"/v1/customers/{cid}/notifications", params={"unread": "true"}, headers=auth()
+            )
+        )
+        assert [n["kind"] for n in notes["data"]] == ["payment_failed"] * 3
+        assert notes["data"][0]["cta_url"].endswith("/billing/payment-method")
+        read = await _ok(
+            await http.post(
+                f"/v1/customers/{cid}/notifications/{notes['data'][0]['id']}/read",
+                headers=auth(),
+            )
+        )
+        assert read["read_at"] is not None
+
+        # The customer replaces the card: the engine retries at once and recovers.
+        await _ok(
+            await http.put(
+                f"/v1/customers/{cid}/payment-method",
+                json={"payment_method": "pm_card_visa"},
+                headers=auth(),
+            )
+        )
+        recovered = await eventually(view, lambda v: v["status"] == "active")
+        assert recovered["plan"] == "pro"
+        invoices = await _ok(await http.get(f"/v1/customers/{cid}/invoices", headers=auth()))
+        assert invoices["data"][0]["status"] == "paid"
+        unread = await _ok(
+            await http.get(
+                f"/v1/customers/{cid}/notifications", params={"unread": "true"}, headers=auth()
+            )
+        )
+    assert [n["kind"] for n in unread["data"]] == ["payment_recovered"] + ["payment_failed"] * 2
+    templates = [r.template for r in await outbox(sessions, cid)]
+    assert templates[-1] == "payment_recovered"
+    assert templates.count("payment_failed") == 3
+    kinds = [e.kind for e in await ledger(sessions, cid)]
+    assert kinds[-1] == "payment_recovered"
+
+
+async def test_worker_killed_mid_dunning_loses_and_repeats_nothing(
+    database_url: str,
+    sessions: SessionFactory,
+    dev_server_env: WorkflowEnvironment,
+    task_queue: str,
+    tmp_path: Path,
+) -> None:
+    config_path = write_config(tmp_path, dunning={"retries": ["3s", "6s", "9s"]})
+    settings = make_settings(
+        database_url=database_url, task_queue=task_queue, config_path=config_path
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "TEMPORAL_ADDRESS": dev_server_env.client.service_client.config.target_host,
+        "TEMPORAL_TASK_QUEUE": task_queue,
+        "LIFECYCLE_CONFIG": str(config_path),
+    }
+    log = tmp_path / "worker.log"
+    async with api_client(settings, dev_server_env.client) as http:
+        with worker_process(env, log) as first:
+            cid = await _active_customer(http)
+            await _renew_with_a_failing_card(http, cid)
+            # Kill it as soon as the first retry's failure email exists.
+            await eventually(
+                lambda: outbox(sessions, cid),
+                lambda rows: [r.template for r in rows].count("payment_failed") >= 2,
+                timeout=60,
+                interval=0.02,
+            )
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+        # Retries come due while no worker runs.
+        with worker_process(env, log):
+            rows = await eventually(
+                lambda: outbox(sessions, cid),
+                lambda r: r[-1].template == "subscription_canceled" and r[-1].status == "sent",
+                timeout=150,
+            )
+    templates = [r.template for r in rows]
+    assert templates == [
+        "welcome",
+        "trial_converted",
+        "payment_failed",
+        "payment_failed",
+        "payment_failed",
+        "payment_failed",
+        "subscription_canceled",
+    ], ([(r.idempotency_key, r.created_at.isoformat()) for r in rows], log.read_text()[-3000:])
+    kinds = [e.kind for e in await ledger(sessions, cid)]
+    assert kinds.count("payment_retry_failed") == 3
+    assert kinds[-1] == "subscription_canceled"
+    deliveries = [
+        line.split(" email ", 1)[1].split()[0]
+        for line in log.read_text().splitlines()
+        if f"to customer {cid}" in line
+    ]
+    # Sent by the worker processes (sign-up and conversion went through them too).
+    assert deliveries == templates

@@ -1,0 +1,353 @@
+"""Payment failures and dunning on the time-skipping server, with real durations."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, cast
+
+import pytest
+from sqlalchemy import select
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from adapters.payments.base import InvoiceInfo, PaymentGateway
+from adapters.payments.simulator import SimulatedGateway
+from adapters.payments.stripe_objects import parse_event
+from db.engine import SessionFactory
+from db.models import Customer, Invoice, Notification
+from db.simulator_models import SimCharge
+from domain.lifecycle import BillingInterval
+from domain.policy import Policy
+from lifecycle.config import EngineConfig
+from tests.factories import days, make_policy, make_simulator, make_worker
+from tests.helpers import eventually, ledger, outbox
+from tests.workflows.support import Started, start_customer
+from workflows.customer import CustomerWorkflow
+from workflows.messages import ChangeSubscription, CustomerSnapshot, UpdatePaymentMethod
+
+ACTOR = "app:test"
+RETRIES = [days(1), days(3), days(5), days(7)]
+
+
+@dataclass
+class Dunning:
+    env: WorkflowEnvironment
+    sessions: SessionFactory
+    simulator: SimulatedGateway
+    started: Started
+
+    @property
+    def customer_id(self) -> str:
+        return self.started.customer.id
+
+    async def update(self, update: Any, command: Any) -> CustomerSnapshot:
+        return cast(CustomerSnapshot, await self.started.handle.execute_update(update, command))
+
+    async def provider_customer(self) -> str:
+        async with self.sessions() as session:
+            customer = await session.get(Customer, self.customer_id)
+            assert customer is not None and customer.provider_customer_id is not None
+            return customer.provider_customer_id
+
+    async def fail_next_renewal(self) -> InvoiceInfo:
+        """Swap in a card that attaches but never pays, then renew: dunning starts."""
+        await self.update(
+            CustomerWorkflow.update_payment_method,
+            UpdatePaymentMethod(actor=ACTOR, payment_method="pm_card_chargeCustomerFail"),
+        )
+        events = await self.simulator.advance_to_period_end(await self.provider_customer())
+        failed = None
+        for raw in events:
+            event = parse_event(raw)
+            if event.type == "invoice.payment_failed":
+                failed = event.invoice
+            await self.started.handle.signal(CustomerWorkflow.payment_event, event)
+        assert failed is not None, [e["type"] for e in events]
+        await eventually(self.started.snapshot, lambda s: s.state.status == "past_due")
+        return failed
+
+    async def fix_card_quietly(self) -> None:
+        """The customer replaces the card at the provider; the engine's next retry uses it."""
+        await self.simulator.attach_payment_method(
+            await self.provider_customer(), "pm_card_visa", idempotency_key=f"fix:{id(self)}"
+        )
+
+    async def templates(self) -> list[str]:
+        return [e.template for e in await outbox(self.sessions, self.customer_id)]
+
+
+async def _dunning(
+    env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    config: EngineConfig,
+    task_queue: str,
+    policy: Policy,
+    gateway: PaymentGateway | None = None,
+    plan: str = "pro",
+) -> AsyncIterator[Dunning]:
+    simulator = make_simulator(sessions, config)
+    assert isinstance(simulator, SimulatedGateway)
+    async with make_worker(
+        env.client,
+        task_queue=task_queue,
+        sessions=sessions,
+        config=config,
+        policy=policy,
+        gateway=gateway or simulator,
+    ):
+        started = await start_customer(env, sessions, config, task_queue, policy=policy)
+        dunning = Dunning(env, sessions, simulator, started)
+        await dunning.update(
+            CustomerWorkflow.change_subscription,
+            ChangeSubscription(
+                plan=plan,
+                interval=BillingInterval.MONTH,
+                actor=ACTOR,
+                payment_method="pm_card_visa",
+            ),
+        )
+        yield dunning
+
+
+@pytest.fixture
+async def dunning(
+    time_skipping_env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    engine_config: EngineConfig,
+    task_queue: str,
+) -> AsyncIterator[Dunning]:
+    policy = make_policy(engine_config)
+    async for running in _dunning(time_skipping_env, sessions, engine_config, task_queue, policy):
+        yield running
+
+
+def _failures(count: int) -> Callable[[list[str]], bool]:
+    return lambda templates: templates.count("payment_failed") == count
+
+
+async def _sleep_until(env: WorkflowEnvironment, started_at: Any, offset: timedelta) -> None:
+    remaining = started_at + offset - await env.get_current_time()
+    if remaining > timedelta(0):
+        await env.sleep(remaining)
+    await env.sleep(timedelta(minutes=1))
+
+
+async def test_failed_renewal_starts_dunning_with_email_notification_and_next_retry(
+    dunning: Dunning,
+) -> None:
+    invoice = await dunning.fail_next_renewal()
+    snapshot = await dunning.started.snapshot()
+    state = snapshot.state
+    assert state.status == "past_due"
+    assert state.dunning is not None and state.dunning.invoice_id == invoice.id
+    assert state.dunning.next_retry_at == state.dunning.started_at + RETRIES[0]
+    # Admins see the next retry in the workflow's query.
+    assert snapshot.next_action is not None
+    assert snapshot.next_action.key.startswith(f"dunning_retry:{invoice.id}:2:")
+    assert snapshot.next_action.at == state.dunning.next_retry_at
+    emails = await outbox(dunning.sessions, dunning.customer_id)
+    failed = emails[-1]
+    assert failed.template == "payment_failed"
+    assert failed.data["attempt"] == 1
+    assert failed.data["next_retry_at"] == state.dunning.next_retry_at.isoformat()
+    assert "/billing/payment-method" in (failed.body or "")
+    async with dunning.sessions() as session:
+        notes = list(
+            await session.scalars(
+                select(Notification).where(Notification.customer_id == dunning.customer_id)
+            )
+        )
+    assert [(n.kind, n.cta_label) for n in notes] == [("payment_failed", "Update card")]
+    row = (await ledger(dunning.sessions, dunning.customer_id))[-1]
+    assert (row.kind, row.from_status, row.to_status, row.mrr_delta_cents) == (
+        "payment_failed",
+        "active",
+        "past_due",
+        0,
+    )
+
+
+@pytest.mark.parametrize("recovering_retry", [1, 2, 3, 4])
+async def test_recovery_at_each_retry(
+    dunning: Dunning, time_skipping_env: WorkflowEnvironment, recovering_retry: int
+) -> None:
+    invoice = await dunning.fail_next_renewal()
+    state = (await dunning.started.snapshot()).state
+    assert state.dunning is not None
+    started_at = state.dunning.started_at
+    for retry in range(1, recovering_retry):
+        await _sleep_until(time_skipping_env, started_at, RETRIES[retry - 1])
+        await eventually(dunning.templates, _failures(retry + 1))
+    await dunning.fix_card_quietly()
+    await _sleep_until(time_skipping_env, started_at, RETRIES[recovering_retry - 1])
+    snapshot = await eventually(dunning.started.snapshot, lambda s: s.state.status == "active")
+    assert snapshot.state.dunning is None
+    templates = await dunning.templates()
+    assert templates.count("payment_failed") == recovering_retry
+    assert templates[-1] == "payment_recovered"
+    recovered = (await ledger(dunning.sessions, dunning.customer_id))[-1]
+    assert (recovered.kind, recovered.data["via"], recovered.data["attempts"]) == (
+        "payment_recovered",
+        "retry",
+        recovering_retry,
+    )
+    async with dunning.sessions() as session:
+        paid = await session.get(Invoice, invoice.id)
+        assert paid is not None and paid.status == "paid"
+    # The rest of the schedule is gone.
+    await time_skipping_env.sleep(days(8))
+    assert (await dunning.templates()).count("payment_failed") == recovering_retry
+
+
+async def test_recovery_by_new_card_is_immediate(
+    dunning: Dunning, time_skipping_env: WorkflowEnvironment
+) -> None:
+    await dunning.fail_next_renewal()
+    # A card that declines too: the caller hears it, dunning goes on.
+    with pytest.raises(WorkflowUpdateFailedError):
+        await dunning.update(
+            CustomerWorkflow.update_payment_method,
+            UpdatePaymentMethod(actor=ACTOR, payment_method="pm_card_chargeCustomerFail"),
+        )
+    assert (await dunning.started.snapshot()).state.status == "past_due"
+    snapshot = await dunning.update(
+        CustomerWorkflow.update_payment_method,
+        UpdatePaymentMethod(actor=ACTOR, payment_method="pm_card_visa"),
+    )
+    assert (snapshot.state.status, snapshot.state.dunning) == ("active", None)
+    recovered = (await ledger(dunning.sessions, dunning.customer_id))[-1]
+    assert (recovered.kind, recovered.data["via"]) == ("payment_recovered", "new_card")
+    await time_skipping_env.sleep(days(8))
+    templates = await dunning.templates()
+    assert templates.count("payment_failed") == 1
+    assert templates.count("payment_recovered") == 1
+
+
+async def test_exhausted_schedule_cancels(
+    dunning: Dunning, time_skipping_env: WorkflowEnvironment
+) -> None:
+    await dunning.fail_next_renewal()
+    await time_skipping_env.sleep(days(7) + timedelta(hours=1))
+    snapshot = await eventually(dunning.started.snapshot, lambda s: s.state.status == "canceled")
+    assert snapshot.state.mrr_cents == 0
+    templates = await dunning.templates()
+    assert templates.count("payment_failed") == 5  # the renewal, then four retries
+    assert templates[-1] == "subscription_canceled"
+    events = await ledger(dunning.sessions, dunning.customer_id)
+    assert [e.kind for e in events].count("payment_retry_failed") == 4
+    last = events[-1]
+    assert (last.kind, last.from_status, last.mrr_delta_cents) == (
+        "subscription_canceled",
+        "past_due",
+        -9900,
+    )
+    assert (last.data["reason"], last.data["voluntary"]) == ("dunning_exhausted", False)
+    retries = [e.occurred_at for e in events if e.kind == "payment_retry_failed"]
+    failed_at = next(e.occurred_at for e in events if e.kind == "payment_failed")
+    offsets = [round((at - failed_at) / timedelta(hours=1)) for at in retries]
+    assert offsets == [24, 72, 120, 168]
+
+
+async def test_exhausted_schedule_downgrades_when_configured(
+    time_skipping_env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    engine_config: EngineConfig,
+    task_queue: str,
+) -> None:
+    policy = make_policy(engine_config, final_action="downgrade", downgrade_plan="starter")
+    async for dunning in _dunning(time_skipping_env, sessions, engine_config, task_queue, policy):
+        invoice = await dunning.fail_next_renewal()
+        await time_skipping_env.sleep(days(7) + timedelta(hours=1))
+        snapshot = await eventually(
+            dunning.started.snapshot,
+            lambda s: s.state.status == "active" and s.state.plan == "starter",
+        )
+        assert (snapshot.state.mrr_cents, snapshot.state.dunning) == (2900, None)
+        templates = await dunning.templates()
+        assert templates.count("payment_failed") == 5
+        assert templates[-1] == "plan_changed"
+        last = (await ledger(sessions, dunning.customer_id))[-1]
+        assert (last.kind, last.from_status, last.to_status, last.mrr_delta_cents) == (
+            "plan_changed",
+            "past_due",
+            "active",
+            -7000,
+        )
+        assert last.data["reason"] == "dunning_exhausted"
+        async with sessions() as session:
+            written_off = await session.get(Invoice, invoice.id)
+            assert written_off is not None and written_off.status == "uncollectible"
+
+
+class PaidMeanwhile:
+    """The customer pays the open invoice on the hosted page while the engine's retry is on
+    its way to the provider: the retry must find it paid and charge nothing."""
+
+    def __init__(self, inner: SimulatedGateway, customer_fixes_card: Any) -> None:
+        self._inner = inner
+        self._fix = customer_fixes_card
+        self.raced = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> InvoiceInfo:
+        if not self.raced.is_set():
+            self.raced.set()
+            await self._fix()
+            await self._inner.pay_invoice(invoice_id, idempotency_key="customer-on-hosted-page")
+        return await self._inner.pay_invoice(invoice_id, idempotency_key=idempotency_key)
+
+
+async def test_payment_while_a_retry_is_in_flight_charges_once(
+    time_skipping_env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    engine_config: EngineConfig,
+    task_queue: str,
+) -> None:
+    policy = make_policy(engine_config)
+    simulator = make_simulator(sessions, engine_config)
+    assert isinstance(simulator, SimulatedGateway)
+    holder: dict[str, Dunning] = {}
+
+    async def fix() -> None:
+        await holder["d"].fix_card_quietly()
+
+    racing = PaidMeanwhile(simulator, fix)
+    async for dunning in _dunning(
+        time_skipping_env,
+        sessions,
+        engine_config,
+        task_queue,
+        policy,
+        gateway=cast(PaymentGateway, racing),
+    ):
+        holder["d"] = dunning
+        invoice = await dunning.fail_next_renewal()
+        await time_skipping_env.sleep(days(1) + timedelta(minutes=1))
+        await eventually(dunning.started.snapshot, lambda s: s.state.status == "active")
+        assert racing.raced.is_set()
+        # The provider's invoice.paid for the customer's own payment arrives afterwards.
+        paid = [
+            parse_event(e)
+            for e in await simulator.events(await dunning.provider_customer())
+            if e["type"] == "invoice.paid"
+        ]
+        for event in paid:
+            await dunning.started.handle.signal(CustomerWorkflow.payment_event, event)
+        await time_skipping_env.sleep(days(8))
+        templates = await dunning.templates()
+        async with sessions() as session:
+            charges = list(
+                await session.scalars(
+                    select(SimCharge).where(
+                        SimCharge.invoice_id == invoice.id, SimCharge.status == "succeeded"
+                    )
+                )
+            )
+    assert len(charges) == 1
+    assert templates.count("payment_recovered") == 1
+    assert templates.count("payment_failed") == 1
