@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from db.types import JSONType, UTCDateTime
@@ -168,3 +178,102 @@ class Notification(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class UsageEvent(Base):
+    """One recorded usage event; the key makes a repeated event count once."""
+
+    __tablename__ = "usage_events"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "idempotency_key", name="uq_usage_events_customer_key"),
+        Index("ix_usage_events_recorded_at", "recorded_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(36))
+    metric: Mapped[str] = mapped_column(String(32))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The billing period the event was counted in.
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class UsageCounter(Base):
+    """Usage per customer, metric and billing period (gauges use one fixed period)."""
+
+    __tablename__ = "usage_counters"
+
+    customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    used: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Set the first time usage reached the grace band in this period (for upgrade prompts).
+    grace_reached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class UsageDaily(Base):
+    """Daily totals for charts; kept when raw events are purged."""
+
+    __tablename__ = "usage_daily"
+
+    customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    quantity: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class UsageThresholdCrossing(Base):
+    """One row per customer, metric, period and threshold crossed: notifications go once."""
+
+    __tablename__ = "usage_threshold_crossings"
+
+    customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    # 80 or 100 (percent of the limit)
+    threshold: Mapped[int] = mapped_column(Integer, primary_key=True)
+    used: Mapped[int] = mapped_column(BigInteger)
+    limit: Mapped[int] = mapped_column(BigInteger)
+    crossed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    signalled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LimitOverride(Base):
+    """Admin overrides of a customer's limits (Enterprise contracts)."""
+
+    __tablename__ = "limit_overrides"
+
+    customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # None: unlimited.
+    value: Mapped[int | None] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CustomerAddon(Base):
+    """Add-ons a customer holds (read model, written by the workflow's activities).
+
+    Recurring and feature add-ons hold a quantity until changed; a one-off pack belongs to
+    the billing period it was bought in (``period_start``)."""
+
+    __tablename__ = "customer_addons"
+    __table_args__ = (Index("ix_customer_addons_customer", "customer_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    # The purchase's stable key (customer + workflow command), so a retry adds nothing.
+    purchase_key: Mapped[str] = mapped_column(String(255), unique=True)
+    customer_id: Mapped[str] = mapped_column(String(36))
+    addon: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    quantity: Mapped[int] = mapped_column(Integer)
+    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    provider_item_id: Mapped[str | None] = mapped_column(String(255))
+    invoice_id: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -38,11 +38,20 @@ def round_half_up_div(numerator: int, denominator: int) -> int:
 
 
 @dataclass(frozen=True)
+class Coupon:
+    """A discount on the first invoice of a subscription (a Stripe coupon, duration once)."""
+
+    id: str
+    percent_off: int
+
+
+@dataclass(frozen=True)
 class Catalog:
     plans: dict[str, Plan]
     addons: dict[str, Addon]
     annual_discount_percent: int
     currency: str = "usd"
+    coupons: dict[str, Coupon] = field(default_factory=dict)
 
     def plan(self, plan_id: str) -> Plan:
         try:

@@ -196,3 +196,5 @@ def stripe_sync_catalog(config: ConfigOption = None) -> None:
         typer.echo(f"{title}: {len(names)}")
         for name in names:
             typer.echo(f"  {name}")
+    for conflict in report.conflicts:
+        typer.echo(f"warning: {conflict}", err=True)

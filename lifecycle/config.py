@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from domain.catalog import METRICS, Addon, Catalog, Plan
+from domain.catalog import METRICS, Addon, Catalog, Coupon, Plan
 from domain.durations import parse_duration
 from domain.policy import DunningAccess, DunningPolicy, FinalAction, Policy, TrialPolicy
 
@@ -109,6 +109,10 @@ class _Addon(_Strict):
     amount: int = Field(default=0, ge=0)
 
 
+class _Coupon(_Strict):
+    percent_off: int = Field(ge=1, le=100)
+
+
 class _File(_Strict):
     product: _Product = _Product()
     billing: _Billing = _Billing()
@@ -116,11 +120,15 @@ class _File(_Strict):
     dunning: _Dunning = _Dunning()
     plans: dict[str, _Plan]
     addons: dict[str, _Addon] = {}
+    coupons: dict[str, _Coupon] = {}
 
     @model_validator(mode="after")
     def _trial_plan_exists(self) -> _File:
         if self.trial.plan not in self.plans:
             raise ValueError(f"trial.plan {self.trial.plan!r} is not one of the plans")
+        coupon = self.trial.winback_coupon
+        if coupon is not None and coupon not in self.coupons:
+            raise ValueError(f"trial.winback_coupon {coupon!r} has no [coupons.{coupon}] entry")
         plan = self.dunning.downgrade_plan
         if plan is not None and plan not in self.plans:
             raise ValueError(f"dunning.downgrade_plan {plan!r} is not one of the plans")
@@ -197,6 +205,10 @@ def _to_domain(parsed: _File) -> EngineConfig:
         addons=addons,
         annual_discount_percent=parsed.billing.annual_discount_percent,
         currency=parsed.billing.currency,
+        coupons={
+            coupon_id: Coupon(id=coupon_id, percent_off=c.percent_off)
+            for coupon_id, c in parsed.coupons.items()
+        },
     )
     return EngineConfig(
         product_name=parsed.product.name,

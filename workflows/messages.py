@@ -131,6 +131,34 @@ class UpdatePaymentMethod:
     payment_method: str
 
 
+@dataclass(frozen=True)
+class PurchaseAddon:
+    """Buy ``quantity`` more of an add-on: recurring ones join the subscription (prorated
+    now), a one-off pack is invoiced now for the current period."""
+
+    addon: str
+    quantity: int
+    actor: str
+
+
+# -- signals ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsageThresholdCrossed:
+    """Sent by the API once per customer, metric, period and threshold (80 or 100 percent)."""
+
+    metric: str
+    threshold: int
+    period_start: datetime
+    used: int
+    limit: int
+    # The cheapest plan or add-on that fits the projected usage, when there is one.
+    upgrade_plan: str | None = None
+    upgrade_addon: str | None = None
+    upgrade_price_difference_cents: int | None = None
+
+
 # -- query ------------------------------------------------------------------------------
 
 

@@ -189,6 +189,8 @@ class CatalogSyncReport:
     created: tuple[str, ...] = ()
     updated: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
+    # Objects that exist in Stripe but differ in a way that cannot be updated in place.
+    conflicts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,11 @@ class PaymentGateway(Protocol):
 
     async def erase_customer(self, provider_customer_id: str, *, idempotency_key: str) -> None:
         """Delete the provider customer's personal data (GDPR erasure)."""
+        ...
+
+    async def default_payment_method(self, provider_customer_id: str) -> PaymentMethodInfo | None:
+        """The card invoices are charged to now (it may have changed in Checkout or the
+        Customer Portal)."""
         ...
 
     async def attach_payment_method(
@@ -320,6 +327,26 @@ class PaymentGateway(Protocol):
 
     async def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> InvoiceInfo:
         """Attempt payment of an open invoice now. Raises ``CardDeclined``."""
+        ...
+
+    async def add_subscription_item(
+        self, subscription_id: str, lookup_key: str, quantity: int, *, idempotency_key: str
+    ) -> SubscriptionInfo:
+        """Add ``quantity`` of a recurring add-on price to the subscription (raising the
+        quantity when the item exists), prorated and charged now. Raises ``CardDeclined``
+        and then changes nothing."""
+        ...
+
+    async def charge_one_off(
+        self,
+        provider_customer_id: str,
+        lookup_key: str,
+        quantity: int,
+        *,
+        idempotency_key: str,
+    ) -> InvoiceInfo:
+        """Invoice a one-time price now and charge the default card (a message pack).
+        Raises ``CardDeclined`` and then leaves nothing payable behind."""
         ...
 
     async def mark_invoice_uncollectible(

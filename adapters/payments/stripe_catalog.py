@@ -14,7 +14,12 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from adapters.payments.base import CatalogSyncReport, PriceRef, addon_lookup_key
+from adapters.payments.base import (
+    CatalogSyncReport,
+    PaymentRequestRejected,
+    PriceRef,
+    addon_lookup_key,
+)
 from adapters.payments.stripe_gateway import stripe_errors
 from domain.catalog import Catalog
 from domain.lifecycle import BillingInterval
@@ -119,6 +124,7 @@ async def sync_catalog(client: StripeClient, catalog: Catalog) -> CatalogSyncRep
     created: list[str] = []
     updated: list[str] = []
     unchanged: list[str] = []
+    conflicts: list[str] = []
     products, prices = wanted(catalog)
 
     # Products, by our own ids.
@@ -194,6 +200,35 @@ async def sync_catalog(client: StripeClient, catalog: Catalog) -> CatalogSyncRep
             await client.v1.prices.create_async(params, {"idempotency_key": key})
         (created if current is None else updated).append(label)
 
+    # Coupons, by our own ids. Stripe coupons cannot change their discount: a different
+    # percentage needs a new coupon id in the configuration.
+    for coupon in catalog.coupons.values():
+        label = f"coupon {coupon.id}"
+        try:
+            with stripe_errors("retrieve coupon"):
+                found = (await client.v1.coupons.retrieve_async(coupon.id)).to_dict()
+        except PaymentRequestRejected as exc:
+            if exc.code != "resource_missing":
+                raise
+            found = None
+        if found is None:
+            with stripe_errors("create coupon"):
+                await client.v1.coupons.create_async(
+                    {"id": coupon.id, "percent_off": coupon.percent_off, "duration": "once"},
+                    {"idempotency_key": f"catalog:coupon:{coupon.id}:{coupon.percent_off}"},
+                )
+            created.append(label)
+        elif float(found.get("percent_off") or 0) != coupon.percent_off:
+            conflicts.append(
+                f"coupon {coupon.id} exists in Stripe with {found.get('percent_off')}% off, "
+                f"not {coupon.percent_off}%: coupons cannot change; configure a new coupon id"
+            )
+        else:
+            unchanged.append(label)
+
     return CatalogSyncReport(
-        created=tuple(created), updated=tuple(updated), unchanged=tuple(unchanged)
+        created=tuple(created),
+        updated=tuple(updated),
+        unchanged=tuple(unchanged),
+        conflicts=tuple(conflicts),
     )

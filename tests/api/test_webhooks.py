@@ -192,7 +192,7 @@ async def invoice_row(sessions: SessionFactory, invoice_id: str) -> Invoice | No
 
 
 async def workflow_state(env: WorkflowEnvironment, customer_id: str) -> CustomerState:
-    handle = env.client.get_workflow_handle_for(CustomerWorkflow.run, workflow_id_for(customer_id))
+    handle = env.client.get_workflow_handle(workflow_id_for(customer_id))
     snapshot = await handle.query(CustomerWorkflow.snapshot)
     return snapshot.state
 

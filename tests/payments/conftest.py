@@ -153,6 +153,9 @@ class RecordingHTTPClient(stripe.HTTPXClient):
         if 200 <= status < 300:
             for rewrite in self.rewrites:
                 changed = rewrite(exchange, body)
+                if isinstance(changed, ScriptedError):
+                    # The modelled world says this request fails (e.g. no such object).
+                    return json.dumps({"error": changed.error}).encode(), changed.status, {}
                 if changed is not None:
                     body = changed
             content = json.dumps(body).encode()

@@ -20,7 +20,7 @@ from adapters.payments.stripe_gateway import StripeGateway
 from domain.catalog import Catalog
 from lifecycle.cli import app
 from lifecycle.config import EngineConfig
-from tests.payments.conftest import API_KEY, Exchange, RecordingHTTPClient
+from tests.payments.conftest import API_KEY, Exchange, RecordingHTTPClient, ScriptedError
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 
@@ -51,6 +51,7 @@ class CatalogState:
     def __init__(self) -> None:
         self.products: dict[str, dict[str, Any]] = {}
         self.prices: dict[str, dict[str, Any]] = {}  # by id
+        self.coupons: dict[str, dict[str, Any]] = {}
         self._serial = 0
 
     def __call__(self, exchange: Exchange, body: Any) -> Any:
@@ -81,6 +82,20 @@ class CatalogState:
                         other["lookup_key"] = None
             self.prices[price["id"]] = price
             return price
+        elif exchange.method == "POST" and exchange.path == "/v1/coupons":
+            coupon = {**body, "id": params["id"], "percent_off": float(params["percent_off"])}
+            self.coupons[params["id"]] = coupon
+            return coupon
+        elif exchange.method == "GET" and exchange.path.startswith("/v1/coupons/"):
+            coupon_id = exchange.path.rsplit("/", 1)[1]
+            if coupon_id not in self.coupons:
+                return ScriptedError(
+                    "GET",
+                    exchange.path,
+                    404,
+                    {"type": "invalid_request_error", "code": "resource_missing"},
+                )
+            return self.coupons[coupon_id]
         elif exchange.method == "GET" and exchange.path == "/v1/products":
             ids = [v for k, v in params.items() if k.startswith("ids[")]
             body["data"] = [self.products[i] for i in ids if i in self.products]
@@ -125,7 +140,9 @@ async def test_sync_catalog_creates_then_changes_nothing(
 
     first = await sync_catalog(stripe_client.client, catalog)
     assert first.created == tuple(
-        [f"product {p}" for p in PRODUCTS] + [f"price {k}" for k in PLAN_KEYS + ADDON_KEYS]
+        [f"product {p}" for p in PRODUCTS]
+        + [f"price {k}" for k in PLAN_KEYS + ADDON_KEYS]
+        + ["coupon WINBACK20"]
     )
     assert first.updated == first.unchanged == ()
     exchanges = recorder.take()
@@ -157,14 +174,29 @@ async def test_sync_catalog_creates_then_changes_nothing(
     one_off = prices["addon_message_pack"]
     assert one_off.params["unit_amount"] == "1000"
     assert not any(name.startswith("recurring") for name in one_off.params)
+    coupons = [e for e in exchanges if e.method == "POST" and e.path == "/v1/coupons"]
+    assert [c.params for c in coupons] == [
+        {"id": "WINBACK20", "percent_off": "20", "duration": "once"}
+    ]
+    assert coupons[0].idempotency_key == "catalog:coupon:WINBACK20:20"
     # lookup_keys go ten to a request (Stripe's limit).
     listings = [e for e in exchanges if e.method == "GET" and e.path == "/v1/prices"]
     assert all(sum(k.startswith("lookup_keys[") for k in e.params) <= 10 for e in listings)
 
     second = await sync_catalog(stripe_client.client, catalog)
     assert second.created == second.updated == ()
-    assert len(second.unchanged) == len(PRODUCTS) + len(PLAN_KEYS) + len(ADDON_KEYS)
+    assert len(second.unchanged) == len(PRODUCTS) + len(PLAN_KEYS) + len(ADDON_KEYS) + 1
     assert [e for e in recorder.take() if e.method == "POST"] == []
+    assert state.coupons["WINBACK20"]["percent_off"] == 20.0
+
+
+async def test_sync_catalog_reports_a_coupon_it_cannot_change(
+    stripe_client: StripeGateway, engine_config: EngineConfig
+) -> None:
+    # Raw stripe-mock answers every coupon lookup with a fixture of another percentage.
+    report = await sync_catalog(stripe_client.client, engine_config.catalog)
+    assert len(report.conflicts) == 1
+    assert "coupon WINBACK20" in report.conflicts[0]
 
 
 async def test_sync_catalog_replaces_changed_prices(

@@ -284,7 +284,7 @@ class SimulatedGateway:
         async def effect(session: AsyncSession) -> _Outcome:
             customer = await self._lock_customer(session, provider_customer_id)
             sim_price = self._price(price.lookup_key)
-            sim_coupon = resolve_coupon(coupon) if coupon else None
+            sim_coupon = resolve_coupon(coupon, self._catalog) if coupon else None
             sub, inv = await self._subscribe(session, customer, customer_id, sim_price, sim_coupon)
             now = self._now(customer)
             self._emit(
@@ -647,7 +647,7 @@ class SimulatedGateway:
             customer = await self._lock_customer(session, provider_customer_id)
             self._price(price.lookup_key)
             if coupon:
-                resolve_coupon(coupon)
+                resolve_coupon(coupon, self._catalog)
             now = self._now(customer)
             session_id = _new_id("cs")
             cs = SimCheckoutSession(
@@ -754,7 +754,7 @@ class SimulatedGateway:
                 customer,
                 cs.engine_customer_id or customer.engine_customer_id,
                 self._price(cs.price_lookup_key),
-                resolve_coupon(cs.coupon) if cs.coupon else None,
+                resolve_coupon(cs.coupon, self._catalog) if cs.coupon else None,
             )
             cs.status = "complete"
             cs.subscription_id = sub.id

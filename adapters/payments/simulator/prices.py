@@ -87,10 +87,13 @@ class Coupon:
 _COUPON_PERCENT = re.compile(r"(\d{1,3})$")
 
 
-def resolve_coupon(coupon_id: str) -> Coupon:
-    """The simulator needs no coupon set-up: the number a coupon id ends with is its percent
-    off, applied once (``WINBACK20`` = 20% off the first invoice, ``FREE100`` = free first
-    period). Any other id is unknown, as Stripe would answer."""
+def resolve_coupon(coupon_id: str, catalog: Catalog | None = None) -> Coupon:
+    """A coupon of the catalog's ``[coupons]``; otherwise, so tests need no set-up, the
+    number an id ends with is its percent off, applied once (``WINBACK20`` = 20% off the
+    first invoice, ``FREE100`` = free first period). Any other id is unknown, as Stripe
+    would answer."""
+    if catalog is not None and coupon_id in catalog.coupons:
+        return Coupon(id=coupon_id, percent_off=catalog.coupons[coupon_id].percent_off)
     match = _COUPON_PERCENT.search(coupon_id)
     percent = int(match.group(1)) if match else 0
     if not 1 <= percent <= 100:
