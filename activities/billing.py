@@ -7,6 +7,8 @@ returns the first result instead of charging again; database writes are upserts.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +18,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from adapters.payments.base import (
+    Address,
     CardDeclined,
     InvoiceInfo,
     PaymentGateway,
@@ -28,7 +31,8 @@ from adapters.payments.base import (
 )
 from db.engine import SessionFactory
 from db.invoices import upsert_invoice
-from db.models import Customer
+from db.models import Customer, CustomerAddon
+from db.writes import insert_ignoring_conflict
 from domain.lifecycle import BillingInterval
 
 CARD_DECLINED = "CardDeclined"
@@ -102,6 +106,34 @@ class FetchSubscriptionInput:
 
 
 @dataclass(frozen=True)
+class PurchaseAddonInput:
+    customer_id: str
+    provider_customer_id: str
+    subscription_id: str
+    addon: str
+    kind: str
+    lookup_key: str
+    quantity: int
+    idempotency_key: str
+    # The billing period a one-off pack belongs to.
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PurchaseAddonResult:
+    amount_paid_cents: int
+    invoice_id: str | None
+    subscription: SubscriptionInfo | None = None
+
+
+@dataclass(frozen=True)
+class SyncPaymentMethodInput:
+    customer_id: str
+    provider_customer_id: str
+
+
+@dataclass(frozen=True)
 class InvoiceCommandInput:
     """pay (a dunning retry) or write off an open invoice."""
 
@@ -160,6 +192,18 @@ class BillingActivities:
             )
         except _FINAL as exc:
             raise payment_failure(exc) from exc
+        if customer.billing_address:
+            # An address given during the trial belongs on the provider's invoices too.
+            address = customer.billing_address
+            digest = hashlib.sha256(json.dumps(address, sort_keys=True).encode()).hexdigest()
+            try:
+                await self._gateway.update_customer(
+                    provider_id,
+                    idempotency_key=f"{customer.id}:address:{digest[:24]}",
+                    address=Address(**address),
+                )
+            except _FINAL as exc:
+                raise payment_failure(exc) from exc
         async with self._sessions.begin() as session:
             await session.execute(
                 update(Customer)
@@ -188,6 +232,90 @@ class BillingActivities:
                     payment_method_last4=method.last4,
                     payment_method_exp_month=method.exp_month,
                     payment_method_exp_year=method.exp_year,
+                    updated_at=self._clock(),
+                )
+            )
+        return method
+
+    @activity.defn(name="purchase_addon")
+    async def purchase_addon(self, request: PurchaseAddonInput) -> PurchaseAddonResult:
+        """Charge for the add-on, then record it in the read model (keyed by the purchase,
+        so a retry after a crash charges and records once)."""
+        subscription = None
+        invoice: InvoiceInfo | None
+        try:
+            if request.kind == "one_off":
+                invoice = await self._gateway.charge_one_off(
+                    request.provider_customer_id,
+                    request.lookup_key,
+                    request.quantity,
+                    idempotency_key=request.idempotency_key,
+                )
+            else:
+                subscription = await self._gateway.add_subscription_item(
+                    request.subscription_id,
+                    request.lookup_key,
+                    request.quantity,
+                    idempotency_key=request.idempotency_key,
+                )
+                invoice = subscription.latest_invoice
+        except _FINAL as exc:
+            raise payment_failure(exc) from exc
+        now = self._clock()
+        item = (
+            next(
+                (i for i in subscription.items if i.price_lookup_key == request.lookup_key),
+                None,
+            )
+            if subscription
+            else None
+        )
+        async with self._sessions.begin() as session:
+            if invoice is not None:
+                await upsert_invoice(session, request.customer_id, invoice, now=now)
+            await insert_ignoring_conflict(
+                session,
+                CustomerAddon,
+                {
+                    "purchase_key": request.idempotency_key,
+                    "customer_id": request.customer_id,
+                    "addon": request.addon,
+                    "kind": request.kind,
+                    "quantity": request.quantity,
+                    "period_start": request.period_start if request.kind == "one_off" else None,
+                    "period_end": request.period_end if request.kind == "one_off" else None,
+                    "provider_item_id": item.id if item else None,
+                    "invoice_id": invoice.id if invoice else None,
+                    "active": True,
+                    "created_at": now,
+                },
+                on=["purchase_key"],
+            )
+        return PurchaseAddonResult(
+            amount_paid_cents=invoice.amount_paid_cents if invoice else 0,
+            invoice_id=invoice.id if invoice else None,
+            subscription=subscription,
+        )
+
+    @activity.defn(name="sync_payment_method")
+    async def sync_payment_method(
+        self, request: SyncPaymentMethodInput
+    ) -> PaymentMethodInfo | None:
+        """Mirror the provider's current default card (changed in Checkout or the portal)."""
+        try:
+            method = await self._gateway.default_payment_method(request.provider_customer_id)
+        except _FINAL as exc:
+            raise payment_failure(exc) from exc
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Customer)
+                .where(Customer.id == request.customer_id)
+                .values(
+                    payment_method_id=method.id if method else None,
+                    payment_method_brand=method.brand if method else None,
+                    payment_method_last4=method.last4 if method else None,
+                    payment_method_exp_month=method.exp_month if method else None,
+                    payment_method_exp_year=method.exp_year if method else None,
                     updated_at=self._clock(),
                 )
             )

@@ -11,8 +11,8 @@ from sqlalchemy import update
 from temporalio import activity
 
 from db.engine import SessionFactory
-from db.models import Customer, LedgerEvent
-from db.writes import insert_ignoring_conflict
+from db.ledger import append_ledger
+from db.models import Customer, CustomerAddon
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class CustomerViewUpdate:
     scheduled_change: dict[str, Any] | None
     mrr_cents: int = 0
     pause_resumes_at: datetime | None = None
+    # Recurring and feature add-ons the subscription holds; rows for others are deactivated.
+    held_addons: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class CustomerActivities:
     async def apply_transition(self, request: ApplyTransitionInput) -> None:
         async with self._sessions.begin() as session:
             view = request.view
-            await session.execute(
+            result = await session.execute(
                 update(Customer)
                 .where(
                     Customer.id == request.customer_id,
@@ -91,11 +93,22 @@ class CustomerActivities:
                     updated_at=self._clock(),
                 )
             )
+            if getattr(result, "rowcount", 0):
+                # Add-ons end with the subscription that carried them.
+                await session.execute(
+                    update(CustomerAddon)
+                    .where(
+                        CustomerAddon.customer_id == request.customer_id,
+                        CustomerAddon.kind != "one_off",
+                        CustomerAddon.active.is_(True),
+                        CustomerAddon.addon.not_in(view.held_addons),
+                    )
+                    .values(active=False)
+                )
             entry = request.entry
             if entry is not None:
-                await insert_ignoring_conflict(
+                await append_ledger(
                     session,
-                    LedgerEvent,
                     {
                         "event_key": entry.event_key,
                         "customer_id": request.customer_id,
@@ -110,5 +123,4 @@ class CustomerActivities:
                         "occurred_at": entry.occurred_at,
                         "recorded_at": self._clock(),
                     },
-                    on=["event_key"],
                 )

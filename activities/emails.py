@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from adapters.email.base import EmailDeliveryError, EmailSender, OutgoingEmail
 from db.engine import SessionFactory
+from db.ledger import append_ledger
 from db.models import Customer, EmailOutbox
 from db.writes import insert_ignoring_conflict
 from domain.emails import EmailTemplate, render_email
@@ -146,7 +147,33 @@ class EmailActivities:
         message_id: str | None = None,
         error: str | None = None,
     ) -> SendEmailResult:
+        now = self._clock()
         async with self._sessions.begin() as session:
+            row = await session.get(EmailOutbox, outbox_id)
+            assert row is not None
+            if status == "sent":
+                # The audit trail names the template and the send, never the address.
+                await append_ledger(
+                    session,
+                    {
+                        "event_key": f"email:{row.idempotency_key}",
+                        "customer_id": row.customer_id,
+                        "kind": "email_sent",
+                        "actor": "system",
+                        "from_status": None,
+                        "to_status": None,
+                        "plan": None,
+                        "interval": None,
+                        "mrr_delta_cents": 0,
+                        "data": {
+                            "template": row.template,
+                            "outbox_id": row.id,
+                            "provider": row.provider,
+                        },
+                        "occurred_at": now,
+                        "recorded_at": now,
+                    },
+                )
             await session.execute(
                 update(EmailOutbox)
                 .where(EmailOutbox.id == outbox_id)
@@ -155,7 +182,7 @@ class EmailActivities:
                     attempts=EmailOutbox.attempts + (1 if status == "sent" else 0),
                     provider_message_id=message_id,
                     last_error=error,
-                    sent_at=self._clock() if status == "sent" else None,
+                    sent_at=now if status == "sent" else None,
                 )
             )
         return SendEmailResult(outbox_id=outbox_id, status=status)

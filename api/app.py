@@ -47,7 +47,9 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
-        client = temporal or await connect(settings.temporal_target, settings.temporal_namespace)
+        client = temporal or await connect(
+            settings.temporal_target, settings.temporal_namespace, lazy=True
+        )
         app.state.context = AppContext(
             settings=settings,
             config=settings.engine_config,

@@ -18,6 +18,7 @@ from api.context import AppContext
 from api.errors import Problem
 from api.lifecycle_client import customer_handle
 from db.invoices import upsert_invoice
+from db.ledger import append_ledger
 from db.models import Customer, WebhookEvent
 from db.writes import insert_ignoring_conflict
 from workflows.customer import CustomerWorkflow
@@ -36,6 +37,8 @@ HANDLED_TYPES = frozenset(
         "invoice.paid",
         "invoice.payment_failed",
         "invoice.payment_succeeded",
+        "payment_method.attached",
+        "customer.updated",
     }
 )
 
@@ -94,6 +97,8 @@ async def ingest_payment_event(
         if not is_new and stored.status != "received":
             # A redelivery of something already handled: acknowledge at once.
             return IngestResult(event.id, duplicate=True, status=stored.status)
+        if is_new:
+            await append_ledger(session, _received(event, customer_id, payload, provider, now))
         if customer_id is not None and event.invoice is not None:
             await upsert_invoice(session, customer_id, event.invoice, now=now)
     if customer_id is None or event.type not in HANDLED_TYPES:
@@ -113,6 +118,41 @@ async def ingest_payment_event(
         ) from None
     await _finish(context, event.id, "delivered")
     return IngestResult(event.id, duplicate=not is_new, status="delivered")
+
+
+def _received(
+    event: PaymentEvent,
+    customer_id: str | None,
+    payload: dict[str, Any],
+    provider: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The audit row of a received webhook; refunds carry their amounts."""
+    obj = (payload.get("data") or {}).get("object") or {}
+    data: dict[str, Any] = {"event_id": event.id, "type": event.type, "provider": provider}
+    kind = "webhook_received"
+    if event.type == "charge.refunded":
+        kind = "charge_refunded"
+        data.update(
+            charge_id=obj.get("id"),
+            invoice_id=obj.get("invoice"),
+            amount_refunded_cents=int(obj.get("amount_refunded") or 0),
+            currency=obj.get("currency"),
+        )
+    return {
+        "event_key": f"webhook:{event.id}",
+        "customer_id": customer_id,
+        "kind": kind,
+        "actor": provider,
+        "from_status": None,
+        "to_status": None,
+        "plan": None,
+        "interval": None,
+        "mrr_delta_cents": 0,
+        "data": data,
+        "occurred_at": event.created,
+        "recorded_at": now,
+    }
 
 
 async def _finish(

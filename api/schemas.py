@@ -270,3 +270,33 @@ class NotificationView(BaseModel):
     data: dict[str, Any]
     created_at: datetime
     read_at: datetime | None
+
+
+class AddonPurchaseRequest(_Request):
+    addon: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(default=1, ge=1, le=100)
+
+
+class HeldAddonView(BaseModel):
+    addon: str
+    kind: str
+    quantity: int
+    # One-off packs apply to one billing period.
+    period_start: datetime | None
+    period_end: datetime | None
+
+
+class AddonsView(BaseModel):
+    customer: CustomerView
+    addons: list[HeldAddonView]
+
+
+class TrialExtensionRequest(_Request):
+    days: int = Field(ge=1, le=90, description="Days to add to the trial (1-90)")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class CustomerPage(BaseModel):
+    data: list[CustomerView]
+    # Pass as ?cursor= for the next page; null on the last page.
+    next_cursor: str | None

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.payments.base import InvoiceInfo, InvoiceLine
+from db.ledger import append_ledger
 from db.models import Invoice
 
 
@@ -57,6 +59,31 @@ async def upsert_invoice(
     """Insert or refresh the mirror row. A paid invoice never goes back to open: events
     can arrive out of order, and payment is final."""
     values = invoice_values(customer_id, invoice, now=now)
+    previous = await session.scalar(select(Invoice.status).where(Invoice.id == invoice.id))
+    if invoice.status == "paid" and previous != "paid":
+        await append_ledger(
+            session,
+            {
+                "event_key": f"invoice_paid:{invoice.id}",
+                "customer_id": customer_id,
+                "kind": "invoice_paid",
+                "actor": "stripe",
+                "from_status": None,
+                "to_status": None,
+                "plan": None,
+                "interval": None,
+                "mrr_delta_cents": 0,
+                "data": {
+                    "invoice_id": invoice.id,
+                    "number": invoice.number,
+                    "amount_paid_cents": invoice.amount_paid_cents,
+                    "currency": invoice.currency,
+                    "billing_reason": invoice.billing_reason,
+                },
+                "occurred_at": invoice.paid_at or now,
+                "recorded_at": now,
+            },
+        )
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(Invoice).values(**values)

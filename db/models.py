@@ -91,14 +91,17 @@ class EmailOutbox(Base):
 
 
 class LedgerEvent(Base):
-    """Append-only record of every lifecycle transition: who, what, when, from, to, MRR delta."""
+    """Append-only, hash-chained record of every billing event: transitions, charges,
+    refunds, emails, admin actions, webhooks received (who, what, when, from, to, MRR delta).
+    Written only through ``db.ledger.append_ledger``."""
 
     __tablename__ = "ledger_events"
     __table_args__ = (Index("ix_ledger_customer_occurred", "customer_id", "occurred_at"),)
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     event_key: Mapped[str] = mapped_column(String(255), unique=True)
-    customer_id: Mapped[str] = mapped_column(String(36))
+    # A pseudonymous id (a UUID); None for events no customer could be matched to.
+    customer_id: Mapped[str | None] = mapped_column(String(36))
     kind: Mapped[str] = mapped_column(String(64), index=True)
     actor: Mapped[str] = mapped_column(String(128))
     from_status: Mapped[str | None] = mapped_column(String(32))
@@ -109,6 +112,21 @@ class LedgerEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ApiKey(Base):
+    """API keys created with `lifecycle keys create`: only a hash of the key is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Invoice(Base):

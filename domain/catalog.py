@@ -77,6 +77,19 @@ class Catalog:
             return self.annual_price_cents(plan)
         return plan.monthly_price_cents
 
+    def addon_price_cents(self, addon: Addon, interval: BillingInterval | None) -> int:
+        """Recurring add-ons follow the plan's interval (annual: 12 x monthly less the
+        discount); one-off packs have one price."""
+        if addon.kind == "one_off" or interval is not BillingInterval.YEAR:
+            return addon.price_cents
+        return round_half_up_div(12 * addon.price_cents * (100 - self.annual_discount_percent), 100)
+
+    def addon_monthly_recurring_cents(self, addon: Addon, interval: BillingInterval) -> int:
+        if addon.kind == "one_off":
+            return 0
+        price = self.addon_price_cents(addon, interval)
+        return round_half_up_div(price, 12) if interval is BillingInterval.YEAR else price
+
     def monthly_recurring_cents(self, plan: Plan, interval: BillingInterval) -> int:
         """MRR contribution: annual plans count one twelfth per month."""
         price = self.price_cents(plan, interval)

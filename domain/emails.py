@@ -21,6 +21,9 @@ class EmailTemplate(StrEnum):
     SUBSCRIPTION_RESUMED = "subscription_resumed"
     PAYMENT_FAILED = "payment_failed"
     PAYMENT_RECOVERED = "payment_recovered"
+    TRIAL_EXTENDED = "trial_extended"
+    USAGE_WARNING = "usage_warning"
+    USAGE_LIMIT_REACHED = "usage_limit_reached"
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,22 @@ _TEMPLATES: dict[EmailTemplate, tuple[str, str]] = {
         "Hi {greeting},\n\nYour payment went through and your {plan_name} subscription is "
         "in good standing again.{amount_line}",
     ),
+    EmailTemplate.TRIAL_EXTENDED: (
+        "Your {product} trial has been extended",
+        "Hi {greeting},\n\nGood news: we extended your free trial by {days} day(s). It now "
+        "ends on {trial_ends_on}.",
+    ),
+    EmailTemplate.USAGE_WARNING: (
+        "You have used {percent}% of your {metric_name} this period",
+        "Hi {greeting},\n\nYour {product} account has used {used} of {limit} {metric_name} "
+        "this billing period.{upgrade_line}",
+    ),
+    EmailTemplate.USAGE_LIMIT_REACHED: (
+        "You have reached your {metric_name} limit",
+        "Hi {greeting},\n\nYour {product} account has used all {limit} {metric_name} of "
+        "this billing period. A small grace allowance keeps your chatbots answering; after "
+        "it, new {metric_name} are blocked until the next period.{upgrade_line}",
+    ),
     EmailTemplate.SUBSCRIPTION_RESUMED: (
         "Your {product} subscription is active again",
         "Hi {greeting},\n\nYour {plan_name} subscription is active again. Welcome back.",
@@ -140,6 +159,11 @@ def display_values(data: dict[str, Any]) -> dict[str, Any]:
         f"We will try again on {values['next_retry_on']}."
         if values.get("next_retry_on")
         else "This was our last attempt."
+    )
+    suggestion = data.get("upgrade_plan_name")
+    metric = values.get("metric_name", "it")
+    values["upgrade_line"] = (
+        f"\n\nNeed more room? {suggestion} fits how you are using {metric}." if suggestion else ""
     )
     offer = data.get("offer")
     values["offer_line"] = f"\n\nCome back now and get {offer}." if offer else ""

@@ -16,8 +16,12 @@ from workflows import search_attributes
 DATA_CONVERTER = pydantic_data_converter
 
 
-async def connect(target: str, namespace: str) -> Client:
-    return await Client.connect(target, namespace=namespace, data_converter=DATA_CONVERTER)
+async def connect(target: str, namespace: str, *, lazy: bool = False) -> Client:
+    """``lazy`` defers the connection to the first call: the API starts (and reports
+    not-ready) while Temporal is still coming up."""
+    return await Client.connect(
+        target, namespace=namespace, data_converter=DATA_CONVERTER, lazy=lazy
+    )
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:

@@ -10,6 +10,7 @@ from typing import TypeVar
 from sqlalchemy import select
 
 from db.engine import SessionFactory
+from db.ledger import AUDIT_KINDS
 from db.models import EmailOutbox, LedgerEvent
 
 T = TypeVar("T")
@@ -43,11 +44,13 @@ async def outbox(sessions: SessionFactory, customer_id: str) -> list[EmailOutbox
         return list(rows)
 
 
-async def ledger(sessions: SessionFactory, customer_id: str) -> list[LedgerEvent]:
+async def ledger(
+    sessions: SessionFactory, customer_id: str, *, audit: bool = False
+) -> list[LedgerEvent]:
+    """The customer's lifecycle rows; ``audit=True`` adds emails, webhooks and payments."""
     async with sessions() as session:
-        rows = await session.scalars(
-            select(LedgerEvent)
-            .where(LedgerEvent.customer_id == customer_id)
-            .order_by(LedgerEvent.id)
-        )
+        query = select(LedgerEvent).where(LedgerEvent.customer_id == customer_id)
+        if not audit:
+            query = query.where(LedgerEvent.kind.not_in(AUDIT_KINDS))
+        rows = await session.scalars(query.order_by(LedgerEvent.id))
         return list(rows)

@@ -52,6 +52,8 @@ def build_worker(
             emails.send_email,
             billing.ensure_provider_customer,
             billing.attach_payment_method,
+            billing.sync_payment_method,
+            billing.purchase_addon,
             billing.create_subscription,
             billing.change_price,
             billing.schedule_price_change,

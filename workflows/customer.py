@@ -30,8 +30,10 @@ with workflow.unsafe.imports_passed_through():
         EnsureProviderCustomerInput,
         FetchSubscriptionInput,
         InvoiceCommandInput,
+        PurchaseAddonInput,
         SchedulePriceChangeInput,
         SubscriptionCommandInput,
+        SyncPaymentMethodInput,
     )
     from activities.customers import (
         ApplyTransitionInput,
@@ -42,7 +44,12 @@ with workflow.unsafe.imports_passed_through():
     from activities.emails import EmailActivities, SendEmailInput
     from activities.notifications import NotificationActivities, NotifyInput
     from activities.policy import PolicyActivities
-    from adapters.payments.base import InvoiceInfo, PaymentEvent, SubscriptionInfo
+    from adapters.payments.base import (
+        InvoiceInfo,
+        PaymentEvent,
+        SubscriptionInfo,
+        addon_lookup_key,
+    )
     from domain.catalog import Catalog
     from domain.changes import (
         SUBSCRIBABLE,
@@ -65,12 +72,15 @@ with workflow.unsafe.imports_passed_through():
         CustomerState,
         CustomerWorkflowInput,
         Dunning,
+        ExtendTrial,
         NextAction,
         PauseSubscription,
+        PurchaseAddon,
         ReactivateSubscription,
         ResumeSubscription,
         ScheduledChange,
         UpdatePaymentMethod,
+        UsageThresholdCrossed,
     )
 
 SYSTEM_ACTOR = "system"
@@ -387,12 +397,146 @@ class CustomerWorkflow:
         except TransitionRefused as exc:
             raise _refused(exc) from None
 
+    @workflow.update(name="extend_trial")
+    async def extend_trial(self, command: ExtendTrial) -> CustomerSnapshot:
+        async with self._command():
+            self._check_extension(command)
+            await self._extend_trial(command)
+        return self._after_command()
+
+    @extend_trial.validator
+    def _validate_extension(self, command: ExtendTrial) -> None:
+        self._check_extension(command)
+
+    @workflow.signal(name="extend_trial")
+    async def extend_trial_signal(self, command: ExtendTrial) -> None:
+        """The same extension from the Temporal Web UI (Send a Signal, name extend_trial,
+        input {"days": 7, "reason": "..."}). A refused one is recorded, not applied."""
+        async with self._lock:
+            try:
+                self._check_extension(command)
+            except ApplicationError as exc:
+                await self._record(
+                    "admin_command_refused",
+                    actor=command.actor,
+                    data={"command": "extend_trial", "error": exc.message},
+                )
+                return
+            await self._extend_trial(command)
+        self._wake = True
+
+    def _check_extension(self, command: ExtendTrial) -> None:
+        try:
+            require_status(
+                self._state.status, {Status.TRIALING, Status.TRIAL_EXPIRED}, "extend the trial"
+            )
+            if not 1 <= command.days <= 90:
+                raise TransitionRefused("days must be between 1 and 90")
+            if not command.reason.strip():
+                raise TransitionRefused("a reason is required")
+        except TransitionRefused as exc:
+            raise _refused(exc) from None
+
+    async def _extend_trial(self, command: ExtendTrial) -> None:
+        state = self._state
+        assert state.trial_ends_at is not None
+        now = workflow.now()
+        previous_end = state.trial_ends_at
+        # An expired trial reopens from today; a running one grows from its end.
+        state.trial_ends_at = max(previous_end, now) + timedelta(days=command.days)
+        # Reminders are planned afresh from the new end, for what is still ahead.
+        state.trial_planned_from = now
+        await self._move(
+            Status.TRIALING,
+            "trial_extended",
+            actor=command.actor,
+            data={
+                "days": command.days,
+                "reason": command.reason,
+                "previous_trial_ends_at": _iso(previous_end),
+                "trial_ends_at": _iso(state.trial_ends_at),
+            },
+        )
+        await self._email(
+            EmailTemplate.TRIAL_EXTENDED,
+            key=f"trial_extended:{state.trial_ends_at.isoformat()}",
+            data={"days": command.days, "trial_ends_at": _iso(state.trial_ends_at)},
+        )
+
+    @workflow.update(name="purchase_addon")
+    async def purchase_addon(self, command: PurchaseAddon) -> CustomerSnapshot:
+        async with self._command():
+            self._check_addon(command)
+            await self._purchase_addon(command)
+        return self._after_command()
+
+    @purchase_addon.validator
+    def _validate_addon(self, command: PurchaseAddon) -> None:
+        self._check_addon(command)
+
+    def _check_addon(self, command: PurchaseAddon) -> None:
+        try:
+            require_status(self._state.status, {Status.ACTIVE}, f"buy {command.addon}")
+            addon = self._catalog.addons.get(command.addon)
+            if addon is None:
+                raise TransitionRefused(f"unknown add-on {command.addon!r}")
+            if not 1 <= command.quantity <= 100:
+                raise TransitionRefused("quantity must be between 1 and 100")
+            if addon.kind == "feature" and (
+                command.quantity != 1 or self._state.addons.get(addon.id)
+            ):
+                raise TransitionRefused(f"{addon.id} is an on/off feature; it is bought once")
+        except TransitionRefused as exc:
+            raise _refused(exc) from None
+
+    async def _purchase_addon(self, command: PurchaseAddon) -> None:
+        state = self._state
+        addon = self._catalog.addons[command.addon]
+        assert state.interval is not None and state.subscription_id is not None
+        assert state.provider_customer_id is not None
+        seq = self._next_command()
+        one_off = addon.kind == "one_off"
+        result = await self._billing(
+            BillingActivities.purchase_addon,
+            PurchaseAddonInput(
+                customer_id=state.customer_id,
+                provider_customer_id=state.provider_customer_id,
+                subscription_id=state.subscription_id,
+                addon=addon.id,
+                kind=addon.kind,
+                lookup_key=addon_lookup_key(addon.id, None if one_off else state.interval),
+                quantity=command.quantity,
+                idempotency_key=self._key(seq, f"addon:{addon.id}"),
+                period_start=state.current_period_start,
+                period_end=state.current_period_end,
+            ),
+        )
+        new_mrr = None
+        if not one_off:
+            state.addons = {
+                **state.addons,
+                addon.id: state.addons.get(addon.id, 0) + command.quantity,
+            }
+            new_mrr = self._mrr(state.plan, state.interval)
+        await self._record(
+            "addon_purchased",
+            actor=command.actor,
+            new_mrr=new_mrr,
+            data={
+                "addon": addon.id,
+                "kind": addon.kind,
+                "quantity": command.quantity,
+                "amount_paid_cents": result.amount_paid_cents,
+                "invoice_id": result.invoice_id,
+            },
+        )
+
     @workflow.update(name="update_payment_method")
     async def update_payment_method(self, command: UpdatePaymentMethod) -> CustomerSnapshot:
         async with self._command():
             provider_customer = await self._ensure_provider_customer()
             seq = self._next_command()
-            await self._billing(
+            attached = await self._billing(
                 BillingActivities.attach_payment_method,
                 AttachPaymentMethodInput(
                     customer_id=self._state.customer_id,
@@ -401,6 +545,7 @@ class CustomerWorkflow:
                     idempotency_key=self._key(seq, "attach"),
                 ),
             )
+            self._state.payment_method_id = attached.id
             await self._record("payment_method_updated", actor=command.actor)
             if self._state.status is Status.PAST_DUE and self._state.dunning is not None:
                 # A new card is the likeliest fix: retry now rather than at the next step.
@@ -432,7 +577,7 @@ class CustomerWorkflow:
         seq = self._next_command()
         provider_customer = await self._ensure_provider_customer()
         if command.payment_method:
-            await self._billing(
+            attached = await self._billing(
                 BillingActivities.attach_payment_method,
                 AttachPaymentMethodInput(
                     customer_id=state.customer_id,
@@ -441,6 +586,7 @@ class CustomerWorkflow:
                     idempotency_key=self._key(seq, "attach"),
                 ),
             )
+            state.payment_method_id = attached.id
         subscription = await self._billing(
             BillingActivities.create_subscription,
             CreateSubscriptionInput(
@@ -658,6 +804,7 @@ class CustomerWorkflow:
         state.canceled_at = workflow.now()
         state.cancel_at_period_end = False
         state.scheduled_change = None
+        state.addons = {}
         await self._move(
             Status.CANCELED,
             "subscription_canceled",
@@ -797,6 +944,37 @@ class CustomerWorkflow:
         if dunning.next_retry_at is None:
             await self._dunning_exhausted()
 
+    async def _payment_method_changed(self, actor: str) -> None:
+        """Mirror the provider's default card; a new card while past due retries at once."""
+        state = self._state
+        if state.provider_customer_id is None:
+            return
+        method = await self._billing(
+            BillingActivities.sync_payment_method,
+            SyncPaymentMethodInput(
+                customer_id=state.customer_id, provider_customer_id=state.provider_customer_id
+            ),
+        )
+        previous, state.payment_method_id = state.payment_method_id, method.id if method else None
+        dunning = state.dunning
+        if (
+            method is None
+            or method.id == previous
+            or state.status is not Status.PAST_DUE
+            or dunning is None
+        ):
+            return
+        try:
+            invoice = await self._invoice_command(
+                "pay", dunning.invoice_id, f"dunning:{dunning.invoice_id}:card:{method.id}"
+            )
+        except ApplicationError as exc:
+            if exc.type != CARD_DECLINED:
+                raise
+            return
+        if invoice.status == "paid":
+            await self._recover(via="new_card", actor=actor, invoice=invoice)
+
     async def _recover(self, *, via: str, actor: str, invoice: InvoiceInfo | None) -> None:
         state = self._state
         dunning = state.dunning
@@ -908,6 +1086,46 @@ class CustomerWorkflow:
 
     # -- provider events ---------------------------------------------------------------
 
+    @workflow.signal(name="usage_threshold")
+    async def usage_threshold(self, crossed: UsageThresholdCrossed) -> None:
+        async with self._lock:
+            await self._usage_threshold(crossed)
+
+    async def _usage_threshold(self, crossed: UsageThresholdCrossed) -> None:
+        key = f"usage:{crossed.metric}:{crossed.period_start.isoformat()}:{crossed.threshold}"
+        if key in self._state.done:
+            return
+        upgrade_name = None
+        if crossed.upgrade_plan:
+            upgrade_name = self._plan_name(crossed.upgrade_plan)
+        elif crossed.upgrade_addon and crossed.upgrade_addon in self._catalog.addons:
+            upgrade_name = self._catalog.addons[crossed.upgrade_addon].name
+        data = {
+            "metric": crossed.metric,
+            "metric_name": crossed.metric.replace("_", " "),
+            "threshold": crossed.threshold,
+            "percent": crossed.threshold,
+            "used": crossed.used,
+            "limit": crossed.limit,
+            "period_start": crossed.period_start.isoformat(),
+            "upgrade_plan": crossed.upgrade_plan,
+            "upgrade_addon": crossed.upgrade_addon,
+            "upgrade_plan_name": upgrade_name,
+            "upgrade_price_difference_cents": crossed.upgrade_price_difference_cents,
+        }
+        reached = crossed.threshold >= 100
+        await self._email(
+            EmailTemplate.USAGE_LIMIT_REACHED if reached else EmailTemplate.USAGE_WARNING,
+            key=key,
+            data=data,
+        )
+        await self._notify(
+            NotificationKind.USAGE_LIMIT_REACHED if reached else NotificationKind.USAGE_WARNING,
+            key=key,
+            data=data,
+        )
+        self._state.done.append(key)
+
     @workflow.signal(name="payment_event")
     async def payment_event(self, event: PaymentEvent) -> None:
         async with self._lock:
@@ -933,7 +1151,13 @@ class CustomerWorkflow:
             if state.status in SUBSCRIBABLE and event.checkout_subscription_id:
                 subscription = await self._fetch_subscription(event.checkout_subscription_id)
                 if subscription.status in ("active", "trialing"):
+                    state.provider_customer_id = subscription.customer
                     await self._start_subscription(subscription, PROVIDER_ACTOR, via="checkout")
+                    await self._payment_method_changed(PROVIDER_ACTOR)
+            return
+        if event.type in ("payment_method.attached", "customer.updated"):
+            # The card may have changed in the Customer Portal.
+            await self._payment_method_changed(PROVIDER_ACTOR)
             return
         subscription_id = (
             event.subscription.id
@@ -1130,6 +1354,7 @@ class CustomerWorkflow:
             else None,
             mrr_cents=state.mrr_cents,
             pause_resumes_at=state.pause_resumes_at,
+            held_addons=sorted(state.addons),
         )
 
     def _upsert_visibility(self) -> None:
@@ -1241,8 +1466,15 @@ class CustomerWorkflow:
         return f"{self._state.customer_id}:{seq}:{operation}"
 
     def _mrr(self, plan: str, interval: BillingInterval) -> int:
-        found = self._catalog.plans.get(plan)
-        return self._catalog.monthly_recurring_cents(found, interval) if found else 0
+        """The subscription's monthly recurring revenue: plan plus recurring add-ons."""
+        catalog = self._catalog
+        found = catalog.plans.get(plan)
+        total = catalog.monthly_recurring_cents(found, interval) if found else 0
+        for addon_id, quantity in self._state.addons.items():
+            addon = catalog.addons.get(addon_id)
+            if addon is not None:
+                total += quantity * catalog.addon_monthly_recurring_cents(addon, interval)
+        return total
 
     def _plan_name(self, plan: str) -> str:
         found = self._catalog.plans.get(plan)

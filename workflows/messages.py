@@ -61,6 +61,10 @@ class CustomerState:
     mrr_cents: int = 0
     provider_customer_id: str | None = None
     subscription_id: str | None = None
+    # The provider's id of the default card (not the card), to notice when it changes.
+    payment_method_id: str | None = None
+    # Recurring and feature add-ons held, by add-on id (one-off packs are not kept here).
+    addons: dict[str, int] = field(default_factory=dict)
     # Creation time of the newest provider event applied: older ones never roll state back.
     provider_as_of: datetime | None = None
     # Recently applied provider event ids (bounded), so redeliveries change nothing.
@@ -129,6 +133,23 @@ class ResumeSubscription:
 class UpdatePaymentMethod:
     actor: str
     payment_method: str
+
+
+@dataclass(frozen=True)
+class ExtendTrial:
+    """An admin moves the trial end (also reopening an expired trial). Also accepted as a
+    signal, so it can be sent from the Temporal Web UI."""
+
+    days: int
+    reason: str
+    actor: str = "admin:temporal-ui"
+
+
+@dataclass(frozen=True)
+class EraseCustomer:
+    """GDPR erasure: end billing, erase personal data, end the lifecycle."""
+
+    actor: str
 
 
 @dataclass(frozen=True)

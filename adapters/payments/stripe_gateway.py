@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import stripe
 
 from adapters.payments.base import (
+    ADDON_PRICE_PREFIX,
     PLAN_PRICE_PREFIX,
     Address,
     CardDeclined,
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
         CustomerUpdateParamsAddress,
         InvoiceCreatePreviewParams,
         SubscriptionCreateParams,
+        SubscriptionItemCreateParams,
+        SubscriptionItemUpdateParams,
         SubscriptionScheduleUpdateParamsPhase,
         SubscriptionScheduleUpdateParamsPhaseDiscount,
         SubscriptionScheduleUpdateParamsPhaseItem,
@@ -65,6 +68,11 @@ if TYPE_CHECKING:
 # schedule that carries a pending plan change.
 _SUBSCRIPTION_EXPAND = ["latest_invoice", "schedule"]
 _SCHEDULE_LIVE = ("not_started", "active")
+# On an add-on subscription item: the idempotency key of the last request that added to it.
+# A retried add (its first attempt succeeded, the answer was lost) finds its own key there
+# and adds nothing more: the quantity it would send is read from the subscription, so the
+# retry is not the same request and Stripe's idempotency alone cannot recognise it.
+ADD_REQUEST_METADATA = "lc_add_request"
 
 
 # -- errors ---------------------------------------------------------------------------
@@ -178,6 +186,13 @@ def _plan_item(sub: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _ts(value: datetime) -> int:
     return int(value.timestamp())
+
+
+def _require_quantity(quantity: int) -> None:
+    if quantity < 1:
+        raise PaymentRequestRejected(
+            f"quantity {quantity} is not a positive integer", code="parameter_invalid_integer"
+        )
 
 
 @dataclass(frozen=True)
@@ -403,6 +418,26 @@ class StripeGateway:
             if err.code != "resource_missing":
                 raise
 
+    async def default_payment_method(self, provider_customer_id: str) -> PaymentMethodInfo | None:
+        with stripe_errors("retrieve customer"):
+            customer = _plain(
+                await self._client.v1.customers.retrieve_async(
+                    provider_customer_id, {"expand": ["invoice_settings.default_payment_method"]}
+                )
+            )
+        if customer.get("deleted"):
+            return None
+        method = (customer.get("invoice_settings") or {}).get("default_payment_method")
+        if isinstance(method, Mapping):
+            return parse_payment_method(method)
+        if method:
+            # Not expanded after all (an id): fetch it.
+            with stripe_errors("retrieve payment method"):
+                return parse_payment_method(
+                    _plain(await self._client.v1.payment_methods.retrieve_async(str(method)))
+                )
+        return None
+
     async def attach_payment_method(
         self, provider_customer_id: str, payment_method: str, *, idempotency_key: str
     ) -> PaymentMethodInfo:
@@ -489,6 +524,73 @@ class StripeGateway:
             # The proration is invoiced and charged now; a decline leaves the price as it was.
             params["payment_behavior"] = "error_if_incomplete"
         return await self._update(subscription_id, params, idempotency_key, "change price")
+
+    async def add_subscription_item(
+        self, subscription_id: str, lookup_key: str, quantity: int, *, idempotency_key: str
+    ) -> SubscriptionInfo:
+        _require_quantity(quantity)
+        if not lookup_key.startswith(ADDON_PRICE_PREFIX):
+            raise PaymentRequestRejected(
+                f"{lookup_key!r} is not an add-on price", code="parameter_invalid_string"
+            )
+        resolved = await self._price(lookup_key)
+        if resolved.interval is None:
+            raise PaymentRequestRejected(
+                f"price {lookup_key!r} is one-time: a subscription item needs a recurring price",
+                code="parameter_invalid_string",
+            )
+        sub = await self._retrieve(subscription_id)
+        plan_price = _plan_item(sub).get("price") or {}
+        plan_interval = (plan_price.get("recurring") or {}).get("interval")
+        if plan_interval and plan_interval != resolved.interval:
+            # Every item bills with the plan, in one invoice per period (as the simulator).
+            raise PaymentRequestRejected(
+                f"price {lookup_key!r} bills per {resolved.interval}, subscription "
+                f"{subscription_id} per {plan_interval}",
+                code="parameter_invalid_string",
+            )
+        existing = next(
+            (
+                item
+                for item in _items(sub)
+                if _id(item.get("price")) == resolved.id
+                or _lookup_key(item.get("price")) == lookup_key
+            ),
+            None,
+        )
+        if (
+            existing is not None
+            and (existing.get("metadata") or {}).get(ADD_REQUEST_METADATA) == idempotency_key
+        ):
+            # This very request already went through (a retry): add nothing twice.
+            return await self._info(sub)
+        with stripe_errors("add subscription item"):
+            if existing is None:
+                create: SubscriptionItemCreateParams = {
+                    "subscription": subscription_id,
+                    "price": resolved.id,
+                    "quantity": quantity,
+                    # The rest of the period is invoiced and charged now; a decline raises
+                    # a card error and leaves the subscription as it was.
+                    "proration_behavior": "always_invoice",
+                    "payment_behavior": "error_if_incomplete",
+                    "metadata": {ADD_REQUEST_METADATA: idempotency_key},
+                }
+                await self._client.v1.subscription_items.create_async(
+                    create, _options(idempotency_key)
+                )
+            else:
+                update: SubscriptionItemUpdateParams = {
+                    "quantity": int(existing.get("quantity") or 1) + quantity,
+                    "proration_behavior": "always_invoice",
+                    "payment_behavior": "error_if_incomplete",
+                    "metadata": {ADD_REQUEST_METADATA: idempotency_key},
+                }
+                await self._client.v1.subscription_items.update_async(
+                    str(existing["id"]), update, _options(idempotency_key)
+                )
+        # The refreshed subscription, with the proration invoice as its latest.
+        return await self._info(await self._retrieve(subscription_id))
 
     async def schedule_price_change(
         self, subscription_id: str, price: PriceRef, *, idempotency_key: str
@@ -738,6 +840,86 @@ class StripeGateway:
                 raise
             return invoice
         return parse_invoice(_plain(paid))
+
+    async def charge_one_off(
+        self,
+        provider_customer_id: str,
+        lookup_key: str,
+        quantity: int,
+        *,
+        idempotency_key: str,
+    ) -> InvoiceInfo:
+        """A draft invoice (nothing pending swept in), the price as its one invoice item,
+        finalized and paid now; a failed payment voids it. Each step has its own sub-key, so
+        a retry replays the steps already done."""
+        _require_quantity(quantity)
+        resolved = await self._price(lookup_key)
+        if resolved.interval is not None:
+            raise PaymentRequestRejected(
+                f"price {lookup_key!r} is recurring: a one-off charge needs a one-time price",
+                code="parameter_invalid_string",
+            )
+        with stripe_errors("create invoice"):
+            draft = await self._client.v1.invoices.create_async(
+                {
+                    "customer": provider_customer_id,
+                    "collection_method": "charge_automatically",
+                    # Finalized and paid below, not an hour later by Stripe.
+                    "auto_advance": False,
+                    # Only the item below, never other pending items of the customer.
+                    "pending_invoice_items_behavior": "exclude",
+                },
+                _options(f"{idempotency_key}:invoice"),
+            )
+        invoice_id = str(draft.id)
+        with stripe_errors("create invoice item"):
+            # Attached to the draft: a pending item could be swept into a subscription
+            # invoice made meanwhile (a renewal, an add-on's proration).
+            await self._client.v1.invoice_items.create_async(
+                {
+                    "customer": provider_customer_id,
+                    "invoice": invoice_id,
+                    # ``pricing.price`` replaced ``price`` in 2025-03-31.basil.
+                    "pricing": {"price": resolved.id},
+                    "quantity": quantity,
+                },
+                _options(f"{idempotency_key}:item"),
+            )
+        with stripe_errors("finalize invoice"):
+            finalized = parse_invoice(
+                _plain(
+                    await self._client.v1.invoices.finalize_invoice_async(
+                        invoice_id, {"auto_advance": False}, _options(f"{idempotency_key}:finalize")
+                    )
+                )
+            )
+        if finalized.status == "paid":
+            # Nothing was due (the customer's credit balance covered it).
+            return finalized
+        failure: CardDeclined | PaymentMethodRequired | None = None
+        try:
+            with stripe_errors("pay invoice"):
+                try:
+                    paid = await self._client.v1.invoices.pay_async(
+                        invoice_id, None, _options(f"{idempotency_key}:pay")
+                    )
+                except stripe.InvalidRequestError as err:
+                    if _is_missing_payment_method(err):
+                        raise PaymentMethodRequired(
+                            f"customer {provider_customer_id} has no default payment method"
+                        ) from None
+                    raise
+        except (CardDeclined, PaymentMethodRequired) as err:
+            failure = err
+        if failure is None:
+            return parse_invoice(_plain(paid))
+        # Leave nothing payable behind. If voiding fails the error propagates (a retry with
+        # the same key replays the failed payment and voids again).
+        with stripe_errors("void invoice"):
+            await self._client.v1.invoices.void_invoice_async(
+                invoice_id, None, _options(f"{idempotency_key}:void")
+            )
+        raise failure
 
     async def mark_invoice_uncollectible(
         self, invoice_id: str, *, idempotency_key: str

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+import base64
+import binascii
+from datetime import datetime
 
-from api.auth import require_admin
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import and_, or_, select
+
+from api.auth import Principal, require_admin
 from api.context import AppContext, get_context
-from api.errors import not_found
-from api.schemas import EmailView, LedgerEventView, ListEnvelope
+from api.errors import FieldError, Problem, not_found
+from api.lifecycle_client import run_command
+from api.routers.customers import customer_view
+from api.schemas import (
+    CustomerPage,
+    CustomerView,
+    EmailView,
+    LedgerEventView,
+    ListEnvelope,
+    TrialExtensionRequest,
+)
+from db.ledger import AUDIT_KINDS
 from db.models import Customer
 from db.queries import emails_of, ledger_of
+from domain.lifecycle import Status
+from workflows.customer import CustomerWorkflow
+from workflows.messages import ExtendTrial
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -47,11 +65,103 @@ async def customer_emails(
 
 @router.get("/customers/{customer_id}/events", response_model=ListEnvelope[LedgerEventView])
 async def customer_events(
-    customer_id: str, context: AppContext = Depends(get_context)
+    customer_id: str,
+    audit: bool = Query(
+        default=True,
+        description="Include audit rows (emails sent, webhooks received, invoices paid)",
+    ),
+    context: AppContext = Depends(get_context),
 ) -> ListEnvelope[LedgerEventView]:
+    """The customer's ledger, oldest first."""
     await _require_customer(context, customer_id)
     async with context.sessions() as session:
-        rows = await ledger_of(session, customer_id)
+        rows = [
+            row
+            for row in await ledger_of(session, customer_id)
+            if audit or row.kind not in AUDIT_KINDS
+        ]
     return ListEnvelope(
         data=[LedgerEventView.model_validate(row, from_attributes=True) for row in rows]
     )
+
+
+def _encode_cursor(customer: Customer) -> str:
+    raw = f"{customer.created_at.isoformat()}|{customer.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, _, customer_id = raw.partition("|")
+        return datetime.fromisoformat(created), customer_id
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise Problem(
+            422,
+            "cursor: not a cursor this API returned",
+            type="validation-error",
+            errors=[FieldError("cursor", "invalid cursor")],
+        ) from None
+
+
+@router.get("/customers", response_model=CustomerPage)
+async def search_customers(
+    status: Status | None = Query(default=None),
+    plan: str | None = Query(default=None, max_length=64),
+    trial_ends_before: datetime | None = Query(default=None),
+    limit: int = Query(default=50, ge=1, le=500),
+    cursor: str | None = Query(default=None, max_length=500),
+    context: AppContext = Depends(get_context),
+) -> CustomerPage:
+    """Customers, oldest sign-up first, filtered; follow ``next_cursor`` for more."""
+    if trial_ends_before is not None and trial_ends_before.tzinfo is None:
+        raise Problem(
+            422,
+            "trial_ends_before: needs a timezone, e.g. 2026-12-01T00:00:00Z",
+            type="validation-error",
+            errors=[FieldError("trial_ends_before", "needs a timezone")],
+        )
+    query = select(Customer)
+    if status is not None:
+        query = query.where(Customer.status == status.value)
+    if plan is not None:
+        query = query.where(Customer.plan == plan)
+    if trial_ends_before is not None:
+        query = query.where(Customer.trial_ends_at < trial_ends_before)
+    if cursor is not None:
+        created, last_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(
+                Customer.created_at > created,
+                and_(Customer.created_at == created, Customer.id > last_id),
+            )
+        )
+    query = query.order_by(Customer.created_at, Customer.id).limit(limit + 1)
+    async with context.sessions() as session:
+        rows = list(await session.scalars(query))
+    page, more = rows[:limit], len(rows) > limit
+    return CustomerPage(
+        data=[customer_view(c) for c in page],
+        next_cursor=_encode_cursor(page[-1]) if more and page else None,
+    )
+
+
+@router.post("/customers/{customer_id}/trial-extension", response_model=CustomerView)
+async def extend_trial(
+    customer_id: str,
+    body: TrialExtensionRequest,
+    context: AppContext = Depends(get_context),
+    principal: Principal = Depends(require_admin),
+) -> CustomerView:
+    """Move the trial end by ``days`` (also reopening an expired trial); 409 otherwise."""
+    await _require_customer(context, customer_id)
+    await run_command(
+        context,
+        customer_id,
+        CustomerWorkflow.extend_trial,
+        ExtendTrial(days=body.days, reason=body.reason, actor=principal.actor),
+    )
+    async with context.sessions() as session:
+        customer = await session.get(Customer, customer_id)
+    assert customer is not None
+    return customer_view(customer)

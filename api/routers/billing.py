@@ -30,11 +30,14 @@ from api.errors import FieldError, Problem, not_found
 from api.lifecycle_client import run_command
 from api.routers.customers import customer_view
 from api.schemas import (
+    AddonPurchaseRequest,
+    AddonsView,
     BillingAddressRequest,
     BillingView,
     CancelRequest,
     CheckoutRequest,
     CustomerView,
+    HeldAddonView,
     InvoiceView,
     ListEnvelope,
     NextInvoiceView,
@@ -48,13 +51,14 @@ from api.schemas import (
     SubscriptionRequest,
     UrlView,
 )
-from db.models import Customer, Invoice
+from db.models import Customer, CustomerAddon, Invoice
 from domain.lifecycle import BillingInterval, Status
 from workflows.customer import CustomerWorkflow
 from workflows.messages import (
     CancelSubscription,
     ChangeSubscription,
     PauseSubscription,
+    PurchaseAddon,
     ReactivateSubscription,
     ResumeSubscription,
     UpdatePaymentMethod,
@@ -289,6 +293,75 @@ async def resume_subscription(
     return await _command_result(context, customer_id)
 
 
+async def _held_addons(context: AppContext, customer: Customer) -> list[HeldAddonView]:
+    async with context.sessions() as session:
+        rows = await session.scalars(
+            select(CustomerAddon)
+            .where(CustomerAddon.customer_id == customer.id, CustomerAddon.active.is_(True))
+            .order_by(CustomerAddon.id)
+        )
+        held: dict[tuple[str, datetime | None], HeldAddonView] = {}
+        for row in rows:
+            if row.kind == "one_off" and row.period_start != customer.current_period_start:
+                continue
+            key = (row.addon, row.period_start)
+            if key in held:
+                held[key].quantity += row.quantity
+            else:
+                held[key] = HeldAddonView(
+                    addon=row.addon,
+                    kind=row.kind,
+                    quantity=row.quantity,
+                    period_start=row.period_start,
+                    period_end=row.period_end,
+                )
+        return list(held.values())
+
+
+@router.post("/addons", response_model=AddonsView)
+async def purchase_addon(
+    customer_id: str,
+    body: AddonPurchaseRequest,
+    idempotency_key: str | None = IdempotencyKey,
+    context: AppContext = Depends(get_context),
+    principal: Principal = Depends(require_app),
+) -> AddonsView:
+    """Buy an add-on: extra chatbots and feature add-ons join the subscription (prorated
+    now), a message pack is charged now for the current period. Limits rise at once."""
+    await _customer(context, customer_id)
+    if body.addon not in context.config.catalog.addons:
+        known = ", ".join(sorted(context.config.catalog.addons))
+        raise Problem(
+            422,
+            f"addon: unknown add-on {body.addon!r} (known: {known})",
+            type="validation-error",
+            errors=[FieldError("addon", f"unknown add-on; known: {known}")],
+        )
+    await run_command(
+        context,
+        customer_id,
+        CustomerWorkflow.purchase_addon,
+        PurchaseAddon(addon=body.addon, quantity=body.quantity, actor=principal.actor),
+        idempotency_key=idempotency_key,
+    )
+    customer = await _customer(context, customer_id)
+    return AddonsView(
+        customer=customer_view(customer), addons=await _held_addons(context, customer)
+    )
+
+
+@router.get("/addons", response_model=AddonsView)
+async def list_addons(
+    customer_id: str,
+    context: AppContext = Depends(get_context),
+    _: Principal = Depends(require_app),
+) -> AddonsView:
+    customer = await _customer(context, customer_id)
+    return AddonsView(
+        customer=customer_view(customer), addons=await _held_addons(context, customer)
+    )
+
+
 @router.put("/payment-method", response_model=CustomerView)
 async def update_payment_method(
     customer_id: str,
@@ -435,7 +508,8 @@ async def _invoices(context: AppContext, customer_id: str, limit: int) -> list[I
         rows = await session.scalars(
             select(Invoice)
             .where(Invoice.customer_id == customer_id)
-            .order_by(Invoice.created_at.desc(), Invoice.id.desc())
+            # Provider times are whole seconds; numbers break ties in issue order.
+            .order_by(Invoice.created_at.desc(), Invoice.number.desc(), Invoice.id.desc())
             .limit(limit)
         )
         return [_invoice_view(row) for row in rows]

@@ -84,7 +84,8 @@ async def test_trial_from_sign_up_to_win_back(
             view = (await http.get(f"/v1/customers/{customer['id']}", headers=auth())).json()
             events = (
                 await http.get(
-                    f"/v1/admin/customers/{customer['id']}/events", headers=auth(ADMIN_KEY)
+                    f"/v1/admin/customers/{customer['id']}/events?audit=false",
+                    headers=auth(ADMIN_KEY),
                 )
             ).json()["data"]
             await _assert_visible_as_expired(dev_server_env, customer["id"])

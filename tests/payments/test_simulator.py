@@ -21,12 +21,13 @@ from adapters.payments.base import (
     PaymentMethodRequired,
     PaymentRequestRejected,
     PriceRef,
+    addon_lookup_key,
 )
 from adapters.payments.simulator import SIM_CARDS, SimulatedGateway
 from adapters.payments.stripe_objects import parse_event
 from db.engine import SessionFactory, create_engine, session_factory
 from db.migrate import migrate
-from db.simulator_models import SimCharge, SimInvoice, SimSubscription
+from db.simulator_models import SimCharge, SimCustomer, SimInvoice, SimSubscription
 from domain.lifecycle import BillingInterval
 from lifecycle.config import EngineConfig
 from tests.factories import insert_customer, make_policy
@@ -37,6 +38,9 @@ STARTER_YEAR = PriceRef("starter", YEAR)
 PRO_MONTH = PriceRef("pro", MONTH)
 PRO_YEAR = PriceRef("pro", YEAR)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+EXTRA_CHATBOT = addon_lookup_key("extra_chatbot", MONTH)
+EXTRA_CHATBOT_YEAR = addon_lookup_key("extra_chatbot", YEAR)
+MESSAGE_PACK = addon_lookup_key("message_pack")
 
 
 class FrozenClock:
@@ -501,6 +505,384 @@ async def test_downgrade_credit_is_applied_to_the_next_invoice(
     )
     events = parsed(await sim.advance_to_period_end(provider_id))
     assert events[0].invoice is not None and events[0].invoice.amount_paid_cents == 2300
+
+
+# -- add-ons ------------------------------------------------------------------------------
+
+
+def items_of(sub: Any) -> list[tuple[str | None, int]]:
+    return [(item.price_lookup_key, item.quantity) for item in sub.items]
+
+
+async def test_add_on_mid_period_is_prorated_and_listed(
+    sim: SimulatedGateway,
+    sessions: SessionFactory,
+    engine_config: EngineConfig,
+    clock: FrozenClock,
+) -> None:
+    engine_id, provider_id, sub_id = await subscribed(sim, sessions, engine_config)
+    clock.now = datetime(2026, 1, 16, 12, 34, 56, tzinfo=UTC)
+    sub = await sim.add_subscription_item(
+        sub_id, EXTRA_CHATBOT, 1, idempotency_key=f"addon:{sub_id}:1"
+    )
+    assert sub.price == STARTER_MONTH
+    assert items_of(sub) == [("plan_starter_month", 1), (EXTRA_CHATBOT, 1)]
+    assert all(item.id.startswith("si_sim_") for item in sub.items)
+    # January: 2,678,400 s; 1,337,104 s remain. 500 * 1337104 / 2678400 = 249.61 -> 250.
+    invoice = sub.latest_invoice
+    assert invoice is not None
+    assert (invoice.billing_reason, invoice.status, invoice.subscription) == (
+        "subscription_update",
+        "paid",
+        sub_id,
+    )
+    assert invoice.number == "SIM-0002"
+    assert [
+        (line.amount_cents, line.proration, line.price_lookup_key, line.quantity)
+        for line in invoice.lines
+    ] == [(250, True, EXTRA_CHATBOT, 1)]
+    assert invoice.lines[0].description == "Remaining time on Extra chatbot after 16 Jan 2026"
+    assert (invoice.lines[0].period_start, invoice.lines[0].period_end) == (
+        clock.now,
+        datetime(2026, 2, 1, tzinfo=UTC),
+    )
+    assert (invoice.total_cents, invoice.amount_paid_cents) == (250, 250)
+    # The period is the plan's: nothing about the billing cycle changed.
+    assert (sub.current_period_start, sub.current_period_end) == (
+        T0,
+        datetime(2026, 2, 1, tzinfo=UTC),
+    )
+    assert await sim.get_subscription(sub_id) == sub
+    paid, updated = parsed((await sim.events(provider_id))[-2:])
+    assert (paid.type, updated.type) == ("invoice.paid", "customer.subscription.updated")
+    assert paid.engine_customer_id == engine_id
+    assert updated.subscription is not None and items_of(updated.subscription) == items_of(sub)
+
+    # Adding more raises the quantity of the same item: the unused time on one is credited,
+    # the remaining time on three charged. 12 days of 31 remain on Jan 20:
+    # 500 * 1036800 / 2678400 = 193.55 -> 194; 1500 * 1036800 / 2678400 = 580.65 -> 581.
+    clock.now = datetime(2026, 1, 20, tzinfo=UTC)
+    sub = await sim.add_subscription_item(
+        sub_id, EXTRA_CHATBOT, 2, idempotency_key=f"addon:{sub_id}:2"
+    )
+    assert items_of(sub) == [("plan_starter_month", 1), (EXTRA_CHATBOT, 3)]
+    invoice = sub.latest_invoice
+    assert invoice is not None
+    assert [(line.amount_cents, line.quantity, line.description) for line in invoice.lines] == [
+        (-194, 1, "Unused time on Extra chatbot after 20 Jan 2026"),
+        (581, 3, "Remaining time on 3 \u00d7 Extra chatbot after 20 Jan 2026"),
+    ]
+    assert (invoice.total_cents, invoice.amount_paid_cents) == (387, 387)
+    assert [c.amount_cents for c in await charges(sessions, provider_id)] == [2900, 250, 387]
+
+    # The next renewal bills the plan and every add-on, quantity x price.
+    preview = await sim.preview_change(
+        provider_customer_id=provider_id,
+        subscription_id=sub_id,
+        price=STARTER_MONTH,
+        proration="none",
+    )
+    assert preview.next_invoice_amount_cents == 4400
+    raw = await sim.advance_to_period_end(provider_id)
+    assert [e["type"] for e in raw] == ["invoice.paid", "customer.subscription.updated"]
+    renewal = parsed(raw)[0].invoice
+    assert renewal is not None
+    assert renewal.billing_reason == "subscription_cycle"
+    feb1, mar1 = datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)
+    assert [
+        (line.price_lookup_key, line.quantity, line.amount_cents, line.proration)
+        for line in renewal.lines
+    ] == [("plan_starter_month", 1, 2900, False), (EXTRA_CHATBOT, 3, 1500, False)]
+    assert renewal.lines[1].description == "3 \u00d7 Extra chatbot (at $5.00 / month)"
+    assert all((line.period_start, line.period_end) == (feb1, mar1) for line in renewal.lines)
+    assert (renewal.total_cents, renewal.amount_paid_cents) == (4400, 4400)
+    assert items_of(await sim.get_subscription(sub_id)) == [
+        ("plan_starter_month", 1),
+        (EXTRA_CHATBOT, 3),
+    ]
+
+
+async def test_add_on_to_an_annual_subscription_uses_the_annual_price(
+    sim: SimulatedGateway, sessions: SessionFactory, engine_config: EngineConfig
+) -> None:
+    _, provider_id, sub_id = await subscribed(sim, sessions, engine_config, STARTER_YEAR)
+    # At the very start of the period: the whole year, 12 x 500 less 15% = 5100.
+    sub = await sim.add_subscription_item(
+        sub_id, EXTRA_CHATBOT_YEAR, 2, idempotency_key=f"a1:{provider_id}"
+    )
+    assert items_of(sub) == [("plan_starter_year", 1), (EXTRA_CHATBOT_YEAR, 2)]
+    assert sub.latest_invoice is not None
+    assert sub.latest_invoice.amount_paid_cents == 10200
+    # A monthly add-on price cannot join an annual plan.
+    with pytest.raises(PaymentRequestRejected):
+        await sim.add_subscription_item(
+            sub_id, EXTRA_CHATBOT, 1, idempotency_key=f"a2:{provider_id}"
+        )
+    renewal = parsed(await sim.advance_to_period_end(provider_id))[0].invoice
+    assert renewal is not None and renewal.amount_paid_cents == 29580 + 10200
+
+
+async def test_decline_on_add_on_changes_nothing(
+    sim: SimulatedGateway,
+    sessions: SessionFactory,
+    engine_config: EngineConfig,
+    clock: FrozenClock,
+) -> None:
+    _, provider_id, sub_id = await subscribed(sim, sessions, engine_config)
+    await sim.add_subscription_item(sub_id, EXTRA_CHATBOT, 1, idempotency_key=f"ok:{provider_id}")
+    before = await sim.get_subscription(sub_id)
+    events_before = len(await sim.events(provider_id))
+    await sim.attach_payment_method(
+        provider_id, "pm_card_chargeCustomerFail", idempotency_key=f"fail:{provider_id}"
+    )
+    clock.now = datetime(2026, 1, 10, tzinfo=UTC)
+    with pytest.raises(CardDeclined) as declined:
+        await sim.add_subscription_item(
+            sub_id, EXTRA_CHATBOT, 2, idempotency_key=f"declined:{provider_id}"
+        )
+    assert declined.value.decline_code == "generic_decline"
+    assert await sim.get_subscription(sub_id) == before
+    assert items_of(before) == [("plan_starter_month", 1), (EXTRA_CHATBOT, 1)]
+    assert len(await sim.list_invoices(provider_id)) == 2
+    assert [c.amount_cents for c in await charges(sessions, provider_id)] == [2900, 500]
+    # Only the card's attachment was logged: no invoice, no subscription update.
+    assert [e["type"] for e in (await sim.events(provider_id))[events_before:]] == [
+        "payment_method.attached"
+    ]
+    # The same key replays the decline; a new card and a new key go through.
+    with pytest.raises(CardDeclined):
+        await sim.add_subscription_item(
+            sub_id, EXTRA_CHATBOT, 2, idempotency_key=f"declined:{provider_id}"
+        )
+    await sim.attach_payment_method(
+        provider_id, "pm_card_visa", idempotency_key=f"visa2:{provider_id}"
+    )
+    sub = await sim.add_subscription_item(
+        sub_id, EXTRA_CHATBOT, 2, idempotency_key=f"again:{provider_id}"
+    )
+    assert items_of(sub) == [("plan_starter_month", 1), (EXTRA_CHATBOT, 3)]
+
+
+@pytest.mark.parametrize(
+    ("lookup_key", "quantity", "code"),
+    [
+        (MESSAGE_PACK, 1, "parameter_invalid_string"),  # one-time
+        (EXTRA_CHATBOT_YEAR, 1, "parameter_invalid_string"),  # not the plan's interval
+        ("plan_pro_month", 1, "parameter_invalid_string"),  # not an add-on
+        ("addon_nope_month", 1, "resource_missing"),
+        (EXTRA_CHATBOT, 0, "parameter_invalid_integer"),
+    ],
+)
+async def test_add_on_refusals(
+    sim: SimulatedGateway,
+    sessions: SessionFactory,
+    engine_config: EngineConfig,
+    lookup_key: str,
+    quantity: int,
+    code: str,
+) -> None:
+    _, provider_id, sub_id = await subscribed(sim, sessions, engine_config)
+    with pytest.raises(PaymentRequestRejected) as refused:
+        await sim.add_subscription_item(
+            sub_id, lookup_key, quantity, idempotency_key=f"r:{provider_id}"
+        )
+    assert refused.value.code == code
+    assert len(await sim.list_invoices(provider_id)) == 1
+
+
+async def test_add_on_to_a_canceled_subscription_is_refused(
+    sim: SimulatedGateway, sessions: SessionFactory, engine_config: EngineConfig
+) -> None:
+    _, provider_id, sub_id = await subscribed(sim, sessions, engine_config)
+    await sim.cancel_subscription(sub_id, at_period_end=False, idempotency_key=f"c:{provider_id}")
+    with pytest.raises(PaymentRequestRejected) as refused:
+        await sim.add_subscription_item(
+            sub_id, EXTRA_CHATBOT, 1, idempotency_key=f"a:{provider_id}"
+        )
+    assert refused.value.code == "resource_state"
+
+
+async def test_message_pack_is_charged_at_once(
+    sim: SimulatedGateway,
+    sessions: SessionFactory,
+    engine_config: EngineConfig,
+    clock: FrozenClock,
+) -> None:
+    _, provider_id, sub_id = await subscribed(sim, sessions, engine_config)
+    clock.now = datetime(2026, 1, 12, 8, tzinfo=UTC)
+    invoice = await sim.charge_one_off(
+        provider_id, MESSAGE_PACK, 3, idempotency_key=f"pack:1:{provider_id}"
+    )
+    assert (invoice.status, invoice.billing_reason, invoice.subscription) == (
+        "paid",
+        "manual",
+        None,
+    )
+    assert invoice.customer == provider_id
+    assert invoice.number == "SIM-0002"
+    assert (invoice.total_cents, invoice.amount_due_cents, invoice.amount_paid_cents) == (
+        3000,
+        3000,
+        3000,
+    )
+    assert invoice.paid_at == clock.now
+    (line,) = invoice.lines
+    assert (line.amount_cents, line.quantity, line.price_lookup_key, line.proration) == (
+        3000,
+        3,
+        MESSAGE_PACK,
+        False,
+    )
+    assert line.description == "Message pack (10,000 messages, current period)"
+    assert [c.amount_cents for c in await charges(sessions, provider_id)] == [2900, 3000]
+    assert (await sim.list_invoices(provider_id))[0] == invoice
+    (paid,) = parsed((await sim.events(provider_id))[-1:])
+    assert paid.type == "invoice.paid"
+    assert paid.invoice == invoice
+    # Not the subscription's: it and its next renewal are untouched.
+    sub = await sim.get_subscription(sub_id)
+    assert sub.latest_invoice is not None and sub.latest_invoice.id != invoice.id
+    renewal = parsed(await sim.advance_to_period_end(provider_id))[0].invoice
+    assert renewal is not None and renewal.amount_paid_cents == 2900
+
+
+async def test_declined_message_pack_is_voided(
+    sim: SimulatedGateway,
+    sessions: SessionFactory,
+    engine_config: EngineConfig,
+    clock: FrozenClock,
+) -> None:
+    _, provider_id, sub_id = await subscribed(sim, sessions, engine_config, PRO_MONTH)
+    # 3500 of credit from a downgrade halfway through January (see the downgrade test).
+    clock.now = datetime(2026, 1, 16, 12, tzinfo=UTC)
+    await sim.change_price(
+        sub_id, STARTER_MONTH, proration="always_invoice", idempotency_key=f"d:{provider_id}"
+    )
+    await sim.attach_payment_method(
+        provider_id, "pm_card_chargeCustomerFail", idempotency_key=f"fail:{provider_id}"
+    )
+    with pytest.raises(CardDeclined) as declined:
+        await sim.charge_one_off(
+            provider_id, MESSAGE_PACK, 5, idempotency_key=f"pack:1:{provider_id}"
+        )
+    assert (declined.value.code, declined.value.decline_code) == (
+        "card_declined",
+        "generic_decline",
+    )
+    voided = (await sim.list_invoices(provider_id))[0]
+    assert (voided.billing_reason, voided.status) == ("manual", "void")
+    # 5000 less the 3500 credit was due; nothing is payable now and the credit is back.
+    assert (voided.total_cents, voided.amount_due_cents) == (5000, 1500)
+    assert (voided.amount_paid_cents, voided.amount_remaining_cents) == (0, 0)
+    assert (voided.attempt_count, voided.decline_code) == (1, "generic_decline")
+    async with sessions() as session:
+        customer = await session.get(SimCustomer, provider_id)
+        assert customer is not None and customer.balance_cents == -3500
+    logged = [e["type"] for e in await sim.events(provider_id)][-2:]
+    assert logged == ["invoice.payment_failed", "invoice.voided"]
+    assert [(c.amount_cents, c.status) for c in await charges(sessions, provider_id)][-1] == (
+        1500,
+        "failed",
+    )
+    # The same key replays the decline, without another attempt.
+    with pytest.raises(CardDeclined):
+        await sim.charge_one_off(
+            provider_id, MESSAGE_PACK, 5, idempotency_key=f"pack:1:{provider_id}"
+        )
+    assert [c.status for c in await charges(sessions, provider_id)] == ["succeeded", "failed"]
+    # With a working card (and a new key) the credit pays its part again.
+    await sim.attach_payment_method(
+        provider_id, "pm_card_visa", idempotency_key=f"visa2:{provider_id}"
+    )
+    paid = await sim.charge_one_off(
+        provider_id, MESSAGE_PACK, 5, idempotency_key=f"pack:2:{provider_id}"
+    )
+    assert (paid.status, paid.amount_due_cents, paid.amount_paid_cents) == ("paid", 1500, 1500)
+
+
+async def test_one_off_refusals(
+    sim: SimulatedGateway, sessions: SessionFactory, engine_config: EngineConfig
+) -> None:
+    _, provider_id = await new_customer(sim, sessions, engine_config)
+    with pytest.raises(PaymentMethodRequired):
+        await sim.charge_one_off(provider_id, MESSAGE_PACK, 1, idempotency_key=f"p:{provider_id}")
+    await sim.attach_payment_method(provider_id, "pm_card_visa", idempotency_key=f"a:{provider_id}")
+    for lookup_key, quantity, code in [
+        (EXTRA_CHATBOT, 1, "parameter_invalid_string"),
+        ("plan_starter_month", 1, "parameter_invalid_string"),
+        (MESSAGE_PACK, 0, "parameter_invalid_integer"),
+    ]:
+        with pytest.raises(PaymentRequestRejected) as refused:
+            await sim.charge_one_off(
+                provider_id, lookup_key, quantity, idempotency_key=f"x:{provider_id}"
+            )
+        assert refused.value.code == code
+    assert await sim.list_invoices(provider_id) == []
+    # No payment method is not remembered: with a card the same key goes through, and a
+    # customer needs no subscription to buy a pack.
+    invoice = await sim.charge_one_off(
+        provider_id, MESSAGE_PACK, 1, idempotency_key=f"p:{provider_id}"
+    )
+    assert (invoice.status, invoice.amount_paid_cents) == ("paid", 1000)
+
+
+async def test_add_ons_and_packs_charge_once_per_key(
+    sim: SimulatedGateway,
+    sessions: SessionFactory,
+    engine_config: EngineConfig,
+    clock: FrozenClock,
+) -> None:
+    _, provider_id, sub_id = await subscribed(sim, sessions, engine_config)
+    clock.now = datetime(2026, 1, 16, 12, 34, 56, tzinfo=UTC)
+    first = await sim.add_subscription_item(
+        sub_id, EXTRA_CHATBOT, 1, idempotency_key=f"k1:{provider_id}"
+    )
+    clock.now += timedelta(minutes=5)
+    again = await sim.add_subscription_item(
+        sub_id, EXTRA_CHATBOT, 1, idempotency_key=f"k1:{provider_id}"
+    )
+    assert again == first
+    assert items_of(await sim.get_subscription(sub_id))[1] == (EXTRA_CHATBOT, 1)
+    pack = await sim.charge_one_off(
+        provider_id, MESSAGE_PACK, 2, idempotency_key=f"k2:{provider_id}"
+    )
+    assert (
+        await sim.charge_one_off(provider_id, MESSAGE_PACK, 2, idempotency_key=f"k2:{provider_id}")
+        == pack
+    )
+    assert len(await sim.list_invoices(provider_id)) == 3
+    assert [c.amount_cents for c in await charges(sessions, provider_id)] == [2900, 250, 2000]
+    # A key reused for another request is refused.
+    with pytest.raises(PaymentRequestRejected) as reused:
+        await sim.charge_one_off(provider_id, MESSAGE_PACK, 3, idempotency_key=f"k2:{provider_id}")
+    assert reused.value.code == "idempotency_error"
+    with pytest.raises(PaymentRequestRejected) as reused:
+        await sim.add_subscription_item(
+            sub_id, EXTRA_CHATBOT, 2, idempotency_key=f"k1:{provider_id}"
+        )
+    assert reused.value.code == "idempotency_error"
+
+
+async def test_default_payment_method_is_the_current_card(
+    sim: SimulatedGateway, sessions: SessionFactory, engine_config: EngineConfig
+) -> None:
+    _, provider_id = await new_customer(sim, sessions, engine_config)
+    assert await sim.default_payment_method(provider_id) is None
+    visa = await sim.attach_payment_method(
+        provider_id, "pm_card_visa", idempotency_key=f"a1:{provider_id}"
+    )
+    assert await sim.default_payment_method(provider_id) == visa
+    amex = await sim.attach_payment_method(
+        provider_id, "pm_card_amex", idempotency_key=f"a2:{provider_id}"
+    )
+    current = await sim.default_payment_method(provider_id)
+    assert current == amex
+    assert current is not None and (current.brand, current.last4) == ("amex", "8431")
+    # Making the first card the default again (by its id).
+    await sim.attach_payment_method(provider_id, visa.id, idempotency_key=f"a3:{provider_id}")
+    assert await sim.default_payment_method(provider_id) == visa
+    with pytest.raises(PaymentRequestRejected):
+        await sim.default_payment_method("cus_nope")
 
 
 # -- idempotency --------------------------------------------------------------------------

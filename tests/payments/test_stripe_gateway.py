@@ -15,15 +15,19 @@ import pytest
 
 from adapters.payments.base import (
     Address,
+    CardDeclined,
     PaymentGateway,
     PaymentMethodRequired,
     PaymentRequestRejected,
+    addon_lookup_key,
 )
-from adapters.payments.stripe_gateway import StripeGateway
+from adapters.payments.stripe_gateway import ADD_REQUEST_METADATA, StripeGateway
+from domain.lifecycle import BillingInterval
 from tests.payments.conftest import Exchange, RecordingHTTPClient
 from tests.payments.world import (
     CUSTOMER,
     CUSTOMER_WITHOUT_PM,
+    DEFAULT_PAYMENT_METHOD,
     PENDING_SCHEDULE,
     PERIOD_END,
     PERIOD_START,
@@ -34,8 +38,13 @@ from tests.payments.world import (
     STARTER_MONTH,
     SUBSCRIPTION,
     FixtureWorld,
+    addon_item_id,
     price_id,
 )
+
+MONTH, YEAR = BillingInterval.MONTH, BillingInterval.YEAR
+EXTRA_CHATBOT = addon_lookup_key("extra_chatbot", MONTH)
+MESSAGE_PACK = addon_lookup_key("message_pack")
 
 # The SDK's HTTPXClient posts form bodies with ``data=<str>``, which httpx deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
@@ -142,6 +151,22 @@ async def test_attach_payment_method(gateway: StripeGateway, recorder: Recording
 
     await gateway.attach_payment_method(CUSTOMER, "pm_card_visa", idempotency_key="c-1:pm:1")
     assert [e.idempotency_key for e in recorder.take()] == ["c-1:pm:1:attach", "c-1:pm:1:default"]
+
+
+async def test_default_payment_method(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    method = await gateway.default_payment_method(CUSTOMER)
+    assert method is not None
+    assert (method.id, method.brand, method.last4) == (DEFAULT_PAYMENT_METHOD, "visa", "4242")
+    assert method.exp_month is not None and method.exp_year is not None
+    (request,) = recorder.take()
+    assert (request.method, request.path) == ("GET", f"/v1/customers/{CUSTOMER}")
+    # One request: the card comes expanded with the customer.
+    assert request.params == {"expand[0]": "invoice_settings.default_payment_method"}
+
+    assert await gateway.default_payment_method(CUSTOMER_WITHOUT_PM) is None
+    assert calls(recorder.take()) == [("GET", f"/v1/customers/{CUSTOMER_WITHOUT_PM}")]
 
 
 # -- subscriptions ----------------------------------------------------------------------
@@ -438,6 +463,125 @@ async def test_reactivate_pause_and_resume(
     assert all(e.path == f"/v1/subscriptions/{SUBSCRIPTION}" for e in (pause, resume))
 
 
+# -- add-ons ------------------------------------------------------------------------------
+
+
+async def test_add_subscription_item_creates_the_item(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    info = await gateway.add_subscription_item(
+        SUBSCRIPTION, EXTRA_CHATBOT, 2, idempotency_key="c-1:addon:1"
+    )
+    lookup, retrieve, create, refresh = recorder.take()
+    assert (lookup.method, lookup.path) == ("GET", "/v1/prices")
+    assert lookup.params["lookup_keys[0]"] == EXTRA_CHATBOT
+    assert (retrieve.method, retrieve.path) == ("GET", f"/v1/subscriptions/{SUBSCRIPTION}")
+    assert (create.method, create.path) == ("POST", "/v1/subscription_items")
+    assert create.idempotency_key == "c-1:addon:1"
+    assert create.params == {
+        "subscription": SUBSCRIPTION,
+        "price": price_id(EXTRA_CHATBOT),
+        "quantity": "2",
+        "proration_behavior": "always_invoice",
+        "payment_behavior": "error_if_incomplete",
+        f"metadata[{ADD_REQUEST_METADATA}]": "c-1:addon:1",
+    }
+    # The subscription is read again, with the proration invoice it made.
+    assert (refresh.method, refresh.path) == ("GET", f"/v1/subscriptions/{SUBSCRIPTION}")
+    assert refresh.params == {"expand[0]": "latest_invoice", "expand[1]": "schedule"}
+    assert info.price == STARTER_MONTH
+    assert [(i.id, i.price_lookup_key, i.quantity) for i in info.items] == [
+        (PLAN_ITEM, STARTER_MONTH.lookup_key, 1),
+        (addon_item_id(EXTRA_CHATBOT), EXTRA_CHATBOT, 2),
+    ]
+    assert info.latest_invoice is not None
+
+    # Retried after it went through (the answer was lost): nothing is added twice.
+    again = await gateway.add_subscription_item(
+        SUBSCRIPTION, EXTRA_CHATBOT, 2, idempotency_key="c-1:addon:1"
+    )
+    assert posts(recorder.take()) == []
+    assert again.items == info.items
+
+
+async def test_add_subscription_item_raises_the_quantity(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    world.addon_items[EXTRA_CHATBOT] = (2, {ADD_REQUEST_METADATA: "c-1:addon:1"})
+    info = await gateway.add_subscription_item(
+        SUBSCRIPTION, EXTRA_CHATBOT, 1, idempotency_key="c-1:addon:2"
+    )
+    (update,) = posts(recorder.take())
+    assert update.path == f"/v1/subscription_items/{addon_item_id(EXTRA_CHATBOT)}"
+    assert update.idempotency_key == "c-1:addon:2"
+    assert update.params == {
+        "quantity": "3",
+        "proration_behavior": "always_invoice",
+        "payment_behavior": "error_if_incomplete",
+        f"metadata[{ADD_REQUEST_METADATA}]": "c-1:addon:2",
+    }
+    assert [(i.price_lookup_key, i.quantity) for i in info.items] == [
+        (STARTER_MONTH.lookup_key, 1),
+        (EXTRA_CHATBOT, 3),
+    ]
+    # Another add raises it again, from the quantity the subscription has now.
+    await gateway.add_subscription_item(
+        SUBSCRIPTION, EXTRA_CHATBOT, 2, idempotency_key="c-1:addon:3"
+    )
+    (update,) = posts(recorder.take())
+    assert update.params["quantity"] == "5"
+
+
+async def test_add_subscription_item_declined(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    recorder.fail_next(
+        "POST",
+        "/v1/subscription_items",
+        402,
+        type="card_error",
+        code="card_declined",
+        decline_code="insufficient_funds",
+        message="Your card has insufficient funds.",
+    )
+    with pytest.raises(CardDeclined) as declined:
+        await gateway.add_subscription_item(
+            SUBSCRIPTION, EXTRA_CHATBOT, 1, idempotency_key="c-1:addon:4"
+        )
+    assert (declined.value.code, declined.value.decline_code) == (
+        "card_declined",
+        "insufficient_funds",
+    )
+    exchanges = recorder.take()
+    # Stripe changed nothing (error_if_incomplete): nothing more is asked or undone.
+    assert calls(exchanges)[-1] == ("POST", "/v1/subscription_items")
+    assert len(posts(exchanges)) == 1
+    assert world.addon_items == {}
+
+
+@pytest.mark.parametrize(
+    ("lookup_key", "quantity"),
+    [
+        (MESSAGE_PACK, 1),  # a one-time price
+        (addon_lookup_key("extra_chatbot", YEAR), 1),  # not the plan's interval
+        (PRO_MONTH.lookup_key, 1),  # not an add-on
+        (EXTRA_CHATBOT, 0),
+    ],
+)
+async def test_add_subscription_item_refuses_what_cannot_be_added(
+    gateway: StripeGateway,
+    recorder: RecordingHTTPClient,
+    world: FixtureWorld,
+    lookup_key: str,
+    quantity: int,
+) -> None:
+    with pytest.raises(PaymentRequestRejected):
+        await gateway.add_subscription_item(
+            SUBSCRIPTION, lookup_key, quantity, idempotency_key="c-1:addon:5"
+        )
+    assert posts(recorder.take()) == []
+
+
 # -- invoices -------------------------------------------------------------------------
 
 
@@ -528,6 +672,132 @@ async def test_pay_invoice_already_paid(
         ("POST", "/v1/invoices/in_123/pay"),
         ("GET", "/v1/invoices/in_123"),
     ]
+
+
+async def test_charge_one_off(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    invoice = await gateway.charge_one_off(CUSTOMER, MESSAGE_PACK, 3, idempotency_key="c-1:pack:1")
+    assert invoice.status == "paid"
+    exchanges = recorder.take()
+    lookup, create, item, finalize, pay = exchanges
+    assert (lookup.method, lookup.path) == ("GET", "/v1/prices")
+    assert lookup.params["lookup_keys[0]"] == MESSAGE_PACK
+    assert (create.method, create.path) == ("POST", "/v1/invoices")
+    assert create.params == {
+        "customer": CUSTOMER,
+        "collection_method": "charge_automatically",
+        "auto_advance": "false",
+        "pending_invoice_items_behavior": "exclude",
+    }
+    invoice_id = create.body["id"]
+    assert (item.method, item.path) == ("POST", "/v1/invoiceitems")
+    assert item.params == {
+        "customer": CUSTOMER,
+        "invoice": invoice_id,
+        "pricing[price]": price_id(MESSAGE_PACK),
+        "quantity": "3",
+    }
+    assert (finalize.method, finalize.path) == ("POST", f"/v1/invoices/{invoice_id}/finalize")
+    assert finalize.params == {"auto_advance": "false"}
+    assert (pay.method, pay.path) == ("POST", f"/v1/invoices/{invoice_id}/pay")
+    assert pay.params == {}
+    assert [e.idempotency_key for e in exchanges[1:]] == [
+        "c-1:pack:1:invoice",
+        "c-1:pack:1:item",
+        "c-1:pack:1:finalize",
+        "c-1:pack:1:pay",
+    ]
+
+    # Retried: the same sub-keys again, so Stripe replays each step.
+    await gateway.charge_one_off(CUSTOMER, MESSAGE_PACK, 3, idempotency_key="c-1:pack:1")
+    assert [e.idempotency_key for e in posts(recorder.take())] == [
+        "c-1:pack:1:invoice",
+        "c-1:pack:1:item",
+        "c-1:pack:1:finalize",
+        "c-1:pack:1:pay",
+    ]
+
+
+async def test_charge_one_off_declined_voids_the_invoice(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    recorder.fail_next(
+        "POST",
+        r"/v1/invoices/\w+/pay",
+        402,
+        type="card_error",
+        code="card_declined",
+        decline_code="generic_decline",
+        message="Your card was declined.",
+    )
+    with pytest.raises(CardDeclined) as declined:
+        await gateway.charge_one_off(CUSTOMER, MESSAGE_PACK, 1, idempotency_key="c-1:pack:2")
+    assert declined.value.decline_code == "generic_decline"
+    create, _item, _finalize, pay, void = posts(recorder.take())
+    invoice_id = create.body["id"]
+    assert pay.status == 200  # stripe-mock accepted it; the decline is scripted
+    assert (void.path, void.idempotency_key) == (
+        f"/v1/invoices/{invoice_id}/void",
+        "c-1:pack:2:void",
+    )
+    assert void.params == {}
+
+
+async def test_charge_one_off_without_payment_method_voids_the_invoice(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    recorder.fail_next(
+        "POST",
+        r"/v1/invoices/\w+/pay",
+        400,
+        type="invalid_request_error",
+        message="This customer has no attached payment source or default payment method.",
+    )
+    with pytest.raises(PaymentMethodRequired):
+        await gateway.charge_one_off(
+            CUSTOMER_WITHOUT_PM, MESSAGE_PACK, 1, idempotency_key="c-9:pack:1"
+        )
+    assert [e.path.rsplit("/", 1)[1] for e in posts(recorder.take())] == [
+        "invoices",
+        "invoiceitems",
+        "finalize",
+        "pay",
+        "void",
+    ]
+
+
+async def test_charge_one_off_paid_by_credit_is_not_paid_again(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    def covered_by_credit(exchange: Exchange, body: Any) -> Any:
+        if exchange.path.endswith("/finalize"):
+            return {**body, "status": "paid", "amount_due": 0}
+        return None
+
+    recorder.rewrites.append(covered_by_credit)
+    invoice = await gateway.charge_one_off(CUSTOMER, MESSAGE_PACK, 1, idempotency_key="c-1:pack:3")
+    assert invoice.status == "paid"
+    assert [e.path.rsplit("/", 1)[1] for e in posts(recorder.take())] == [
+        "invoices",
+        "invoiceitems",
+        "finalize",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lookup_key", "quantity"), [(EXTRA_CHATBOT, 1), (MESSAGE_PACK, 0), (MESSAGE_PACK, -2)]
+)
+async def test_charge_one_off_refuses_what_is_not_a_one_off(
+    gateway: StripeGateway,
+    recorder: RecordingHTTPClient,
+    world: FixtureWorld,
+    lookup_key: str,
+    quantity: int,
+) -> None:
+    with pytest.raises(PaymentRequestRejected):
+        await gateway.charge_one_off(CUSTOMER, lookup_key, quantity, idempotency_key="c-1:pack:4")
+    assert posts(recorder.take()) == []
 
 
 # -- hosted pages -----------------------------------------------------------------------

@@ -41,6 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.payments.base import (
+    ADDON_PRICE_PREFIX,
     Address,
     CardDeclined,
     InvoiceInfo,
@@ -270,6 +271,14 @@ class SimulatedGateway:
         )
         return parse_payment_method(obj)
 
+    async def default_payment_method(self, provider_customer_id: str) -> PaymentMethodInfo | None:
+        async with self._sessions() as session:
+            customer = await self._get_customer(session, provider_customer_id)
+            if not customer.default_payment_method_id:
+                return None
+            pm = await session.get(SimPaymentMethod, customer.default_payment_method_id)
+            return parse_payment_method(render.payment_method(pm)) if pm is not None else None
+
     # -- subscriptions --------------------------------------------------------------------
 
     async def create_subscription(
@@ -358,6 +367,63 @@ class SimulatedGateway:
             idempotency_key,
             "change_price",
             {"subscription": subscription_id, "price": price.lookup_key, "proration": proration},
+            effect,
+        )
+        return parse_subscription(obj)
+
+    async def add_subscription_item(
+        self, subscription_id: str, lookup_key: str, quantity: int, *, idempotency_key: str
+    ) -> SubscriptionInfo:
+        """Like Stripe's subscription item create (or update of the item with that price)
+        with ``proration_behavior=always_invoice`` and ``payment_behavior=error_if_incomplete``:
+        the rest of the current period is invoiced and charged now. A new item is charged its
+        remaining time; a raised quantity is credited the unused time on the old quantity and
+        charged the remaining time on the new one (each line rounded on its own). A decline
+        raises and changes nothing."""
+
+        async def effect(session: AsyncSession) -> _Outcome:
+            customer, sub = await self._lock_subscription(session, subscription_id)
+            self._require_live(sub)
+            addon = self._addon_price(sub, lookup_key, quantity)
+            now = self._now(customer)
+            items = [dict(item) for item in sub.items or []]
+            item = next((i for i in items if i["price"] == addon.lookup_key), None)
+            old_quantity = int(item.get("quantity") or 1) if item is not None else 0
+            if item is None:
+                item = {"id": _new_id("si"), "price": addon.lookup_key, "quantity": quantity}
+                items.append(item)
+            else:
+                item["quantity"] = old_quantity + quantity
+            inv_id = _new_id("in")
+            lines = self._quantity_change_lines(
+                inv_id, sub, str(item["id"]), addon, old_quantity, int(item["quantity"]), now
+            )
+            inv = self._new_invoice(
+                session,
+                customer,
+                sub,
+                lines,
+                billing_reason="subscription_update",
+                now=now,
+                period=(now, now),
+                invoice_id=inv_id,
+            )
+            error = await self._collect(session, customer, inv, now, require_payment_method=True)
+            if error is not None:
+                raise error  # rolls everything back: the items stay as they were
+            sub.items = items
+            sub.latest_invoice_id = inv.id
+            sub.updated_at = now
+            self._emit(session, customer, "invoice.paid", self._render_invoice(inv), now)
+            self._emit(
+                session, customer, "customer.subscription.updated", self._render_sub(sub), now
+            )
+            return _Outcome(await self._render_sub_expanded(session, sub))
+
+        obj = await self._idempotent(
+            idempotency_key,
+            "add_subscription_item",
+            {"subscription": subscription_id, "price": lookup_key, "quantity": quantity},
             effect,
         )
         return parse_subscription(obj)
@@ -587,6 +653,80 @@ class SimulatedGateway:
 
         obj = await self._idempotent(
             idempotency_key, "pay_invoice", {"invoice": invoice_id}, effect
+        )
+        return parse_invoice(obj)
+
+    async def charge_one_off(
+        self,
+        provider_customer_id: str,
+        lookup_key: str,
+        quantity: int,
+        *,
+        idempotency_key: str,
+    ) -> InvoiceInfo:
+        """Like Stripe's invoice item + invoice (``billing_reason=manual``), finalized and paid
+        at once. A decline leaves the failed attempt on record, voids the invoice (giving
+        back any customer credit it used) and raises."""
+
+        async def effect(session: AsyncSession) -> _Outcome:
+            customer = await self._lock_customer(session, provider_customer_id)
+            p = self._price(lookup_key)
+            if p.interval is not None:
+                raise PaymentRequestRejected(
+                    f"Price {lookup_key} is recurring: an invoice item takes a one-time price",
+                    code="parameter_invalid_string",
+                )
+            _require_quantity(quantity)
+            if not customer.default_payment_method_id:
+                raise PaymentMethodRequired(f"Customer {customer.id} has no default payment method")
+            now = self._now(customer)
+            inv_id = _new_id("in")
+            line = render.invoice_line(
+                line_id=_new_id("il"),
+                invoice_id=inv_id,
+                p=p,
+                amount_cents=p.amount_cents * quantity,
+                description=p.product_name,
+                period_start=now,
+                period_end=now,
+                proration=False,
+                subscription_id=None,
+                subscription_item_id=None,
+                quantity=quantity,
+                invoice_item_id=_new_id("ii"),
+            )
+            inv = self._new_invoice(
+                session,
+                customer,
+                None,
+                [line],
+                billing_reason="manual",
+                now=now,
+                period=(now, now),
+                invoice_id=inv_id,
+            )
+            error = await self._collect(session, customer, inv, now, require_payment_method=True)
+            if error is not None:
+                self._emit(
+                    session, customer, "invoice.payment_failed", self._render_invoice(inv), now
+                )
+                # Whatever credit the invoice used goes back to the customer's balance.
+                customer.balance_cents += inv.starting_balance_cents - inv.ending_balance_cents
+                inv.status = "void"
+                inv.amount_remaining_cents = 0
+                inv.next_payment_attempt = None
+                inv.voided_at = now
+                voided = self._render_invoice(inv)
+                self._emit(session, customer, "invoice.voided", voided, now)
+                return _Outcome(voided, error=error)
+            self._emit(session, customer, "invoice.paid", self._render_invoice(inv), now)
+            return _Outcome(self._render_invoice(inv))
+
+        obj = await self._idempotent(
+            idempotency_key,
+            "charge_one_off",
+            {"customer": provider_customer_id, "price": lookup_key, "quantity": quantity},
+            effect,
         )
         return parse_invoice(obj)
 
@@ -1234,6 +1374,84 @@ class SimulatedGateway:
                 total += p.amount_cents * int(item.get("quantity") or 1)
         return total
 
+    def _addon_price(self, sub: SimSubscription, lookup_key: str, quantity: int) -> SimPrice:
+        """The recurring add-on price ``lookup_key``, if it can be added to ``sub``."""
+        _require_quantity(quantity)
+        if not lookup_key.startswith(ADDON_PRICE_PREFIX):
+            raise PaymentRequestRejected(
+                f"Price {lookup_key} is not an add-on price", code="parameter_invalid_string"
+            )
+        addon = self._price(lookup_key)
+        if addon.interval is None:
+            raise PaymentRequestRejected(
+                f"Price {lookup_key} is a one-time price: a subscription item takes a "
+                "recurring price",
+                code="parameter_invalid_string",
+            )
+        plan = self._price(sub.price_lookup_key)
+        if addon.interval != plan.interval:
+            # The simulator bills one period per subscription (no mixed intervals).
+            raise PaymentRequestRejected(
+                f"Price {lookup_key} bills per {addon.interval.value}, the subscription per "
+                f"{_interval(plan).value}: every item must share the plan's interval",
+                code="parameter_invalid_string",
+            )
+        return addon
+
+    def _quantity_change_lines(
+        self,
+        invoice_id: str,
+        sub: SimSubscription,
+        item_id: str,
+        p: SimPrice,
+        old_quantity: int,
+        new_quantity: int,
+        now: datetime,
+    ) -> list[Json]:
+        """The proration lines of an item going from ``old_quantity`` (0: a new item) to
+        ``new_quantity`` at ``now``, by the second like a price change."""
+        end = sub.current_period_end
+        result = prorate_change(
+            p.amount_cents * old_quantity,
+            p.amount_cents * new_quantity,
+            sub.current_period_start,
+            end,
+            now,
+        )
+
+        def line(amount: int, description: str, quantity: int) -> Json:
+            return render.invoice_line(
+                line_id=_new_id("il"),
+                invoice_id=invoice_id,
+                p=p,
+                amount_cents=amount,
+                description=description,
+                period_start=now,
+                period_end=end,
+                proration=True,
+                subscription_id=sub.id,
+                subscription_item_id=item_id,
+                quantity=quantity,
+            )
+
+        lines = []
+        if old_quantity:
+            lines.append(
+                line(
+                    result.credit_cents,
+                    unused_time_description(_quantity_name(p, old_quantity), now),
+                    old_quantity,
+                )
+            )
+        lines.append(
+            line(
+                result.charge_cents,
+                remaining_time_description(_quantity_name(p, new_quantity), now),
+                new_quantity,
+            )
+        )
+        return lines
+
     def _plan_change(
         self,
         sub: SimSubscription,
@@ -1524,6 +1742,22 @@ def _interval(price: SimPrice) -> BillingInterval:
             f"Price {price.lookup_key} is not recurring", code="parameter_invalid_string"
         )
     return price.interval
+
+
+def _require_quantity(quantity: int) -> None:
+    if quantity < 1:
+        raise PaymentRequestRejected(
+            f"Invalid quantity {quantity}: it must be a positive integer",
+            code="parameter_invalid_integer",
+        )
+
+
+def _quantity_name(price: SimPrice, quantity: int) -> str:
+    """How Stripe names an item in proration lines: ``Extra chatbot``, ``2 \u00d7 Extra
+    chatbot``."""
+    if quantity == 1:
+        return price.product_name
+    return f"{quantity} {render.TIMES} {price.product_name}"
 
 
 _DECLINE_MESSAGES = {

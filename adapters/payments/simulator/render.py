@@ -2,8 +2,9 @@
 
 Periods sit on subscription items, an invoice names its subscription and the subscription's
 metadata under ``parent.subscription_details``, lines carry
-``parent.subscription_item_details.proration`` and ``pricing.price_details.price`` (the
-price expanded, so its lookup key is there). One extra, non-Stripe field: a subscription's
+``parent.subscription_item_details.proration`` (``parent.invoice_item_details`` for a
+one-off price) and ``pricing.price_details.price`` (the price expanded, so its lookup key
+is there). One extra, non-Stripe field: a subscription's
 ``scheduled_price_lookup_key`` (the price a pending schedule switches to at renewal).
 No personal data is rendered except on the customer object itself.
 """
@@ -87,7 +88,33 @@ def invoice_line(
     subscription_id: str | None,
     subscription_item_id: str | None,
     quantity: int = 1,
+    invoice_item_id: str | None = None,
 ) -> Json:
+    """A line of a subscription item, or of an invoice item (a one-off price) when
+    ``invoice_item_id`` is given."""
+    if invoice_item_id is not None:
+        parent: Json = {
+            "type": "invoice_item_details",
+            "invoice_item_details": {
+                "invoice_item": invoice_item_id,
+                "proration": proration,
+                "proration_details": {"credited_items": None},
+                "subscription": subscription_id,
+            },
+            "subscription_item_details": None,
+        }
+    else:
+        parent = {
+            "type": "subscription_item_details",
+            "invoice_item_details": None,
+            "subscription_item_details": {
+                "invoice_item": None,
+                "proration": proration,
+                "proration_details": {"credited_items": None},
+                "subscription": subscription_id,
+                "subscription_item": subscription_item_id,
+            },
+        }
     return {
         "id": line_id,
         "object": "line_item",
@@ -100,17 +127,7 @@ def invoice_line(
         "invoice": invoice_id,
         "livemode": False,
         "metadata": {},
-        "parent": {
-            "type": "subscription_item_details",
-            "invoice_item_details": None,
-            "subscription_item_details": {
-                "invoice_item": None,
-                "proration": proration,
-                "proration_details": {"credited_items": None},
-                "subscription": subscription_id,
-                "subscription_item": subscription_item_id,
-            },
-        },
+        "parent": parent,
         "period": {"start": unix(period_start), "end": unix(period_end)},
         "pricing": {
             "type": "price_details",
