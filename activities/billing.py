@@ -51,6 +51,12 @@ class EnsureProviderCustomerInput:
 
 
 @dataclass(frozen=True)
+class EraseProviderCustomerInput:
+    provider_customer_id: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
 class AttachPaymentMethodInput:
     customer_id: str
     provider_customer_id: str
@@ -211,6 +217,16 @@ class BillingActivities:
                 .values(provider_customer_id=provider_id, updated_at=self._clock())
             )
         return provider_id
+
+    @activity.defn(name="erase_provider_customer")
+    async def erase_provider_customer(self, request: EraseProviderCustomerInput) -> None:
+        """Delete the provider's customer (and with it the personal data it holds)."""
+        try:
+            await self._gateway.erase_customer(
+                request.provider_customer_id, idempotency_key=request.idempotency_key
+            )
+        except _FINAL as exc:
+            raise payment_failure(exc) from exc
 
     @activity.defn(name="attach_payment_method")
     async def attach_payment_method(self, request: AttachPaymentMethodInput) -> PaymentMethodInfo:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy import func, select
 from temporalio.client import Client
 
 from api.auth import KeyRing
@@ -15,13 +16,16 @@ from api.routers import (
     admin,
     billing,
     customers,
+    entitlements,
     health,
     notifications,
     plans,
     simulator,
+    usage,
     webhooks,
 )
-from db.engine import create_engine, session_factory
+from db.engine import SessionFactory, create_engine, session_factory
+from db.models import ApiKey
 from lifecycle.settings import Settings
 from lifecycle.temporal import connect
 from lifecycle.wiring import payment_gateway
@@ -36,17 +40,33 @@ def app_from_environment() -> FastAPI:
     return create_app(Settings())
 
 
+async def require_api_keys(settings: Settings, sessions: SessionFactory) -> None:
+    """Refuse to serve without any key: from the environment or `lifecycle keys create`."""
+    if settings.has_api_keys:
+        return
+    async with sessions() as session:
+        stored = await session.scalar(
+            select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))
+        )
+    if not stored:
+        raise MissingApiKeys(
+            "no API keys configured: set LIFECYCLE_APP_API_KEYS and/or LIFECYCLE_ADMIN_API_KEYS,"
+            " or create one with `lifecycle keys create`"
+        )
+
+
 def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI:
     """Build the API. Connections open at startup; pass ``temporal`` to reuse a client."""
-    if not settings.has_api_keys:
-        raise MissingApiKeys(
-            "no API keys configured: set LIFECYCLE_APP_API_KEYS and/or LIFECYCLE_ADMIN_API_KEYS"
-        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
+        try:
+            await require_api_keys(settings, sessions)
+        except BaseException:
+            await engine.dispose()
+            raise
         client = temporal or await connect(
             settings.temporal_target, settings.temporal_namespace, lazy=True
         )
@@ -80,6 +100,9 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     app.include_router(notifications.router)
     app.include_router(webhooks.router)
     app.include_router(admin.router)
+    app.include_router(usage.router)
+    app.include_router(entitlements.router)
+    app.include_router(usage.admin_router)
     if settings.uses_payment_simulator:
         # The test clock and the simulated checkout exist only without a Stripe key.
         app.include_router(simulator.admin_router)

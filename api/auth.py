@@ -10,6 +10,7 @@ from enum import StrEnum
 from fastapi import Request
 
 from api.errors import Problem
+from db.api_keys import find_key
 
 
 class Scope(StrEnum):
@@ -52,26 +53,32 @@ def _unauthorized(detail: str) -> Problem:
     return Problem(401, detail, type="unauthorized", headers={"WWW-Authenticate": "Bearer"})
 
 
-def authenticate(request: Request) -> Principal:
+async def authenticate(request: Request) -> Principal:
     header = request.headers.get("authorization")
     if not header:
         raise _unauthorized("missing Authorization header; send 'Authorization: Bearer <key>'")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("Authorization must be 'Bearer <key>'")
-    keys: KeyRing = request.app.state.context.keys
-    principal = keys.lookup(token.strip())
+    context = request.app.state.context
+    principal = context.keys.lookup(token.strip())
+    if principal is None:
+        # Keys created with `lifecycle keys create` live in the database, hashed.
+        async with context.sessions() as session:
+            stored = await find_key(session, token.strip())
+        if stored is not None:
+            principal = Principal(scope=Scope(stored.scope), key_id=stored.id)
     if principal is None:
         raise _unauthorized("unknown API key")
     return principal
 
 
-def require_app(request: Request) -> Principal:
-    return authenticate(request)
+async def require_app(request: Request) -> Principal:
+    return await authenticate(request)
 
 
-def require_admin(request: Request) -> Principal:
-    principal = authenticate(request)
+async def require_admin(request: Request) -> Principal:
+    principal = await authenticate(request)
     if principal.scope is not Scope.ADMIN:
         raise Problem(403, "this endpoint needs an API key with scope 'admin'", type="forbidden")
     return principal

@@ -300,3 +300,32 @@ class CustomerPage(BaseModel):
     data: list[CustomerView]
     # Pass as ?cursor= for the next page; null on the last page.
     next_cursor: str | None
+
+
+class AuditRowView(BaseModel):
+    id: int
+    occurred_at: datetime
+    recorded_at: datetime
+    customer_id: str | None
+    kind: str
+    actor: str
+    from_status: str | None
+    to_status: str | None
+    plan: str | None
+    interval: str | None
+    mrr_delta_cents: int
+    data: dict[str, Any]
+    event_key: str
+    prev_hash: str
+    hash: str
+
+
+class AuditPage(BaseModel):
+    data: list[AuditRowView]
+    next_cursor: str | None
+
+
+class ErasureView(BaseModel):
+    customer_id: str
+    erased: bool
+    already_erased: bool

@@ -9,14 +9,15 @@ the chain stays a single line.
 from __future__ import annotations
 
 import asyncio
+import csv
 import hashlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TextIO
 
-from sqlalchemy import select, text
+from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import LedgerEvent
@@ -137,3 +138,49 @@ async def verify_chain(session: AsyncSession) -> ChainReport:
             )
         expected_prev = row.hash
     return ChainReport(count, None)
+
+
+CSV_COLUMNS = (
+    "id",
+    "occurred_at",
+    "recorded_at",
+    "customer_id",
+    "kind",
+    "actor",
+    "from_status",
+    "to_status",
+    "plan",
+    "interval",
+    "mrr_delta_cents",
+    "data",
+    "event_key",
+    "prev_hash",
+    "hash",
+)
+
+
+def ledger_query(*, customer_id: str | None = None, since: datetime | None = None) -> Select[Any]:
+    query = select(LedgerEvent)
+    if customer_id is not None:
+        query = query.where(LedgerEvent.customer_id == customer_id)
+    if since is not None:
+        query = query.where(LedgerEvent.occurred_at >= since)
+    return query.order_by(LedgerEvent.id)
+
+
+async def write_csv(
+    session: AsyncSession,
+    handle: TextIO,
+    *,
+    customer_id: str | None = None,
+    since: datetime | None = None,
+) -> int:
+    writer = csv.writer(handle)
+    writer.writerow(CSV_COLUMNS)
+    count = 0
+    for row in await session.scalars(ledger_query(customer_id=customer_id, since=since)):
+        values = {name: getattr(row, name) for name in CSV_COLUMNS}
+        values["data"] = json.dumps(row.data, sort_keys=True)
+        writer.writerow([v.isoformat() if isinstance(v, datetime) else v for v in values.values()])
+        count += 1
+    return count

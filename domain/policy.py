@@ -47,6 +47,16 @@ class DunningPolicy:
 
 
 @dataclass(frozen=True)
+class RetentionPolicy:
+    # Raw usage events (aggregates stay) and email bodies (the send record stays).
+    usage_events: timedelta = timedelta(days=90)
+    email_bodies: timedelta = timedelta(days=30)
+    # How often the purge runs (a Temporal Schedule).
+    every: timedelta = timedelta(days=1)
+
+
+@dataclass(frozen=True)
 class Policy:
     trial: TrialPolicy
     dunning: DunningPolicy = DunningPolicy()
+    retention: RetentionPolicy = RetentionPolicy()

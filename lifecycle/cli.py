@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import logging
 import os
 import signal
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -76,15 +79,25 @@ def api(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Uvicorn worker processes.")] = 1,
 ) -> None:
-    """Serve the HTTP API (needs LIFECYCLE_APP_API_KEYS and/or LIFECYCLE_ADMIN_API_KEYS)."""
+    """Serve the HTTP API (needs API keys: LIFECYCLE_APP_API_KEYS / LIFECYCLE_ADMIN_API_KEYS,
+    or keys made with `lifecycle keys create`)."""
     import uvicorn
 
-    from api.app import MissingApiKeys, create_app
+    from api.app import MissingApiKeys, require_api_keys
+    from db.engine import create_engine, session_factory
 
     _logging()
     settings = _settings(config)
+
+    async def check() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            await require_api_keys(settings, session_factory(engine))
+        finally:
+            await engine.dispose()
+
     try:
-        create_app(settings)
+        asyncio.run(check())
     except MissingApiKeys as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -134,21 +147,29 @@ def migrate(
 
 @temporal_app.command("setup")
 def temporal_setup() -> None:
-    """Register the engine's search attributes on TEMPORAL_ADDRESS (safe to run twice)."""
-    from lifecycle.temporal import connect, ensure_search_attributes
+    """Register the engine's search attributes and its retention Schedule on
+    TEMPORAL_ADDRESS (safe to run twice)."""
+    from lifecycle.temporal import connect, ensure_retention_schedule, ensure_search_attributes
 
     settings = _settings()
 
-    async def main() -> list[str]:
+    async def main() -> tuple[list[str], str]:
         client = await connect(settings.temporal_target, settings.temporal_namespace)
-        return await ensure_search_attributes(client, settings.temporal_namespace)
+        added = await ensure_search_attributes(client, settings.temporal_namespace)
+        schedule = await ensure_retention_schedule(
+            client,
+            task_queue=settings.temporal_task_queue,
+            every=settings.engine_config.policy.retention.every,
+        )
+        return added, schedule
 
-    added = asyncio.run(main())
+    added, schedule = asyncio.run(main())
     typer.echo(
         f"search attributes added: {', '.join(added)}"
         if added
         else "search attributes already registered"
     )
+    typer.echo(f"retention schedule {schedule}")
 
 
 # -- stripe -----------------------------------------------------------------------------
@@ -198,3 +219,115 @@ def stripe_sync_catalog(config: ConfigOption = None) -> None:
             typer.echo(f"  {name}")
     for conflict in report.conflicts:
         typer.echo(f"warning: {conflict}", err=True)
+
+
+keys_app = typer.Typer(help="API keys stored in the database (only their hash is kept).")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[str, typer.Option(help="app (the app backend) or admin (staff).")],
+    name: Annotated[str, typer.Option(help="Who or what uses the key.")],
+) -> None:
+    """Create a key and print it once; the database keeps only its hash."""
+    from db.api_keys import SCOPES, create_key
+    from db.engine import create_engine, session_factory
+    from db.ledger import append_ledger
+
+    if scope not in SCOPES:
+        raise typer.BadParameter(f"must be one of {', '.join(SCOPES)}", param_hint="--scope")
+    settings = _settings()
+
+    async def main() -> Any:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine).begin() as session:
+                created = await create_key(session, scope=scope, name=name)
+                now = datetime.now(UTC)
+                await append_ledger(
+                    session,
+                    {
+                        "event_key": f"api_key_created:{created.id}",
+                        "customer_id": None,
+                        "kind": "api_key_created",
+                        "actor": f"cli:{getpass.getuser()}",
+                        "from_status": None,
+                        "to_status": None,
+                        "plan": None,
+                        "interval": None,
+                        "mrr_delta_cents": 0,
+                        "data": {"key_id": created.id, "scope": scope, "name": name},
+                        "occurred_at": now,
+                        "recorded_at": now,
+                    },
+                )
+            return created
+        finally:
+            await engine.dispose()
+
+    created = asyncio.run(main())
+    typer.echo(f"id:    {created.id}")
+    typer.echo(f"scope: {created.scope}")
+    typer.echo(f"key:   {created.key}")
+    typer.echo("Store the key now: it is not shown again.", err=True)
+
+
+audit_app = typer.Typer(help="The hash-chained audit ledger.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the ledger's hash chain; report the first broken link (exit 1)."""
+    from db.engine import create_engine, session_factory
+    from db.ledger import verify_chain
+
+    settings = _settings()
+
+    async def main() -> Any:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                return await verify_chain(session)
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(main())
+    if report.broken is None:
+        typer.echo(f"ok: {report.rows} rows, chain intact")
+        return
+    typer.echo(
+        f"BROKEN at row {report.broken.id} ({report.broken.event_key}): {report.broken.problem}"
+    )
+    raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    output: Annotated[Path, typer.Option(help="CSV file to write ('-' for stdout).")],
+    customer_id: Annotated[str | None, typer.Option(help="Only this customer.")] = None,
+    since: Annotated[datetime | None, typer.Option(help="Only rows at or after (UTC).")] = None,
+) -> None:
+    """Write the ledger (or a customer's part of it) as CSV."""
+    from db.engine import create_engine, session_factory
+    from db.ledger import write_csv
+
+    settings = _settings()
+    start = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
+
+    async def main() -> int:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                if str(output) == "-":
+                    return await write_csv(
+                        session, sys.stdout, customer_id=customer_id, since=start
+                    )
+                with output.open("w", newline="") as handle:
+                    return await write_csv(session, handle, customer_id=customer_id, since=start)
+        finally:
+            await engine.dispose()
+
+    rows = asyncio.run(main())
+    typer.echo(f"{rows} rows written", err=True)

@@ -11,7 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from domain.catalog import METRICS, Addon, Catalog, Coupon, Plan
 from domain.durations import parse_duration
-from domain.policy import DunningAccess, DunningPolicy, FinalAction, Policy, TrialPolicy
+from domain.policy import (
+    DunningAccess,
+    DunningPolicy,
+    FinalAction,
+    Policy,
+    RetentionPolicy,
+    TrialPolicy,
+)
 
 
 class ConfigError(Exception):
@@ -79,6 +86,17 @@ class _Dunning(_Strict):
         return self
 
 
+class _Retention(_Strict):
+    usage_events: str = "90d"
+    email_bodies: str = "30d"
+    every: str = "1d"
+
+    @field_validator("usage_events", "email_bodies", "every")
+    @classmethod
+    def _length(cls, value: str) -> str:
+        return _duration(value)
+
+
 class _Plan(_Strict):
     name: str
     monthly_price_cents: int | None = Field(default=None, ge=0)
@@ -118,6 +136,7 @@ class _File(_Strict):
     billing: _Billing = _Billing()
     trial: _Trial = _Trial()
     dunning: _Dunning = _Dunning()
+    retention: _Retention = _Retention()
     plans: dict[str, _Plan]
     addons: dict[str, _Addon] = {}
     coupons: dict[str, _Coupon] = {}
@@ -198,6 +217,11 @@ def _to_domain(parsed: _File) -> EngineConfig:
             final_action=FinalAction(dunning.final_action),
             downgrade_plan=dunning.downgrade_plan,
             access=DunningAccess(dunning.access),
+        ),
+        retention=RetentionPolicy(
+            usage_events=parse_duration(parsed.retention.usage_events),
+            email_bodies=parse_duration(parsed.retention.email_bodies),
+            every=parse_duration(parsed.retention.every),
         ),
     )
     catalog = Catalog(

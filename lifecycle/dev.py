@@ -24,7 +24,7 @@ from temporalio.client import Client
 from api.app import create_app
 from db.migrate import migrate
 from lifecycle.settings import Settings
-from lifecycle.temporal import connect, ensure_search_attributes
+from lifecycle.temporal import connect, ensure_retention_schedule, ensure_search_attributes
 from workers.worker import run_worker
 from workflows import search_attributes
 
@@ -174,6 +174,11 @@ async def run_dev(settings: Settings, options: DevOptions) -> None:
             settings.temporal_target, settings.temporal_namespace, process
         )
         await ensure_search_attributes(client, settings.temporal_namespace)
+        await ensure_retention_schedule(
+            client,
+            task_queue=settings.temporal_task_queue,
+            every=settings.engine_config.policy.retention.every,
+        )
         await migrate(settings.database_url)
 
         stop = asyncio.Event()

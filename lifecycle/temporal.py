@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows import search_attributes
+from workflows.retention import RETENTION_SCHEDULE_ID, RetentionWorkflow
 
 DATA_CONVERTER = pydantic_data_converter
 
@@ -51,3 +65,27 @@ async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
             if exc.status is not RPCStatusCode.ALREADY_EXISTS:
                 raise
     return sorted(added)
+
+
+async def ensure_retention_schedule(client: Client, *, task_queue: str, every: timedelta) -> str:
+    """Create (or bring up to date) the Schedule that runs the data-retention purge."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            RetentionWorkflow.run,
+            id=f"{RETENTION_SCHEDULE_ID}-run",
+            task_queue=task_queue,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(RETENTION_SCHEDULE_ID, schedule)
+        return "created"
+    except ScheduleAlreadyRunningError:
+        handle = client.get_schedule_handle(RETENTION_SCHEDULE_ID)
+
+        def keep_current(update: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await handle.update(keep_current)
+        return "updated"

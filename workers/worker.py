@@ -14,6 +14,7 @@ from activities.customers import CustomerActivities
 from activities.emails import EmailActivities
 from activities.notifications import NotificationActivities
 from activities.policy import PolicyActivities, Terms
+from activities.privacy import PrivacyActivities
 from adapters.email.base import EmailSender
 from adapters.payments.base import PaymentGateway
 from db.engine import SessionFactory, create_engine, session_factory
@@ -22,6 +23,7 @@ from lifecycle.settings import Settings
 from lifecycle.temporal import connect
 from lifecycle.wiring import email_sender, payment_gateway
 from workflows.customer import CustomerWorkflow
+from workflows.retention import RetentionWorkflow
 
 logger = logging.getLogger("lifecycle.worker")
 
@@ -41,16 +43,18 @@ def build_worker(
     customers = CustomerActivities(sessions)
     emails = EmailActivities(sessions, sender, product_name=product_name, app_url=app_url)
     billing = BillingActivities(sessions, gateway)
+    privacy = PrivacyActivities(sessions)
     notifications = NotificationActivities(sessions, app_url=app_url)
     policy = PolicyActivities(load_terms)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[CustomerWorkflow],
+        workflows=[CustomerWorkflow, RetentionWorkflow],
         activities=[
             customers.apply_transition,
             emails.send_email,
             billing.ensure_provider_customer,
+            billing.erase_provider_customer,
             billing.attach_payment_method,
             billing.sync_payment_method,
             billing.purchase_addon,
@@ -61,6 +65,8 @@ def build_worker(
             billing.fetch_subscription,
             billing.invoice_command,
             notifications.notify,
+            privacy.erase_personal_data,
+            privacy.purge_expired_data,
             policy.current_terms,
         ],
         max_concurrent_activities=max_concurrent_activities,

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         ChangePriceInput,
         CreateSubscriptionInput,
         EnsureProviderCustomerInput,
+        EraseProviderCustomerInput,
         FetchSubscriptionInput,
         InvoiceCommandInput,
         PurchaseAddonInput,
@@ -44,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.emails import EmailActivities, SendEmailInput
     from activities.notifications import NotificationActivities, NotifyInput
     from activities.policy import PolicyActivities
+    from activities.privacy import ErasePersonalDataInput, PrivacyActivities
     from adapters.payments.base import (
         InvoiceInfo,
         PaymentEvent,
@@ -72,6 +74,7 @@ with workflow.unsafe.imports_passed_through():
         CustomerState,
         CustomerWorkflowInput,
         Dunning,
+        EraseCustomer,
         ExtendTrial,
         NextAction,
         PauseSubscription,
@@ -139,6 +142,7 @@ class CustomerWorkflow:
         self._state: CustomerState = params.state or self._new_state(params)
         self._wake = False
         self._lock = asyncio.Lock()
+        self._erased = False
         # True while a command's caller waits on the result: provider calls then give up
         # quickly and report; timers and events instead retry until the provider answers.
         self._caller_waiting = False
@@ -171,6 +175,10 @@ class CustomerWorkflow:
                 timeout = max(upcoming.at - workflow.now(), timedelta(0))
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: self._wake, timeout=timeout)
+            if self._erased:
+                # The lifecycle is over; let the erase update answer its caller first.
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                return
 
     # -- query -----------------------------------------------------------------------
 
@@ -530,6 +538,42 @@ class CustomerWorkflow:
                 "invoice_id": result.invoice_id,
             },
         )
+
+    @workflow.update(name="erase")
+    async def erase(self, command: EraseCustomer) -> CustomerSnapshot:
+        """GDPR erasure: end billing, erase the provider's and the app's personal data, and
+        end this workflow (which never held personal data)."""
+        async with self._command():
+            await self._erase(command)
+        return self._after_command()
+
+    async def _erase(self, command: EraseCustomer) -> None:
+        state = self._state
+        seq = self._next_command()
+        if state.status is not Status.CANCELED and state.subscription_id is not None:
+            await self._subscription_command("cancel", seq, at_period_end=False)
+            state.dunning = None
+            await self._end_subscription(actor=command.actor, reason="erased", key=f"erase:{seq}")
+        elif state.status in (Status.TRIALING, Status.TRIAL_EXPIRED):
+            # A trial ends too: no more reminders or win-backs to an erased customer.
+            await self._move(Status.CANCELED, "trial_ended", actor=command.actor)
+        if state.provider_customer_id is not None:
+            await self._billing(
+                BillingActivities.erase_provider_customer,
+                EraseProviderCustomerInput(
+                    provider_customer_id=state.provider_customer_id,
+                    idempotency_key=f"{state.customer_id}:erase_provider",
+                ),
+            )
+        await workflow.execute_activity_method(
+            PrivacyActivities.erase_personal_data,
+            ErasePersonalDataInput(
+                customer_id=state.customer_id, actor=command.actor, erased_at=workflow.now()
+            ),
+            start_to_close_timeout=_DB_TIMEOUT,
+            retry_policy=_DB_RETRY,
+        )
+        self._erased = True
 
     @workflow.update(name="update_payment_method")
     async def update_payment_method(self, command: UpdatePaymentMethod) -> CustomerSnapshot:

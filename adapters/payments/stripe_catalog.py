@@ -57,8 +57,9 @@ class WantedPrice:
 
 
 def wanted(catalog: Catalog) -> tuple[list[WantedProduct], list[WantedPrice]]:
-    """What Stripe should hold for ``catalog``: self-serve plans monthly and annually,
-    recurring and feature add-ons monthly, one-off add-ons as one-time prices."""
+    """What Stripe should hold for ``catalog``: self-serve plans and recurring or feature
+    add-ons monthly and annually (add-ons follow the plan's interval), one-off add-ons as
+    one-time prices."""
     products: list[WantedProduct] = []
     prices: list[WantedPrice] = []
     for plan in catalog.plans.values():
@@ -82,17 +83,19 @@ def wanted(catalog: Catalog) -> tuple[list[WantedProduct], list[WantedPrice]]:
     for addon in catalog.addons.values():
         product = WantedProduct(f"{ADDON_PRODUCT_PREFIX}{addon.id}", addon.name, "addon", addon.id)
         products.append(product)
-        one_off = addon.kind == "one_off"
-        addon_interval = None if one_off else BillingInterval.MONTH
-        prices.append(
-            WantedPrice(
-                lookup_key=addon_lookup_key(addon.id, addon_interval),
-                product=product.id,
-                unit_amount=addon.price_cents,
-                currency=catalog.currency,
-                interval=_stripe_interval(addon_interval) if addon_interval else None,
-            )
+        intervals: list[BillingInterval | None] = (
+            [None] if addon.kind == "one_off" else list(BillingInterval)
         )
+        for addon_interval in intervals:
+            prices.append(
+                WantedPrice(
+                    lookup_key=addon_lookup_key(addon.id, addon_interval),
+                    product=product.id,
+                    unit_amount=catalog.addon_price_cents(addon, addon_interval),
+                    currency=catalog.currency,
+                    interval=_stripe_interval(addon_interval) if addon_interval else None,
+                )
+            )
     return products, prices
 
 

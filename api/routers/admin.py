@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import and_, or_, select
@@ -15,19 +16,23 @@ from api.errors import FieldError, Problem, not_found
 from api.lifecycle_client import run_command
 from api.routers.customers import customer_view
 from api.schemas import (
+    AuditPage,
+    AuditRowView,
     CustomerPage,
     CustomerView,
     EmailView,
+    ErasureView,
     LedgerEventView,
     ListEnvelope,
     TrialExtensionRequest,
 )
-from db.ledger import AUDIT_KINDS
-from db.models import Customer
+from db.export import customer_export
+from db.ledger import AUDIT_KINDS, ledger_query
+from db.models import Customer, LedgerEvent
 from db.queries import emails_of, ledger_of
 from domain.lifecycle import Status
 from workflows.customer import CustomerWorkflow
-from workflows.messages import ExtendTrial
+from workflows.messages import EraseCustomer, ExtendTrial
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -165,3 +170,66 @@ async def extend_trial(
         customer = await session.get(Customer, customer_id)
     assert customer is not None
     return customer_view(customer)
+
+
+@router.get("/audit", response_model=AuditPage)
+async def read_audit(
+    customer_id: str | None = Query(default=None, max_length=36),
+    since: datetime | None = Query(default=None, description="Rows at or after this time"),
+    limit: int = Query(default=100, ge=1, le=1000),
+    cursor: int | None = Query(default=None, ge=0, description="next_cursor of the last page"),
+    context: AppContext = Depends(get_context),
+) -> AuditPage:
+    """The hash-chained ledger in chain order (each row carries its and its parent's hash)."""
+    if since is not None and since.tzinfo is None:
+        raise Problem(
+            422,
+            "since: needs a timezone, e.g. 2026-12-01T00:00:00Z",
+            type="validation-error",
+            errors=[FieldError("since", "needs a timezone")],
+        )
+    query = ledger_query(customer_id=customer_id, since=since)
+    if cursor is not None:
+        query = query.where(LedgerEvent.id > cursor)
+    async with context.sessions() as session:
+        rows = list(await session.scalars(query.limit(limit + 1)))
+    page = rows[:limit]
+    return AuditPage(
+        data=[AuditRowView.model_validate(row, from_attributes=True) for row in page],
+        next_cursor=str(page[-1].id) if len(rows) > limit and page else None,
+    )
+
+
+@router.get("/customers/{customer_id}/export")
+async def export_customer(
+    customer_id: str, context: AppContext = Depends(get_context)
+) -> dict[str, Any]:
+    """Everything the engine holds about the customer, as one JSON document: profile,
+    subscription, invoices, usage, emails, notifications, webhooks received and the ledger."""
+    async with context.sessions() as session:
+        document = await customer_export(session, customer_id)
+    if document is None:
+        raise not_found("customer", customer_id)
+    document["exported_at"] = datetime.now(UTC).isoformat()
+    return document
+
+
+@router.delete("/customers/{customer_id}", response_model=ErasureView)
+async def erase_customer(
+    customer_id: str,
+    context: AppContext = Depends(get_context),
+    principal: Principal = Depends(require_admin),
+) -> ErasureView:
+    """GDPR erasure: cancels any subscription, deletes the provider customer's personal
+    data, removes name and email everywhere in the app database (the financial ledger
+    stays, under the customer's pseudonymous id), and ends the customer's workflow."""
+    async with context.sessions() as session:
+        customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise not_found("customer", customer_id)
+    if customer.external_id == f"erased:{customer_id}":
+        return ErasureView(customer_id=customer_id, erased=True, already_erased=True)
+    await run_command(
+        context, customer_id, CustomerWorkflow.erase, EraseCustomer(actor=principal.actor)
+    )
+    return ErasureView(customer_id=customer_id, erased=True, already_erased=False)

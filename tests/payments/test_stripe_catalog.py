@@ -27,11 +27,16 @@ pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationW
 PLAN_KEYS = ["plan_starter_month", "plan_starter_year", "plan_pro_month", "plan_pro_year"]
 ADDON_KEYS = [
     "addon_extra_chatbot_month",
+    "addon_extra_chatbot_year",
     "addon_message_pack",
     "addon_premium_support_month",
+    "addon_premium_support_year",
     "addon_branding_removal_month",
+    "addon_branding_removal_year",
     "addon_advanced_analytics_month",
+    "addon_advanced_analytics_year",
     "addon_api_rate_boost_month",
+    "addon_api_rate_boost_year",
 ]
 PRODUCTS = [
     "lc_plan_starter",
@@ -264,7 +269,7 @@ def test_cli_sync_catalog(stripe_mock: str) -> None:
         env={"STRIPE_API_KEY": API_KEY, "STRIPE_API_BASE": stripe_mock},
     )
     assert result.exit_code == 0, result.output
-    assert "created: 18" in result.output
+    assert "created: 23" in result.output  # 8 products, 15 prices
     assert "price plan_pro_year" in result.output
 
 

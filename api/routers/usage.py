@@ -1,0 +1,597 @@
+"""Usage metering: batch ingestion, the usage view, history, and admin limit overrides.
+
+Events go straight to counters in the request's own transaction; the customer's workflow
+hears about usage only when a counter crosses 80 % or 100 % of its limit (once per metric,
+period and threshold: the crossing row's insert decides who signals). Signals go out after
+the commit, in the background; a crossing whose signal failed (Temporal unavailable) stays
+marked unsignalled and is retried on the customer's next usage request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Body, Depends, Query
+from pydantic import StrictInt
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.auth import Principal, require_admin, require_app
+from api.context import AppContext, get_context
+from api.errors import FieldError, Problem, not_found
+from api.lifecycle_client import customer_handle
+from api.usage_schemas import (
+    DailyUsage,
+    LimitsView,
+    MetricHistory,
+    MetricUsage,
+    PeriodUsage,
+    UpgradeView,
+    UsageBatch,
+    UsageHistoryView,
+    UsageIngestResult,
+    UsageRejection,
+    UsageView,
+)
+from db import usage as store
+from db.usage import CounterChange, Crossing, EventRow, UsageContext
+from domain.catalog import METRICS, Catalog
+from domain.limits import (
+    GAUGES,
+    Period,
+    UpgradeSuggestion,
+    UsageState,
+    consumption_blocked,
+    counter_period_start,
+    crossed_thresholds,
+    degradation_state,
+    features,
+    forecast,
+    percent_used,
+    remaining,
+    suggest_upgrade,
+)
+from workflows.customer import CustomerWorkflow
+from workflows.messages import UsageThresholdCrossed
+
+logger = logging.getLogger("lifecycle.api.usage")
+
+router = APIRouter(tags=["usage"])
+admin_router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+SIGNAL_TIMEOUT = timedelta(seconds=5)
+# Events may carry a clock slightly ahead of ours; further ahead is a client bug.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+MAX_QUANTITY = 2**53
+_EVENT_FIELDS = frozenset({"customer_id", "metric", "quantity", "idempotency_key", "occurred_at"})
+_METRICS = frozenset(METRICS)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def is_sqlite(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+async def end_read_phase(session: AsyncSession) -> None:
+    """SQLite: end the read transaction before the first write, so the write waits for the
+    lock (busy timeout) instead of failing on a stale snapshot. PostgreSQL keeps going."""
+    if is_sqlite(session):
+        await session.commit()
+
+
+def validation_problem(field: str, message: str) -> Problem:
+    return Problem(
+        422, f"{field}: {message}", type="validation-error", errors=[FieldError(field, message)]
+    )
+
+
+def require_metric(metric: str, *, field: str = "metric") -> str:
+    if metric not in _METRICS:
+        raise validation_problem(field, f"unknown metric; known: {', '.join(METRICS)}")
+    return metric
+
+
+# -- thresholds and workflow signals ----------------------------------------------------
+
+
+def threshold_crossings(
+    context: UsageContext,
+    period: Period,
+    metric: str,
+    *,
+    used: int,
+    delta: int,
+    limit: int | None,
+) -> list[Crossing]:
+    """Crossings of 80 % / 100 % from ``used - delta`` to ``used``. A gauge's notices count
+    per billing period too."""
+    if limit is None:
+        return []
+    return [
+        Crossing(
+            customer_id=context.customer_id,
+            metric=metric,
+            period_start=period.start,
+            threshold=threshold,
+            used=used,
+            limit=limit,
+        )
+        for threshold in crossed_thresholds(used - delta, used, limit)
+    ]
+
+
+def reached_grace(metric: str, used: int, limit: int | None, already: bool) -> bool:
+    return not already and metric not in GAUGES and limit is not None and used >= limit
+
+
+# Customers whose pending signals are being delivered by this process; True asks the
+# running delivery for one more pass (a crossing arrived meanwhile).
+_delivering: dict[str, bool] = {}
+
+
+def schedule_signals(
+    background: BackgroundTasks, context: AppContext, customer_ids: Iterable[str]
+) -> None:
+    for customer_id in sorted(set(customer_ids)):
+        background.add_task(deliver_signals, context, customer_id)
+
+
+async def deliver_signals(context: AppContext, customer_id: str) -> None:
+    """Signal the customer's workflow for every unsignalled crossing (the workflow sends
+    each notice once, so a repeated signal is harmless)."""
+    if customer_id in _delivering:
+        _delivering[customer_id] = True
+        return
+    _delivering[customer_id] = False
+    try:
+        while True:
+            await _deliver_once(context, customer_id)
+            if not _delivering[customer_id]:
+                break
+            _delivering[customer_id] = False
+    except Exception:
+        logger.exception("delivering usage notices of customer %s failed", customer_id)
+    finally:
+        del _delivering[customer_id]
+
+
+async def _deliver_once(context: AppContext, customer_id: str) -> None:
+    now = utcnow()
+    async with context.sessions() as session:
+        pending = await store.unsignalled_crossings(session, customer_id)
+        if not pending:
+            return
+        contexts = await store.load_contexts(session, [customer_id], with_counters=True)
+    usage = contexts.get(customer_id)
+    suggestion = upgrade_for(context, usage, now) if usage is not None else None
+    handle = customer_handle(context, customer_id)
+    for crossing in pending:
+        try:
+            await handle.signal(
+                CustomerWorkflow.usage_threshold,
+                UsageThresholdCrossed(
+                    metric=crossing.metric,
+                    threshold=crossing.threshold,
+                    period_start=crossing.period_start,
+                    used=crossing.used,
+                    limit=crossing.limit,
+                    upgrade_plan=suggestion.plan if suggestion else None,
+                    upgrade_addon=suggestion.addon if suggestion else None,
+                    upgrade_price_difference_cents=(
+                        suggestion.price_difference_cents if suggestion else None
+                    ),
+                ),
+                rpc_timeout=SIGNAL_TIMEOUT,
+            )
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                logger.warning(
+                    "usage notice for %s not signalled, retried later: %s", customer_id, exc
+                )
+                return
+            # No running lifecycle to tell (erased or never started): nothing to retry.
+            logger.warning("usage notice for %s dropped: no running workflow", customer_id)
+        except Exception as exc:
+            logger.warning("usage notice for %s not signalled, retried later: %s", customer_id, exc)
+            return
+        async with context.sessions.begin() as session:
+            await store.mark_signalled(session, crossing, utcnow())
+
+
+# -- upgrade suggestions ----------------------------------------------------------------
+
+
+def upgrade_for(
+    context: AppContext,
+    usage: UsageContext,
+    now: datetime,
+    *,
+    used: dict[str, int] | None = None,
+) -> UpgradeSuggestion | None:
+    period = usage.period(now)
+    return suggest_upgrade(
+        context.config.catalog,
+        usage.subscriber,
+        usage.addons,
+        usage.overrides,
+        period,
+        used if used is not None else usage.used_in(period),
+        now,
+        usage.counters,
+    )
+
+
+def upgrade_view(suggestion: UpgradeSuggestion | None) -> UpgradeView | None:
+    if suggestion is None:
+        return None
+    return UpgradeView(
+        reason=suggestion.reason,
+        metrics=list(suggestion.metrics),
+        plan=suggestion.plan,
+        addon=suggestion.addon,
+        addon_quantity=suggestion.addon_quantity or None,
+        price_difference_cents=suggestion.price_difference_cents,
+        projected=suggestion.projected,
+    )
+
+
+# -- ingestion --------------------------------------------------------------------------
+
+
+def _reject(index: int, raw: Any, code: str, reason: str) -> UsageRejection:
+    key = raw.get("idempotency_key") if isinstance(raw, dict) else None
+    return UsageRejection(
+        index=index,
+        idempotency_key=key if isinstance(key, str) else None,
+        code=code,
+        reason=reason,
+    )
+
+
+def _parse_occurred_at(value: Any, now: datetime) -> datetime | str:
+    """The timestamp, or why it is not one."""
+    if not isinstance(value, str):
+        return "occurred_at must be an ISO 8601 timestamp string"
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return "occurred_at is not an ISO 8601 timestamp"
+    if parsed.tzinfo is None:
+        return "occurred_at needs a timezone, e.g. 2026-05-01T12:00:00Z"
+    parsed = parsed.astimezone(UTC)
+    if parsed > now + MAX_CLOCK_SKEW:
+        return "occurred_at is in the future"
+    return parsed
+
+
+def _check_event(index: int, raw: Any, now: datetime) -> UsageRejection | None:
+    """Shape checks that need no database; None when the event is well-formed."""
+    if not isinstance(raw, dict):
+        return _reject(index, raw, "invalid_event", "an event must be a JSON object")
+    if not raw.keys() <= _EVENT_FIELDS:
+        unknown = ", ".join(sorted(str(k) for k in raw.keys() - _EVENT_FIELDS))
+        return _reject(index, raw, "invalid_event", f"unknown field(s): {unknown}")
+    key = raw.get("idempotency_key")
+    if not isinstance(key, str) or not key.strip():
+        return _reject(index, raw, "invalid_idempotency_key", "idempotency_key is required")
+    if len(key) > 255:
+        return _reject(index, raw, "invalid_idempotency_key", "idempotency_key is longer than 255")
+    customer_id = raw.get("customer_id")
+    if not isinstance(customer_id, str) or not customer_id or len(customer_id) > 36:
+        return _reject(index, raw, "invalid_customer_id", "customer_id must be a customer id")
+    metric = raw.get("metric")
+    if metric not in _METRICS:
+        return _reject(
+            index,
+            raw,
+            "unknown_metric",
+            f"unknown metric {metric!r}; known: {', '.join(METRICS)}",
+        )
+    quantity = raw.get("quantity")
+    if type(quantity) is not int or abs(quantity) > MAX_QUANTITY:
+        return _reject(index, raw, "invalid_quantity", _quantity_rule(metric))
+    if metric in GAUGES:
+        if quantity == 0:
+            return _reject(index, raw, "invalid_quantity", _quantity_rule(metric))
+    elif quantity <= 0:
+        return _reject(index, raw, "invalid_quantity", _quantity_rule(metric))
+    return None
+
+
+def _quantity_rule(metric: str) -> str:
+    if metric in GAUGES:
+        return f"quantity must be a non-zero integer for the {metric} gauge (+1 / -1)"
+    return f"quantity must be a positive integer for {metric}"
+
+
+@router.post("/v1/usage", response_model=UsageIngestResult)
+async def ingest_usage(
+    body: UsageBatch,
+    background: BackgroundTasks,
+    context: AppContext = Depends(get_context),
+    _: Principal = Depends(require_app),
+) -> UsageIngestResult:
+    """Record up to 1,000 usage events. Each event is validated on its own: bad ones are
+    listed in ``rejected`` and the rest recorded. A key already recorded for the customer
+    (in any request) counts once. Recording never fails because of a limit."""
+    now = utcnow()
+    rejected: list[UsageRejection] = []
+    valid: list[tuple[int, dict[str, Any]]] = []
+    for index, raw in enumerate(body.events):
+        problem = _check_event(index, raw, now)
+        if problem is None:
+            valid.append((index, raw))
+        else:
+            rejected.append(problem)
+
+    catalog = context.config.catalog
+    accepted = 0
+    signal_customers: set[str] = set()
+    async with context.sessions() as session:
+        contexts = await store.load_contexts(session, {raw["customer_id"] for _, raw in valid})
+        await end_read_phase(session)
+        periods: dict[str, Period] = {}
+        rows: list[EventRow] = []
+        for index, raw in valid:
+            customer_id = raw["customer_id"]
+            usage = contexts.get(customer_id)
+            if usage is None:
+                rejected.append(
+                    _reject(index, raw, "unknown_customer", f"unknown customer {customer_id!r}")
+                )
+                continue
+            occurred: datetime | str = now
+            if raw.get("occurred_at") is not None:
+                occurred = _parse_occurred_at(raw["occurred_at"], now)
+                if isinstance(occurred, str):
+                    rejected.append(_reject(index, raw, "invalid_occurred_at", occurred))
+                    continue
+            period = periods.get(customer_id)
+            if period is None:
+                period = periods[customer_id] = usage.period(now)
+            metric = raw["metric"]
+            gauge = metric in GAUGES
+            rows.append(
+                EventRow(
+                    customer_id=customer_id,
+                    metric=metric,
+                    quantity=raw["quantity"],
+                    idempotency_key=raw["idempotency_key"],
+                    occurred_at=occurred,
+                    period_start=counter_period_start(metric, period),
+                    period_end=None if gauge else period.end,
+                )
+            )
+        changes = await store.ingest(session, rows, now)
+        accepted = sum(change.events for change in changes)
+        crossings, grace = _thresholds(catalog, contexts, periods, changes)
+        if crossings:
+            inserted = await store.record_crossings(session, crossings, now)
+            signal_customers.update(c.customer_id for c in inserted)
+        if grace:
+            await store.mark_grace(session, grace, now)
+        await session.commit()
+    signal_customers.update(cid for cid, usage in contexts.items() if usage.pending_signals)
+    schedule_signals(background, context, signal_customers)
+    rejected.sort(key=lambda r: r.index)
+    return UsageIngestResult(accepted=accepted, duplicates=len(rows) - accepted, rejected=rejected)
+
+
+def _thresholds(
+    catalog: Catalog,
+    contexts: dict[str, UsageContext],
+    periods: dict[str, Period],
+    changes: Sequence[CounterChange],
+) -> tuple[list[Crossing], list[tuple[str, str, datetime]]]:
+    crossings: list[Crossing] = []
+    grace: list[tuple[str, str, datetime]] = []
+    limits_of: dict[str, dict[str, int | None]] = {}
+    for change in changes:
+        if change.delta <= 0:
+            continue
+        usage = contexts[change.customer_id]
+        period = periods[change.customer_id]
+        limits = limits_of.get(change.customer_id)
+        if limits is None:
+            limits = limits_of[change.customer_id] = usage.limits(catalog, period)
+        limit = limits[change.metric]
+        if limit is None:
+            continue
+        crossings += threshold_crossings(
+            usage, period, change.metric, used=change.used, delta=change.delta, limit=limit
+        )
+        if reached_grace(change.metric, change.used, limit, change.grace_reached):
+            grace.append((change.customer_id, change.metric, change.period_start))
+    return crossings, grace
+
+
+# -- reads ------------------------------------------------------------------------------
+
+
+async def load_usage(context: AppContext, customer_id: str, session: AsyncSession) -> UsageContext:
+    contexts = await store.load_contexts(session, [customer_id], with_counters=True)
+    usage = contexts.get(customer_id)
+    if usage is None:
+        raise not_found("customer", customer_id)
+    return usage
+
+
+@router.get("/v1/customers/{customer_id}/usage", response_model=UsageView)
+async def customer_usage(
+    customer_id: str,
+    background: BackgroundTasks,
+    context: AppContext = Depends(get_context),
+    _: Principal = Depends(require_app),
+) -> UsageView:
+    """Per metric: used, limit, remaining, state and the forecast for the period end."""
+    now = utcnow()
+    async with context.sessions() as session:
+        usage = await load_usage(context, customer_id, session)
+    if usage.pending_signals:
+        schedule_signals(background, context, [customer_id])
+    catalog = context.config.catalog
+    period = usage.period(now)
+    limits = usage.limits(catalog, period)
+    used = usage.used_in(period)
+    blocked = consumption_blocked(usage.subscriber.status, context.config.policy.dunning.access)
+    metrics = []
+    for metric in METRICS:
+        gauge = metric in GAUGES
+        limit = limits[metric]
+        state = UsageState.BLOCKED if blocked else degradation_state(metric, used[metric], limit)
+        metrics.append(
+            MetricUsage(
+                metric=metric,
+                used=used[metric],
+                limit=limit,
+                remaining=remaining(used[metric], limit),
+                percent=percent_used(used[metric], limit),
+                state=state.value,
+                period_start=None if gauge else period.start,
+                period_end=None if gauge else period.end,
+                forecast=forecast(metric, used[metric], period, now),
+            )
+        )
+    return UsageView(
+        customer_id=customer_id,
+        status=usage.subscriber.status,
+        plan=usage.subscriber.plan,
+        period_start=period.start,
+        period_end=period.end,
+        metrics=metrics,
+        features=sorted(features(catalog, usage.subscriber, usage.addons)),
+        upgrade=upgrade_view(upgrade_for(context, usage, now, used=used)),
+    )
+
+
+@router.get("/v1/customers/{customer_id}/usage/history", response_model=UsageHistoryView)
+async def usage_history(
+    customer_id: str,
+    metric: str | None = Query(default=None, max_length=32, description="Default: all"),
+    periods: int = Query(default=6, ge=1, le=36, description="How many periods back"),
+    context: AppContext = Depends(get_context),
+    _: Principal = Depends(require_app),
+) -> UsageHistoryView:
+    """Per-period totals (newest first) and the daily series since the oldest period
+    listed, for charts. The chatbots gauge has one never-resetting period."""
+    metrics = [require_metric(metric)] if metric is not None else list(METRICS)
+    now = utcnow()
+    async with context.sessions() as session:
+        usage = await load_usage(context, customer_id, session)
+        period = usage.period(now)
+        histories = []
+        for name in metrics:
+            totals = await store.period_totals(session, customer_id, name, periods)
+            current_start = counter_period_start(name, period)
+            rows = [
+                PeriodUsage(
+                    period_start=None if name in GAUGES else t.period_start,
+                    period_end=None if name in GAUGES else t.period_end,
+                    used=t.used,
+                    current=t.period_start == current_start,
+                    grace_reached_at=t.grace_reached_at,
+                )
+                for t in totals
+            ]
+            if not any(r.current for r in rows):
+                rows.insert(
+                    0,
+                    PeriodUsage(
+                        period_start=None if name in GAUGES else period.start,
+                        period_end=None if name in GAUGES else period.end,
+                        used=0,
+                        current=True,
+                        grace_reached_at=None,
+                    ),
+                )
+                rows = rows[:periods]
+            if name in GAUGES:
+                since = period.start - (period.end - period.start) * (periods - 1)
+            else:
+                since = min(r.period_start for r in rows if r.period_start is not None)
+            daily = await store.daily_totals(session, customer_id, name, since.date())
+            histories.append(
+                MetricHistory(
+                    metric=name,
+                    periods=rows,
+                    daily=[DailyUsage(day=day, quantity=quantity) for day, quantity in daily],
+                )
+            )
+    return UsageHistoryView(customer_id=customer_id, metrics=histories)
+
+
+# -- admin overrides --------------------------------------------------------------------
+
+
+async def _limits_view(context: AppContext, customer_id: str, session: AsyncSession) -> LimitsView:
+    usage = await load_usage(context, customer_id, session)
+    period = usage.period(utcnow())
+    return LimitsView(
+        customer_id=customer_id,
+        overrides=dict(sorted(usage.overrides.items())),
+        limits=usage.limits(context.config.catalog, period),
+    )
+
+
+@admin_router.get("/customers/{customer_id}/limits", response_model=LimitsView)
+async def get_limits(customer_id: str, context: AppContext = Depends(get_context)) -> LimitsView:
+    async with context.sessions() as session:
+        return await _limits_view(context, customer_id, session)
+
+
+@admin_router.put("/customers/{customer_id}/limits", response_model=LimitsView)
+async def put_limits(
+    customer_id: str,
+    body: dict[str, StrictInt | None] = Body(
+        examples=[{"messages": 250000, "chatbots": 40, "api_calls": None}]
+    ),
+    context: AppContext = Depends(get_context),
+    principal: Principal = Depends(require_admin),
+) -> LimitsView:
+    """Override limits (Enterprise contracts): ``{metric: value}`` replaces the metric's
+    limit for the period, ``null`` makes it unlimited. Metrics not named keep theirs;
+    ``DELETE .../limits/{metric}`` goes back to plan + add-ons."""
+    if not body:
+        raise validation_problem("body", "name at least one metric")
+    errors = []
+    for key, value in body.items():
+        if key not in _METRICS:
+            errors.append(FieldError(key, f"unknown metric; known: {', '.join(METRICS)}"))
+        elif value is not None and value < 0:
+            errors.append(FieldError(key, "must be a non-negative integer or null (unlimited)"))
+    if errors:
+        summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
+        raise Problem(422, summary, type="validation-error", errors=errors)
+    async with context.sessions() as session:
+        await load_usage(context, customer_id, session)
+        await end_read_phase(session)
+        await store.set_overrides(session, customer_id, body, principal.actor, utcnow())
+        await session.commit()
+        logger.info("limits of %s overridden by %s: %s", customer_id, principal.actor, body)
+        return await _limits_view(context, customer_id, session)
+
+
+@admin_router.delete("/customers/{customer_id}/limits/{metric}", response_model=LimitsView)
+async def delete_limit(
+    customer_id: str,
+    metric: str,
+    context: AppContext = Depends(get_context),
+    principal: Principal = Depends(require_admin),
+) -> LimitsView:
+    """Remove a metric's override: its limit is the plan's plus add-ons again."""
+    require_metric(metric)
+    async with context.sessions() as session:
+        await load_usage(context, customer_id, session)
+        await end_read_phase(session)
+        await store.delete_override(session, customer_id, metric)
+        await session.commit()
+        logger.info(
+            "limit override of %s on %s removed by %s", metric, customer_id, principal.actor
+        )
+        return await _limits_view(context, customer_id, session)
