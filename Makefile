@@ -11,13 +11,13 @@ export UV_PYTHON ?= python3
 # The Python environment lives in the clone; uv's download cache is shared.
 export UV_LINK_MODE ?= copy
 
-.PHONY: run test lint typecheck format pytest tools env postgres clean
+.PHONY: run test lint typecheck format pytest tools env postgres browser clean bench-usage
 
 run: env
 	@scripts/tools.sh temporal
 	$(UV) run --frozen lifecycle dev
 
-test: tools env postgres lint typecheck pytest
+test: tools env postgres browser lint typecheck pytest
 
 tools:
 	@scripts/tools.sh all
@@ -29,6 +29,9 @@ env:
 postgres:
 	@scripts/postgres.sh >/dev/null
 
+browser:
+	@scripts/browser.sh
+
 lint: env
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
@@ -38,6 +41,10 @@ typecheck: env
 
 pytest: env
 	$(UV) run --frozen pytest
+
+# Usage metering throughput against the local PostgreSQL (a throw-away database).
+bench-usage: env postgres
+	$(UV) run --frozen python scripts/bench_usage.py
 
 format: env
 	$(UV) run --frozen ruff format .

@@ -7,10 +7,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 
 from api.auth import KeyRing
 from api.context import AppContext
+from api.dashboard import routes as dashboard_routes
 from api.errors import install_error_handlers
 from api.routers import (
     admin,
@@ -20,6 +22,7 @@ from api.routers import (
     health,
     notifications,
     plans,
+    reports,
     simulator,
     usage,
     webhooks,
@@ -44,15 +47,21 @@ async def require_api_keys(settings: Settings, sessions: SessionFactory) -> None
     """Refuse to serve without any key: from the environment or `lifecycle keys create`."""
     if settings.has_api_keys:
         return
-    async with sessions() as session:
-        stored = await session.scalar(
-            select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))
-        )
-    if not stored:
+    message = (
+        "no API keys configured: set LIFECYCLE_APP_API_KEYS and/or LIFECYCLE_ADMIN_API_KEYS,"
+        " or create one with `lifecycle keys create`"
+    )
+    try:
+        async with sessions() as session:
+            stored = await session.scalar(
+                select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))
+            )
+    except SQLAlchemyError as exc:
         raise MissingApiKeys(
-            "no API keys configured: set LIFECYCLE_APP_API_KEYS and/or LIFECYCLE_ADMIN_API_KEYS,"
-            " or create one with `lifecycle keys create`"
-        )
+            f"{message} (stored keys unreadable: {exc.__class__.__name__})"
+        ) from exc
+    if not stored:
+        raise MissingApiKeys(message)
 
 
 def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI:
@@ -103,6 +112,8 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     app.include_router(usage.router)
     app.include_router(entitlements.router)
     app.include_router(usage.admin_router)
+    app.include_router(reports.router)
+    app.include_router(dashboard_routes.router)
     if settings.uses_payment_simulator:
         # The test clock and the simulated checkout exist only without a Stripe key.
         app.include_router(simulator.admin_router)

@@ -1,9 +1,11 @@
 """Usage metering storage: events, counters, daily totals, threshold crossings, overrides.
 
-Everything runs inside the caller's transaction and never commits. PostgreSQL gets
-set-based statements (arrays through ``unnest``, one statement per batch, stable SQL so
-asyncpg reuses its prepared statements); SQLite (the embedded default) gets multi-row
-inserts of the same shape.
+The two hot flows own their transaction: :func:`ingest_batch` (``POST /v1/usage``) and
+:func:`check_and_consume`. On PostgreSQL they talk to asyncpg directly (through the
+engine's pool): set-based statements (arrays through ``unnest``; one statement for a whole
+batch; stable SQL, so asyncpg reuses its prepared statements) with no ORM or result
+processing in between. On SQLite (the embedded default) the same steps run through
+SQLAlchemy. The other helpers run inside the caller's session and never commit.
 
 Lock order, the same for every writer so concurrent requests cannot deadlock: events (by
 customer and key), then counters (by customer, metric, period), then daily totals (by
@@ -12,17 +14,19 @@ customer, metric, day), then threshold crossings.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, column, delete, select, text, update
+from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from db.engine import SessionFactory
 from db.models import (
     LimitOverride,
     UsageCounter,
@@ -34,12 +38,16 @@ from db.types import UTCDateTime
 from domain.catalog import METRICS, Catalog
 from domain.limits import (
     COUNTERS,
+    GAUGE_PERIOD_START,
     GAUGES,
+    THRESHOLDS,
     CounterRecord,
     HeldAddon,
     Period,
     Subscriber,
+    crossed_thresholds,
     effective_limits,
+    enters_grace,
     usage_period,
 )
 
@@ -138,20 +146,19 @@ _SQLITE_COUNTERS = f"""
                             u.period_start DESC
                    LIMIT {_HISTORY_ROWS + len(GAUGES)}) u) AS counters
 """
-_CONTEXT_COLUMNS = (
-    column("trial_started_at", UTCDateTime()),
-    column("trial_ends_at", UTCDateTime()),
-    column("current_period_start", UTCDateTime()),
-    column("current_period_end", UTCDateTime()),
-)
+# Typed by name (positional columns would match the result's columns in order).
+_CONTEXT_COLUMNS: dict[str, Any] = {
+    name: UTCDateTime()
+    for name in ("trial_started_at", "trial_ends_at", "current_period_start", "current_period_end")
+}
 
 
 def _context_statement(dialect: str, with_counters: bool) -> Any:
     if dialect == "postgresql":
         sql = _PG_CONTEXT.format(counters=_PG_COUNTERS if with_counters else "")
-        return text(sql).columns(*_CONTEXT_COLUMNS)
+        return text(sql).columns(**_CONTEXT_COLUMNS)
     sql = _SQLITE_CONTEXT.format(counters=_SQLITE_COUNTERS if with_counters else "")
-    return text(sql).bindparams(bindparam("ids", expanding=True)).columns(*_CONTEXT_COLUMNS)
+    return text(sql).bindparams(bindparam("ids", expanding=True)).columns(**_CONTEXT_COLUMNS)
 
 
 _CONTEXT_STATEMENTS: dict[tuple[str, bool], Any] = {}
@@ -177,48 +184,58 @@ async def load_contexts(
         statement = _context_statement(dialect, with_counters)
         _CONTEXT_STATEMENTS[(dialect, with_counters)] = statement
     result = await session.execute(statement, {"ids": ids})
-    contexts = {}
-    for row in result.mappings():
-        counters = []
-        if with_counters:
-            counters = [
-                CounterRecord(
-                    metric=str(metric),
-                    period_start=_utc(start) or datetime.min.replace(tzinfo=UTC),
-                    used=int(used),
-                    grace_reached=bool(grace),
-                )
-                for metric, start, used, grace in _json_list(row["counters"])
-            ]
-        contexts[row["id"]] = UsageContext(
-            customer_id=row["id"],
-            subscriber=Subscriber(
-                status=row["status"],
-                plan=row["plan"],
-                interval=row["interval"],
-                trial_started_at=row["trial_started_at"],
-                trial_ends_at=row["trial_ends_at"],
-                current_period_start=row["current_period_start"],
-                current_period_end=row["current_period_end"],
-            ),
-            addons=[
-                HeldAddon(
-                    addon=str(addon),
-                    kind=str(kind),
-                    quantity=int(quantity),
-                    active=bool(active),
-                    period_start=_utc(start),
-                )
-                for addon, kind, quantity, active, start in _json_list(row["addons"])
-            ],
-            overrides={
-                str(metric): (None if value is None else int(value))
-                for metric, value in _json_list(row["overrides"])
-            },
-            pending_signals=bool(row["pending"]),
-            counters=counters,
-        )
-    return contexts
+    return {
+        row["id"]: _context_from_row(row, with_counters=with_counters) for row in result.mappings()
+    }
+
+
+def _context_from_row(row: Any, *, with_counters: bool) -> UsageContext:
+    """A context out of a row of the context query (SQLAlchemy mapping or asyncpg record)."""
+    counters = []
+    if with_counters:
+        counters = [
+            CounterRecord(
+                metric=str(metric),
+                period_start=_utc(start) or GAUGE_PERIOD_START,
+                used=int(used),
+                grace_reached=bool(grace),
+            )
+            for metric, start, used, grace in _json_list(row["counters"])
+        ]
+    overrides = row["overrides"]
+    addons = row["addons"]
+    return UsageContext(
+        customer_id=row["id"],
+        subscriber=Subscriber(
+            status=row["status"],
+            plan=row["plan"],
+            interval=row["interval"],
+            trial_started_at=row["trial_started_at"],
+            trial_ends_at=row["trial_ends_at"],
+            current_period_start=row["current_period_start"],
+            current_period_end=row["current_period_end"],
+        ),
+        addons=[
+            HeldAddon(
+                addon=str(addon),
+                kind=str(kind),
+                quantity=int(quantity),
+                active=bool(active),
+                period_start=_utc(start),
+            )
+            for addon, kind, quantity, active, start in _json_list(addons)
+        ]
+        if addons
+        else [],
+        overrides={
+            str(metric): (None if value is None else int(value))
+            for metric, value in _json_list(overrides)
+        }
+        if overrides
+        else {},
+        pending_signals=bool(row["pending"]),
+        counters=counters,
+    )
 
 
 # -- batch ingestion --------------------------------------------------------------------
@@ -237,6 +254,56 @@ class EventRow:
 
 
 @dataclass(frozen=True)
+class LimitRow:
+    """A limit a batch's counters are compared with for threshold notices."""
+
+    customer_id: str
+    metric: str
+    limit: int
+    # The billing period a notice is for (gauges included).
+    notice_period_start: datetime
+
+
+@dataclass
+class EventBatch:
+    """A batch of events as columns (what the set-based insert takes)."""
+
+    customer_ids: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    quantities: list[int] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    occurred: list[datetime] = field(default_factory=list)
+    # The counter row each event counts in (gauges: the fixed gauge period).
+    period_starts: list[datetime] = field(default_factory=list)
+    # End of each counter period (by customer and start; gauges have none).
+    period_ends: dict[tuple[str, datetime], datetime] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def rows(self) -> list[EventRow]:
+        return [
+            EventRow(c, m, q, k, o, s, self.period_ends.get((c, s)))
+            for c, m, q, k, o, s in zip(
+                self.customer_ids,
+                self.metrics,
+                self.quantities,
+                self.keys,
+                self.occurred,
+                self.period_starts,
+                strict=True,
+            )
+        ]
+
+
+@dataclass(frozen=True)
+class IngestPlan:
+    events: EventBatch
+    # Only limited metrics; an unlimited one crosses nothing.
+    limits: list[LimitRow]
+
+
+@dataclass(frozen=True)
 class CounterChange:
     """A counter the batch changed: its total after the batch and what the batch added."""
 
@@ -249,21 +316,42 @@ class CounterChange:
     grace_reached: bool
 
 
-# The whole batch in one statement: new events (a repeated key is skipped), their totals
-# added to the counters, their daily totals, and the counters' new values.
+@dataclass(frozen=True)
+class Crossing:
+    customer_id: str
+    metric: str
+    # The billing period the notification is for (gauges too).
+    period_start: datetime
+    threshold: int
+    used: int
+    limit: int
+
+
+@dataclass
+class IngestOutcome:
+    contexts: dict[str, UsageContext]
+    # Well-formed events of known customers (recorded now, or duplicates).
+    planned: int
+    changes: list[CounterChange]
+    # Crossings this batch recorded first: its caller signals them.
+    crossings: list[Crossing]
+
+
+# The whole batch in one statement (so one implicit transaction, one round trip): new events
+# (a key already recorded for the customer is skipped), their totals added to the counters
+# and daily totals, and the 80 % / 100 % crossings they cause recorded (a crossing row is
+# inserted once: whoever inserts it signals). Answers the changed counters and the
+# crossings. Parameters: see :func:`pg_ingest_arguments`.
 PG_INGEST = """
 WITH input AS (
-    SELECT * FROM unnest(
-        CAST(:customer_ids AS VARCHAR[]), CAST(:metrics AS VARCHAR[]),
-        CAST(:quantities AS BIGINT[]), CAST(:keys AS VARCHAR[]),
-        CAST(:occurred AS TIMESTAMPTZ[]), CAST(:period_starts AS TIMESTAMPTZ[])
-    ) AS t(customer_id, metric, quantity, idempotency_key, occurred_at, period_start)
+    SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::bigint[], $4::varchar[],
+                         $5::timestamptz[], $6::timestamptz[])
+        AS t(customer_id, metric, quantity, idempotency_key, occurred_at, period_start)
 ),
 new_events AS (
     INSERT INTO usage_events (customer_id, metric, quantity, idempotency_key, occurred_at,
                               period_start, recorded_at)
-    SELECT customer_id, metric, quantity, idempotency_key, occurred_at, period_start,
-           CAST(:now AS TIMESTAMPTZ)
+    SELECT customer_id, metric, quantity, idempotency_key, occurred_at, period_start, $7
     FROM input
     ORDER BY customer_id, idempotency_key
     ON CONFLICT (customer_id, idempotency_key) DO NOTHING
@@ -271,18 +359,17 @@ new_events AS (
 ),
 totals AS (
     SELECT customer_id, metric, period_start,
-           CAST(sum(quantity) AS BIGINT) AS delta, count(*) AS events
+           sum(quantity)::bigint AS delta, count(*) AS events
     FROM new_events
     GROUP BY customer_id, metric, period_start
 ),
 counters AS (
     INSERT INTO usage_counters (customer_id, metric, period_start, period_end, used,
                                 updated_at)
-    SELECT t.customer_id, t.metric, t.period_start, p.period_end, t.delta,
-           CAST(:now AS TIMESTAMPTZ)
+    SELECT t.customer_id, t.metric, t.period_start, p.period_end, t.delta, $7
     FROM totals t
-    LEFT JOIN unnest(CAST(:p_customer_ids AS VARCHAR[]), CAST(:p_starts AS TIMESTAMPTZ[]),
-                     CAST(:p_ends AS TIMESTAMPTZ[])) AS p(customer_id, period_start, period_end)
+    LEFT JOIN unnest($8::varchar[], $9::timestamptz[], $10::timestamptz[])
+           AS p(customer_id, period_start, period_end)
            ON p.customer_id = t.customer_id AND p.period_start = t.period_start
     ORDER BY t.customer_id, t.metric, t.period_start
     ON CONFLICT (customer_id, metric, period_start) DO UPDATE
@@ -291,61 +378,182 @@ counters AS (
 ),
 daily AS (
     INSERT INTO usage_daily (customer_id, metric, day, quantity)
-    SELECT customer_id, metric, CAST(occurred_at AT TIME ZONE 'UTC' AS DATE),
-           CAST(sum(quantity) AS BIGINT)
+    SELECT customer_id, metric, (occurred_at AT TIME ZONE 'UTC')::date, sum(quantity)::bigint
     FROM new_events
     GROUP BY 1, 2, 3
     ORDER BY 1, 2, 3
     ON CONFLICT (customer_id, metric, day) DO UPDATE
         SET quantity = usage_daily.quantity + excluded.quantity
+),
+changes AS (
+    SELECT c.customer_id, c.metric, c.period_start, c.used, c.grace, t.delta, t.events
+    FROM counters c JOIN totals t USING (customer_id, metric, period_start)
+),
+crossings AS (
+    INSERT INTO usage_threshold_crossings (customer_id, metric, period_start, threshold,
+                                           used, "limit", crossed_at)
+    SELECT c.customer_id, c.metric, l.notice_period, th.threshold, c.used, l.lim, $7
+    FROM changes c
+    JOIN unnest($11::varchar[], $12::varchar[], $13::bigint[], $14::timestamptz[])
+         AS l(customer_id, metric, lim, notice_period)
+         ON l.customer_id = c.customer_id AND l.metric = c.metric
+    CROSS JOIN unnest($15::int[]) AS th(threshold)
+    WHERE c.delta > 0
+      AND (c.used - c.delta) * 100 < l.lim * th.threshold
+      AND l.lim * th.threshold <= c.used * 100
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (customer_id, metric, period_start, threshold) DO NOTHING
+    RETURNING customer_id, metric, period_start, threshold, used, "limit"
 )
-SELECT c.customer_id, c.metric, c.period_start, c.used, c.grace, t.delta, t.events
-FROM counters c JOIN totals t USING (customer_id, metric, period_start)
+SELECT false AS crossing, customer_id, metric, period_start, used, grace, delta, events,
+       0 AS threshold, 0::bigint AS lim
+FROM changes
+UNION ALL
+SELECT true, customer_id, metric, period_start, used, false, 0::bigint, 0::bigint,
+       threshold, "limit"
+FROM crossings
+"""
+
+_PG_MARK_GRACE = """
+UPDATE usage_counters u SET grace_reached_at = $4
+FROM unnest($1::varchar[], $2::varchar[], $3::timestamptz[]) AS g(customer_id, metric, period_start)
+WHERE u.customer_id = g.customer_id AND u.metric = g.metric
+  AND u.period_start = g.period_start AND u.grace_reached_at IS NULL
 """
 
 
-def pg_ingest_parameters(rows: Sequence[EventRow], now: datetime) -> dict[str, Any]:
-    """The arrays :data:`PG_INGEST` takes (shared with the benchmark's raw baseline)."""
-    periods = {(r.customer_id, r.period_start): r.period_end for r in rows if r.period_end}
-    return {
-        "customer_ids": [r.customer_id for r in rows],
-        "metrics": [r.metric for r in rows],
-        "quantities": [r.quantity for r in rows],
-        "keys": [r.idempotency_key for r in rows],
-        "occurred": [r.occurred_at for r in rows],
-        "period_starts": [r.period_start for r in rows],
-        "now": now,
-        "p_customer_ids": [c for c, _ in periods],
-        "p_starts": [s for _, s in periods],
-        "p_ends": list(periods.values()),
-    }
+def pg_ingest_arguments(events: EventBatch, limits: Sequence[LimitRow], now: datetime) -> list[Any]:
+    """The positional arguments of :data:`PG_INGEST` (shared with the benchmark's raw
+    baseline, which runs the very same statement)."""
+    ends = events.period_ends
+    return [
+        events.customer_ids,
+        events.metrics,
+        events.quantities,
+        events.keys,
+        events.occurred,
+        events.period_starts,
+        now,
+        [c for c, _ in ends],
+        [s for _, s in ends],
+        list(ends.values()),
+        [limit.customer_id for limit in limits],
+        [limit.metric for limit in limits],
+        [limit.limit for limit in limits],
+        [limit.notice_period_start for limit in limits],
+        list(THRESHOLDS),
+    ]
 
 
-_PG_INGEST_STATEMENT = text(PG_INGEST)
+def _grace_candidates(
+    changes: Iterable[CounterChange], limits: Iterable[LimitRow]
+) -> list[tuple[str, str, datetime]]:
+    """Counters that reached the grace band and have not recorded it yet."""
+    limit_of = {(limit.customer_id, limit.metric): limit.limit for limit in limits}
+    return sorted(
+        (c.customer_id, c.metric, c.period_start)
+        for c in changes
+        if not c.grace_reached
+        and c.delta > 0
+        and enters_grace(c.metric, c.used, limit_of.get((c.customer_id, c.metric)))
+    )
 
 
-async def ingest(
-    session: AsyncSession, rows: Sequence[EventRow], now: datetime
-) -> list[CounterChange]:
-    """Record the events (a key already recorded for the customer is skipped), add the new
-    ones to their counters and daily totals; answer every counter that changed."""
-    if not rows:
-        return []
-    if _dialect(session) == "postgresql":
-        result = await session.execute(_PG_INGEST_STATEMENT, pg_ingest_parameters(rows, now))
-        return [
-            CounterChange(
-                customer_id=r[0],
-                metric=r[1],
-                period_start=r[2],
-                used=r[3],
-                delta=r[5],
-                events=r[6],
-                grace_reached=r[4],
+PlanBatch = Callable[[dict[str, UsageContext]], IngestPlan]
+
+
+async def ingest_batch(
+    sessions: SessionFactory, customer_ids: Iterable[str], plan: PlanBatch, now: datetime
+) -> IngestOutcome:
+    """Load the customers' usage contexts, let ``plan`` turn the batch into event rows and
+    limits, and record it: events (a key already recorded for the customer is skipped),
+    counters, daily totals and threshold crossings, atomically. Recording never fails
+    because of a limit."""
+    engine = sessions.kw["bind"]
+    if engine.dialect.name == "postgresql":
+        return await _pg_ingest_batch(engine, customer_ids, plan, now)
+    return await _sqlite_ingest_batch(sessions, customer_ids, plan, now)
+
+
+_PG_CONTEXT_POSITIONAL = _PG_CONTEXT.format(counters="").replace(":ids", "$1")
+
+
+async def _pg_ingest_batch(
+    engine: AsyncEngine, customer_ids: Iterable[str], plan: PlanBatch, now: datetime
+) -> IngestOutcome:
+    # The hot path talks to asyncpg directly (still through the engine's pool): one read,
+    # one write statement, no ORM or result-processing layers in between.
+    ids = list(dict.fromkeys(customer_ids))
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        contexts: dict[str, UsageContext] = {}
+        if ids:
+            for record in await driver.fetch(_PG_CONTEXT_POSITIONAL, ids):
+                contexts[record["id"]] = _context_from_row(record, with_counters=False)
+        batch = plan(contexts)
+        if not batch.events:
+            return IngestOutcome(contexts, 0, [], [])
+        changes: list[CounterChange] = []
+        crossings: list[Crossing] = []
+        for r in await driver.fetch(
+            PG_INGEST, *pg_ingest_arguments(batch.events, batch.limits, now)
+        ):
+            if r[0]:
+                crossings.append(Crossing(r[1], r[2], r[3], r[8], r[4], r[9]))
+            else:
+                changes.append(CounterChange(r[1], r[2], r[3], r[4], r[6], r[7], r[5]))
+        grace = _grace_candidates(changes, batch.limits)
+        if grace:
+            # Its own statement: a crash in between loses only this mark, which the
+            # counter's next event sets again.
+            await driver.execute(
+                _PG_MARK_GRACE,
+                [g[0] for g in grace],
+                [g[1] for g in grace],
+                [g[2] for g in grace],
+                now,
             )
-            for r in result.all()
-        ]
-    return await _sqlite_ingest(session, rows, now)
+    return IngestOutcome(contexts, len(batch.events), changes, crossings)
+
+
+async def _sqlite_ingest_batch(
+    sessions: SessionFactory, customer_ids: Iterable[str], plan: PlanBatch, now: datetime
+) -> IngestOutcome:
+    async with sessions() as session:
+        contexts = await load_contexts(session, customer_ids)
+        # End the read before the first write, so the write waits for SQLite's lock
+        # (busy timeout) instead of failing on a stale snapshot.
+        await session.commit()
+        batch = plan(contexts)
+        if not batch.events:
+            return IngestOutcome(contexts, 0, [], [])
+        changes = await _sqlite_ingest(session, batch.events.rows(), now)
+        limit_of = {(limit.customer_id, limit.metric): limit for limit in batch.limits}
+        detected = []
+        for change in changes:
+            limit = limit_of.get((change.customer_id, change.metric))
+            if limit is None or change.delta <= 0:
+                continue
+            before = change.used - change.delta
+            detected += [
+                Crossing(
+                    customer_id=change.customer_id,
+                    metric=change.metric,
+                    period_start=limit.notice_period_start,
+                    threshold=threshold,
+                    used=change.used,
+                    limit=limit.limit,
+                )
+                for threshold in crossed_thresholds(before, change.used, limit.limit)
+            ]
+        crossings = await record_crossings(session, detected, now)
+        grace = _grace_candidates(changes, batch.limits)
+        if grace:
+            await mark_grace(session, grace, now)
+        await session.commit()
+    return IngestOutcome(contexts, len(batch.events), changes, crossings)
 
 
 def _chunks(rows: Sequence[Any], columns: int) -> Iterable[Sequence[Any]]:
@@ -423,7 +631,10 @@ async def _sqlite_ingest(
             UsageCounter.used,
             UsageCounter.grace_reached_at,
         )
-        for customer_id, metric, period_start, used, grace_at in await session.execute(statement):
+        result = await session.execute(statement)
+        for row in result.all():
+            customer_id, metric, period_start = row[0], row[1], row[2]
+            used, grace_reached = int(row[3]), row[4] is not None
             delta, events = totals[(customer_id, metric, period_start)]
             changes.append(
                 CounterChange(
@@ -433,7 +644,7 @@ async def _sqlite_ingest(
                     used=used,
                     delta=delta,
                     events=events,
-                    grace_reached=grace_at is not None,
+                    grace_reached=grace_reached,
                 )
             )
     daily_rows = [
@@ -565,18 +776,244 @@ async def counter_used(
     return int(used or 0)
 
 
-# -- thresholds and grace ---------------------------------------------------------------
+# -- atomic check-and-consume ----------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Crossing:
-    customer_id: str
-    metric: str
-    # The billing period the notification is for (gauges too).
-    period_start: datetime
-    threshold: int
-    used: int
-    limit: int
+class ConsumeSpec:
+    """What to consume, decided from the customer's usage context."""
+
+    event: EventRow
+    # The largest total the counter may reach; None: no limit (or a decrement).
+    ceiling: int | None
+    # The customer's status blocks consumption: nothing is recorded, but a retried key
+    # still answers its first decision.
+    blocked: bool
+    # For threshold notices: the limit, and the billing period a notice is for.
+    limit: int | None
+    notice_period_start: datetime
+
+
+@dataclass
+class ConsumeOutcome:
+    # None: no such customer.
+    context: UsageContext | None
+    # consumed | duplicate (the key was recorded before) | refused
+    result: str = "refused"
+    # The counter's total after the call.
+    used: int = 0
+    # Crossings this call recorded first: its caller signals them.
+    crossings: list[Crossing] = field(default_factory=list)
+
+
+DecideConsume = Callable[[UsageContext], ConsumeSpec]
+
+# Record the event (a key seen before is skipped), add it to the counter only if the total
+# stays within the ceiling ($8; NULL: no limit), and to the day's total. The pre-check reads
+# the statement's snapshot; the decision is ON CONFLICT DO UPDATE ... WHERE, evaluated on the
+# latest row version under its lock, so concurrent callers never push past the ceiling.
+# A recorded event whose counter update was refused is rolled back by the caller.
+PG_CONSUME = """
+WITH ev AS (
+    INSERT INTO usage_events (customer_id, metric, quantity, idempotency_key, occurred_at,
+                              period_start, recorded_at)
+    VALUES ($1, $2, $3, $4, $5::timestamptz, $6::timestamptz, $5::timestamptz)
+    ON CONFLICT (customer_id, idempotency_key) DO NOTHING
+    RETURNING id
+),
+counter AS (
+    INSERT INTO usage_counters AS u (customer_id, metric, period_start, period_end, used,
+                                     updated_at)
+    SELECT $1, $2, $6::timestamptz, $7::timestamptz, $3, $5::timestamptz
+    FROM ev
+    WHERE $8::bigint IS NULL
+       OR COALESCE((SELECT c.used FROM usage_counters c
+                     WHERE c.customer_id = $1 AND c.metric = $2
+                       AND c.period_start = $6::timestamptz), 0) + $3 <= $8::bigint
+    ON CONFLICT (customer_id, metric, period_start) DO UPDATE
+        SET used = u.used + excluded.used, updated_at = excluded.updated_at
+        WHERE $8::bigint IS NULL OR u.used + excluded.used <= $8::bigint
+    RETURNING u.used, u.grace_reached_at IS NOT NULL AS grace
+),
+daily AS (
+    INSERT INTO usage_daily (customer_id, metric, day, quantity)
+    SELECT $1, $2, ($5::timestamptz AT TIME ZONE 'UTC')::date, $3 FROM counter
+    ON CONFLICT (customer_id, metric, day) DO UPDATE
+        SET quantity = usage_daily.quantity + excluded.quantity
+)
+SELECT EXISTS (SELECT 1 FROM ev) AS recorded, (SELECT used FROM counter) AS used,
+       COALESCE((SELECT grace FROM counter), false) AS grace
+"""
+_PG_EVENT_RECORDED = (
+    "SELECT EXISTS (SELECT 1 FROM usage_events WHERE customer_id = $1 AND idempotency_key = $2)"
+)
+_PG_COUNTER_USED = """
+SELECT COALESCE((SELECT used FROM usage_counters
+                  WHERE customer_id = $1 AND metric = $2 AND period_start = $3), 0)
+"""
+_PG_CONTEXT_WITH_COUNTERS = _PG_CONTEXT.format(counters=_PG_COUNTERS).replace(":ids", "$1")
+
+
+def _detect(spec: ConsumeSpec, used: int, now: datetime) -> list[Crossing]:
+    if spec.limit is None or spec.event.quantity <= 0:
+        return []
+    return [
+        Crossing(
+            customer_id=spec.event.customer_id,
+            metric=spec.event.metric,
+            period_start=spec.notice_period_start,
+            threshold=threshold,
+            used=used,
+            limit=spec.limit,
+        )
+        for threshold in crossed_thresholds(used - spec.event.quantity, used, spec.limit)
+    ]
+
+
+async def check_and_consume(
+    sessions: SessionFactory, customer_id: str, decide: DecideConsume, now: datetime
+) -> ConsumeOutcome:
+    """Load the customer's usage context, let ``decide`` say what to consume, and consume
+    it atomically: the event is recorded and the counter raised together, or neither."""
+    engine = sessions.kw["bind"]
+    if engine.dialect.name == "postgresql":
+        return await _pg_check_and_consume(engine, customer_id, decide, now)
+    return await _sqlite_check_and_consume(sessions, customer_id, decide, now)
+
+
+async def _pg_check_and_consume(
+    engine: AsyncEngine, customer_id: str, decide: DecideConsume, now: datetime
+) -> ConsumeOutcome:
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        record = await driver.fetchrow(_PG_CONTEXT_WITH_COUNTERS, [customer_id])
+        if record is None:
+            return ConsumeOutcome(context=None)
+        context = _context_from_row(record, with_counters=True)
+        outcome = ConsumeOutcome(context=context)
+        spec = decide(context)
+        event = spec.event
+        counter_key = (event.customer_id, event.metric, event.period_start)
+        if spec.blocked:
+            if await driver.fetchval(_PG_EVENT_RECORDED, customer_id, event.idempotency_key):
+                outcome.result = "duplicate"
+            outcome.used = int(await driver.fetchval(_PG_COUNTER_USED, *counter_key))
+            return outcome
+        transaction = driver.transaction()
+        await transaction.start()
+        try:
+            row = await driver.fetchrow(
+                PG_CONSUME,
+                event.customer_id,
+                event.metric,
+                event.quantity,
+                event.idempotency_key,
+                event.occurred_at,
+                event.period_start,
+                event.period_end,
+                spec.ceiling,
+            )
+            assert row is not None
+            if row["used"] is None:
+                # A duplicate changed nothing; a refused event must not stay recorded.
+                await transaction.rollback()
+                outcome.result = "duplicate" if not row["recorded"] else "refused"
+                outcome.used = int(await driver.fetchval(_PG_COUNTER_USED, *counter_key))
+                return outcome
+            outcome.result, outcome.used = "consumed", int(row["used"])
+            detected = _detect(spec, outcome.used, now)
+            if detected:
+                outcome.crossings = await _pg_record_crossings(driver, detected, now)
+            if not row["grace"] and enters_grace(event.metric, outcome.used, spec.limit):
+                await driver.execute(
+                    _PG_MARK_GRACE, [counter_key[0]], [counter_key[1]], [counter_key[2]], now
+                )
+        except BaseException:
+            with contextlib.suppress(Exception):  # keep the original error
+                await transaction.rollback()
+            raise
+        await transaction.commit()
+    return outcome
+
+
+_PG_RECORD_CROSSINGS = """
+INSERT INTO usage_threshold_crossings (customer_id, metric, period_start, threshold, used,
+                                       "limit", crossed_at)
+SELECT customer_id, metric, period_start, threshold, used, lim, $7::timestamptz
+FROM unnest($1::varchar[], $2::varchar[], $3::timestamptz[], $4::int[], $5::bigint[],
+            $6::bigint[]) AS x(customer_id, metric, period_start, threshold, used, lim)
+ORDER BY 1, 2, 3, 4
+ON CONFLICT (customer_id, metric, period_start, threshold) DO NOTHING
+RETURNING customer_id, metric, period_start, threshold
+"""
+
+
+async def _pg_record_crossings(
+    driver: Any, crossings: Sequence[Crossing], now: datetime
+) -> list[Crossing]:
+    rows = await driver.fetch(
+        _PG_RECORD_CROSSINGS,
+        [c.customer_id for c in crossings],
+        [c.metric for c in crossings],
+        [c.period_start for c in crossings],
+        [c.threshold for c in crossings],
+        [c.used for c in crossings],
+        [c.limit for c in crossings],
+        now,
+    )
+    inserted = {tuple(r) for r in rows}
+    return [
+        c for c in crossings if (c.customer_id, c.metric, c.period_start, c.threshold) in inserted
+    ]
+
+
+async def _sqlite_check_and_consume(
+    sessions: SessionFactory, customer_id: str, decide: DecideConsume, now: datetime
+) -> ConsumeOutcome:
+    async with sessions() as session:
+        contexts = await load_contexts(session, [customer_id], with_counters=True)
+        context = contexts.get(customer_id)
+        if context is None:
+            return ConsumeOutcome(context=None)
+        outcome = ConsumeOutcome(context=context)
+        spec = decide(context)
+        event = spec.event
+        counter = (event.customer_id, event.metric, event.period_start)
+        # End the read before the first write (see _sqlite_ingest_batch).
+        await session.commit()
+        if spec.blocked:
+            if await event_recorded(session, customer_id, event.idempotency_key):
+                outcome.result = "duplicate"
+            outcome.used = await counter_used(session, *counter)
+            return outcome
+        if not await insert_event(session, event, now):
+            outcome.result = "duplicate"
+            outcome.used = await counter_used(session, *counter)
+            return outcome
+        if not any(
+            r.metric == event.metric and r.period_start == event.period_start
+            for r in context.counters
+        ):
+            await ensure_counter(session, *counter, event.period_end, now)
+        consumed = await consume_counter(session, *counter, event.quantity, spec.ceiling, now)
+        if consumed is None:
+            outcome.used = await counter_used(session, *counter)
+            await session.rollback()
+            return outcome
+        (outcome.used, grace_recorded), outcome.result = consumed, "consumed"
+        await add_daily(
+            session, event.customer_id, event.metric, now.astimezone(UTC).date(), event.quantity
+        )
+        outcome.crossings = await record_crossings(session, _detect(spec, outcome.used, now), now)
+        if not grace_recorded and enters_grace(event.metric, outcome.used, spec.limit):
+            await mark_grace(session, [counter], now)
+        await session.commit()
+    return outcome
+
+
+# -- thresholds and grace ---------------------------------------------------------------
 
 
 async def record_crossings(

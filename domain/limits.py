@@ -245,6 +245,12 @@ def allows(metric: str, used: int, quantity: int, limit: int | None) -> bool:
     return used + quantity <= ceiling(metric, limit)
 
 
+def enters_grace(metric: str, used: int, limit: int | None) -> bool:
+    """Whether a counter is in (or past) the grace band: recorded once per period for the
+    grace history. Gauges have no grace history."""
+    return metric not in GAUGES and limit is not None and used >= limit
+
+
 def remaining(used: int, limit: int | None) -> int | None:
     return None if limit is None else max(limit - used, 0)
 
@@ -398,7 +404,8 @@ def suggest_upgrade(
         )
         if not any(_exceeds(projected[m], candidate[m]) for m in METRICS):
             options.append(_Option(cost=cents - current_cents, plan=plan.id, sort_key=(0, plan.id)))
-    if len(over) == 1:
+    if len(over) == 1 and over[0] not in overrides:
+        # (An overridden limit is what the contract says: add-ons do not raise it.)
         options.extend(_addon_options(catalog, subscriber, addons, over[0], projected, limits))
     if options:
         best = min(options, key=lambda o: (o.cost, o.sort_key))

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     lifecycle_email_from: str = "billing@example.com"
     # Where this API is reachable from browsers (simulator checkout pages, links).
     lifecycle_public_url: str = "http://127.0.0.1:8000"
+    # Signs the /admin dashboard's session cookies; derived from other settings when unset.
+    lifecycle_session_secret: str | None = None
     lifecycle_app_api_keys: str | None = None
     lifecycle_admin_api_keys: str | None = None
     # Only `lifecycle dev` uses these: the Temporal CLI that runs the embedded dev server.

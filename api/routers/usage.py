@@ -10,7 +10,7 @@ marked unsignalled and is retried on the customer's next usage request.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,16 +37,16 @@ from api.usage_schemas import (
     UsageView,
 )
 from db import usage as store
-from db.usage import CounterChange, Crossing, EventRow, UsageContext
-from domain.catalog import METRICS, Catalog
+from db.usage import EventBatch, IngestPlan, LimitRow, UsageContext
+from domain.catalog import METRICS
 from domain.limits import (
+    GAUGE_PERIOD_START,
     GAUGES,
     Period,
     UpgradeSuggestion,
     UsageState,
     consumption_blocked,
     counter_period_start,
-    crossed_thresholds,
     degradation_state,
     features,
     forecast,
@@ -65,7 +65,10 @@ admin_router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depen
 SIGNAL_TIMEOUT = timedelta(seconds=5)
 # Events may carry a clock slightly ahead of ours; further ahead is a client bug.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
-MAX_QUANTITY = 2**53
+# Per event or check (a counter is a BIGINT; this leaves room for millions of maxima).
+MAX_QUANTITY = 10**12
+# Largest override an admin can set (None is unlimited).
+MAX_LIMIT = 2**62
 _EVENT_FIELDS = frozenset({"customer_id", "metric", "quantity", "idempotency_key", "occurred_at"})
 _METRICS = frozenset(METRICS)
 
@@ -98,36 +101,6 @@ def require_metric(metric: str, *, field: str = "metric") -> str:
 
 
 # -- thresholds and workflow signals ----------------------------------------------------
-
-
-def threshold_crossings(
-    context: UsageContext,
-    period: Period,
-    metric: str,
-    *,
-    used: int,
-    delta: int,
-    limit: int | None,
-) -> list[Crossing]:
-    """Crossings of 80 % / 100 % from ``used - delta`` to ``used``. A gauge's notices count
-    per billing period too."""
-    if limit is None:
-        return []
-    return [
-        Crossing(
-            customer_id=context.customer_id,
-            metric=metric,
-            period_start=period.start,
-            threshold=threshold,
-            used=used,
-            limit=limit,
-        )
-        for threshold in crossed_thresholds(used - delta, used, limit)
-    ]
-
-
-def reached_grace(metric: str, used: int, limit: int | None, already: bool) -> bool:
-    return not already and metric not in GAUGES and limit is not None and used >= limit
 
 
 # Customers whose pending signals are being delivered by this process; True asks the
@@ -171,7 +144,17 @@ async def _deliver_once(context: AppContext, customer_id: str) -> None:
     usage = contexts.get(customer_id)
     suggestion = upgrade_for(context, usage, now) if usage is not None else None
     handle = customer_handle(context, customer_id)
+    highest: dict[tuple[str, datetime], int] = {}
     for crossing in pending:
+        key = (crossing.metric, crossing.period_start)
+        highest[key] = max(highest.get(key, 0), crossing.threshold)
+    for crossing in pending:
+        if crossing.threshold < highest[(crossing.metric, crossing.period_start)]:
+            # Crossed together with a higher threshold (or still unsent when the higher one
+            # came): the higher notice says it all.
+            async with context.sessions.begin() as session:
+                await store.mark_signalled(session, crossing, utcnow())
+            continue
         try:
             await handle.signal(
                 CustomerWorkflow.usage_threshold,
@@ -329,86 +312,59 @@ async def ingest_usage(
             valid.append((index, raw))
         else:
             rejected.append(problem)
-
     catalog = context.config.catalog
-    accepted = 0
-    signal_customers: set[str] = set()
-    async with context.sessions() as session:
-        contexts = await store.load_contexts(session, {raw["customer_id"] for _, raw in valid})
-        await end_read_phase(session)
+
+    def plan(contexts: dict[str, UsageContext]) -> IngestPlan:
+        # Columns straight away: this loop runs for every event of the batch.
+        events = EventBatch()
+        customer_ids, metrics, quantities = events.customer_ids, events.metrics, events.quantities
+        keys, occurred_at, period_starts = events.keys, events.occurred, events.period_starts
         periods: dict[str, Period] = {}
-        rows: list[EventRow] = []
         for index, raw in valid:
             customer_id = raw["customer_id"]
-            usage = contexts.get(customer_id)
-            if usage is None:
-                rejected.append(
-                    _reject(index, raw, "unknown_customer", f"unknown customer {customer_id!r}")
-                )
-                continue
-            occurred: datetime | str = now
-            if raw.get("occurred_at") is not None:
-                occurred = _parse_occurred_at(raw["occurred_at"], now)
-                if isinstance(occurred, str):
-                    rejected.append(_reject(index, raw, "invalid_occurred_at", occurred))
-                    continue
             period = periods.get(customer_id)
             if period is None:
+                usage = contexts.get(customer_id)
+                if usage is None:
+                    rejected.append(
+                        _reject(index, raw, "unknown_customer", f"unknown customer {customer_id!r}")
+                    )
+                    continue
                 period = periods[customer_id] = usage.period(now)
+                events.period_ends[(customer_id, period.start)] = period.end
+            occurred = now
+            if raw.get("occurred_at") is not None:
+                parsed = _parse_occurred_at(raw["occurred_at"], now)
+                if isinstance(parsed, str):
+                    rejected.append(_reject(index, raw, "invalid_occurred_at", parsed))
+                    continue
+                occurred = parsed
             metric = raw["metric"]
-            gauge = metric in GAUGES
-            rows.append(
-                EventRow(
-                    customer_id=customer_id,
-                    metric=metric,
-                    quantity=raw["quantity"],
-                    idempotency_key=raw["idempotency_key"],
-                    occurred_at=occurred,
-                    period_start=counter_period_start(metric, period),
-                    period_end=None if gauge else period.end,
-                )
-            )
-        changes = await store.ingest(session, rows, now)
-        accepted = sum(change.events for change in changes)
-        crossings, grace = _thresholds(catalog, contexts, periods, changes)
-        if crossings:
-            inserted = await store.record_crossings(session, crossings, now)
-            signal_customers.update(c.customer_id for c in inserted)
-        if grace:
-            await store.mark_grace(session, grace, now)
-        await session.commit()
-    signal_customers.update(cid for cid, usage in contexts.items() if usage.pending_signals)
-    schedule_signals(background, context, signal_customers)
+            customer_ids.append(customer_id)
+            metrics.append(metric)
+            quantities.append(raw["quantity"])
+            keys.append(raw["idempotency_key"])
+            occurred_at.append(occurred)
+            period_starts.append(GAUGE_PERIOD_START if metric in GAUGES else period.start)
+        limits = [
+            LimitRow(customer_id, metric, limit, period.start)
+            for customer_id, period in periods.items()
+            for metric, limit in contexts[customer_id].limits(catalog, period).items()
+            if limit is not None
+        ]
+        return IngestPlan(events=events, limits=limits)
+
+    outcome = await store.ingest_batch(
+        context.sessions, (raw["customer_id"] for _, raw in valid), plan, now
+    )
+    accepted = sum(change.events for change in outcome.changes)
+    signal = {c.customer_id for c in outcome.crossings}
+    signal.update(cid for cid, usage in outcome.contexts.items() if usage.pending_signals)
+    schedule_signals(background, context, signal)
     rejected.sort(key=lambda r: r.index)
-    return UsageIngestResult(accepted=accepted, duplicates=len(rows) - accepted, rejected=rejected)
-
-
-def _thresholds(
-    catalog: Catalog,
-    contexts: dict[str, UsageContext],
-    periods: dict[str, Period],
-    changes: Sequence[CounterChange],
-) -> tuple[list[Crossing], list[tuple[str, str, datetime]]]:
-    crossings: list[Crossing] = []
-    grace: list[tuple[str, str, datetime]] = []
-    limits_of: dict[str, dict[str, int | None]] = {}
-    for change in changes:
-        if change.delta <= 0:
-            continue
-        usage = contexts[change.customer_id]
-        period = periods[change.customer_id]
-        limits = limits_of.get(change.customer_id)
-        if limits is None:
-            limits = limits_of[change.customer_id] = usage.limits(catalog, period)
-        limit = limits[change.metric]
-        if limit is None:
-            continue
-        crossings += threshold_crossings(
-            usage, period, change.metric, used=change.used, delta=change.delta, limit=limit
-        )
-        if reached_grace(change.metric, change.used, limit, change.grace_reached):
-            grace.append((change.customer_id, change.metric, change.period_start))
-    return crossings, grace
+    return UsageIngestResult(
+        accepted=accepted, duplicates=outcome.planned - accepted, rejected=rejected
+    )
 
 
 # -- reads ------------------------------------------------------------------------------
@@ -563,8 +519,10 @@ async def put_limits(
     for key, value in body.items():
         if key not in _METRICS:
             errors.append(FieldError(key, f"unknown metric; known: {', '.join(METRICS)}"))
-        elif value is not None and value < 0:
-            errors.append(FieldError(key, "must be a non-negative integer or null (unlimited)"))
+        elif value is not None and not 0 <= value <= MAX_LIMIT:
+            errors.append(
+                FieldError(key, f"must be an integer from 0 to {MAX_LIMIT} or null (unlimited)")
+            )
     if errors:
         summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
         raise Problem(422, summary, type="validation-error", errors=errors)

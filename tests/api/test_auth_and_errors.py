@@ -68,9 +68,17 @@ async def test_admin_key_can_use_app_endpoints(client: httpx.AsyncClient) -> Non
     assert response.status_code == 200
 
 
-def test_api_refuses_to_start_without_keys() -> None:
+async def test_api_refuses_to_start_without_keys(database_url: str) -> None:
+    app = create_app(
+        Settings(
+            lifecycle_app_api_keys=None,
+            lifecycle_admin_api_keys=None,
+            database_url=database_url,
+        )
+    )
     with pytest.raises(MissingApiKeys, match="LIFECYCLE_APP_API_KEYS"):
-        create_app(Settings(lifecycle_app_api_keys=None, lifecycle_admin_api_keys=None))
+        async with app.router.lifespan_context(app):
+            pass
 
 
 async def _customer_count(sessions: SessionFactory) -> int:

@@ -1064,10 +1064,12 @@ async def test_checkout_conversion_shows_the_card_on_the_billing_page(
     await eventually(
         lambda: view_of(http, customer_id), lambda v: v["status"] == "active", timeout=WAIT
     )
-
-    billing = await billing_of(http, customer_id)
-
-    assert billing["payment_method"] is not None
+    # The card is mirrored right after the conversion, in a second step.
+    billing = await eventually(
+        lambda: billing_of(http, customer_id),
+        lambda b: b["payment_method"] is not None,
+        timeout=WAIT,
+    )
     assert (billing["payment_method"]["brand"], billing["payment_method"]["last4"]) == (
         "mastercard",
         "4444",

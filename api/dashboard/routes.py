@@ -1,0 +1,161 @@
+"""The admin dashboard at /admin: sign in with an admin key, then the business at a glance."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from html import escape
+from urllib.parse import parse_qs, urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+
+from api.auth import Principal, Scope
+from api.context import AppContext, get_context
+from api.dashboard import session as sessions
+from api.dashboard.charts import churn_chart, funnel_chart, mrr_chart
+from api.dashboard.page import layout, login_form, metrics_page
+from api.errors import Problem
+from api.reporting_schemas import metrics_view
+from api.routers.reports import build_report, render_csv
+from db.api_keys import find_key
+from db.models import LedgerEvent
+from domain.reporting import Granularity
+
+router = APIRouter(prefix="/admin", tags=["dashboard"], include_in_schema=False)
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(error: str | None = None) -> HTMLResponse:
+    return HTMLResponse(layout("Sign in", login_form(error)))
+
+
+@router.post("/login")
+async def login(request: Request, context: AppContext = Depends(get_context)) -> Response:
+    form = parse_qs((await request.body()).decode(errors="replace"))
+    key = (form.get("api_key") or [""])[0].strip()
+    principal = context.keys.lookup(key) if key else None
+    if principal is None and key:
+        async with context.sessions() as session:
+            stored = await find_key(session, key)
+        if stored is not None:
+            principal = Principal(scope=Scope(stored.scope), key_id=stored.id)
+    if principal is None or principal.scope is not Scope.ADMIN:
+        message = "That is not an admin API key." if key else "Enter an admin API key."
+        return HTMLResponse(layout("Sign in", login_form(message)), status_code=401)
+    response = RedirectResponse("/admin", status_code=303)
+    response.set_cookie(
+        sessions.COOKIE_NAME,
+        sessions.issue(context, principal),
+        max_age=sessions.SESSION_SECONDS,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+        path="/admin",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout() -> Response:
+    response = RedirectResponse("/admin/login", status_code=303)
+    response.delete_cookie(sessions.COOKIE_NAME, path="/admin")
+    return response
+
+
+async def _default_end(context: AppContext) -> datetime:
+    """Now, or the newest ledger entry when a seeded history lies ahead of today."""
+    async with context.sessions() as session:
+        latest = await session.scalar(select(func.max(LedgerEvent.occurred_at)))
+    now = datetime.now(UTC)
+    if latest is None or latest <= now:
+        return now
+    return latest + timedelta(seconds=1)
+
+
+def _parse_day(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@router.get("", response_class=HTMLResponse)
+async def dashboard(request: Request, context: AppContext = Depends(get_context)) -> Response:
+    current = await sessions.verify(context, request.cookies.get(sessions.COOKIE_NAME))
+    if current is None:
+        return RedirectResponse("/admin/login", status_code=303)
+    query = request.query_params
+    try:
+        start = _parse_day(query.get("from"))
+        end = _parse_day(query.get("to")) or await _default_end(context)
+    except ValueError:
+        return HTMLResponse(
+            layout("Dashboard", '<p class="error">Dates must look like 2026-01-31.</p>'),
+            status_code=422,
+        )
+    plan = query.get("plan") or None
+    try:
+        report = await build_report(
+            context, start=start, end=end, plan=plan, interval=None, granularity=Granularity.MONTH
+        )
+    except Problem as problem:
+        return HTMLResponse(
+            layout("Dashboard", f'<p class="error">{escape(problem.detail)}</p>'),
+            status_code=problem.status,
+        )
+    currency = context.config.catalog.currency
+    view = metrics_view(report, currency=currency)
+    body = metrics_page(
+        view,
+        plans=sorted(context.config.catalog.plans),
+        charts={
+            "mrr": mrr_chart(view.mrr_series, currency),
+            "funnel": funnel_chart(view.trial_funnel),
+            "churn": churn_chart(view.churn.months, currency),
+        },
+        csv_query=urlencode(
+            {"from": view.from_.date().isoformat(), "to": view.to.date().isoformat()}
+        ),
+        signed_in_as=current.key_id,
+    )
+    response = HTMLResponse(layout("Dashboard", body))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("/reports/{name}.csv")
+async def dashboard_csv(
+    name: str, request: Request, context: AppContext = Depends(get_context)
+) -> Response:
+    """The CSV exports for a signed-in dashboard user (the API's own need a Bearer key)."""
+    if await sessions.verify(context, request.cookies.get(sessions.COOKIE_NAME)) is None:
+        return RedirectResponse("/admin/login", status_code=303)
+    query = request.query_params
+    try:
+        start, end = _parse_day(query.get("from")), _parse_day(query.get("to"))
+    except ValueError:
+        raise Problem(
+            422, "from/to must be dates like 2026-01-31", type="validation-error"
+        ) from None
+    report = await build_report(
+        context,
+        start=start,
+        end=end or await _default_end(context),
+        plan=query.get("plan") or None,
+        interval=None,
+        granularity=Granularity.MONTH,
+    )
+    try:
+        text = render_csv(report, name)
+    except KeyError:
+        raise Problem(404, f"no report named {name!r}", type="not-found") from None
+    return Response(
+        text,
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )

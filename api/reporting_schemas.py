@@ -1,0 +1,391 @@
+"""Response bodies of the revenue metrics (``GET /v1/admin/metrics``).
+
+Stable contract for the admin dashboard and other consumers: fields are only ever added.
+Money is integer cents. Rates are fractions (0.25 = 25 %) rounded half up to 4 decimal
+places, days to 2; ``null`` when undefined (a zero denominator). The definitions are in
+``domain/reporting.py`` and in the endpoint's description.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.reporting import (
+    MOVEMENT_TYPES,
+    STATUSES,
+    ChurnMonth,
+    FunnelCounts,
+    MovementTotal,
+    MovementType,
+    Report,
+)
+
+Rate = float | None
+
+
+def _rate(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+class CustomerCentsView(BaseModel):
+    customer_id: str
+    cents: int = Field(description="The customer's movements of this type in the range, summed")
+
+
+class MovementTotalView(BaseModel):
+    cents: int = Field(description="Signed: contraction and churned are negative")
+    count: int = Field(description="Customers behind the movement")
+    customers: list[CustomerCentsView] = Field(description="Largest movement first")
+
+
+class MrrMovementsView(BaseModel):
+    starting_mrr_cents: int = Field(description="Recurring MRR at `from`")
+    ending_mrr_cents: int = Field(description="Recurring MRR at `to`")
+    new: MovementTotalView = Field(description="0 -> > 0, the customer's first revenue")
+    expansion: MovementTotalView = Field(description="> 0 -> more")
+    contraction: MovementTotalView = Field(description="> 0 -> less, still > 0")
+    churned: MovementTotalView = Field(description="> 0 -> 0: cancellation, pause, dunning")
+    reactivated: MovementTotalView = Field(
+        description="0 -> > 0 for a customer who had MRR before (resume, restart)"
+    )
+    net_cents: int = Field(description="new + expansion + contraction + churned + reactivated")
+    transfer_in_cents: int = Field(
+        description="With a plan/interval filter: MRR customers brought into the segment by "
+        "changing plan or interval (0 without a filter)"
+    )
+    transfer_out_cents: int = Field(
+        description="With a plan/interval filter: MRR customers took out of the segment. "
+        "starting + net + transfer_in - transfer_out = ending"
+    )
+
+
+class MrrPointView(BaseModel):
+    month: str = Field(description="YYYY-MM (UTC)", examples=["2026-01"])
+    at: datetime = Field(description="Where the point is measured: month end, or `to`")
+    mrr_cents: int = Field(description="recurring_mrr_cents + overage_mrr_cents at `at`")
+    recurring_mrr_cents: int
+    overage_mrr_cents: int = Field(description="Message packs billed in [at - 1 month, at)")
+    new_cents: int
+    expansion_cents: int
+    contraction_cents: int
+    churned_cents: int
+    reactivated_cents: int
+    net_cents: int
+
+
+class FunnelCountsView(BaseModel):
+    started: int = Field(description="Trials started in the range (the cohort)")
+    converted: int = Field(description="Of those, converted by `to` (into the segment)")
+    converted_within_trial: int
+    converted_after_expiry: int = Field(description="After the trial expired, no win-back")
+    converted_via_winback: int = Field(description="After at least one win-back email")
+    expired: int = Field(description="Trial expired by `to` (whether converted later or not)")
+    expired_unconverted: int
+    in_trial: int = Field(description="Still trialing at `to`")
+    conversion_rate: Rate = Field(description="converted / started")
+    median_days_to_convert: Rate = Field(description="Trial start to conversion, in days")
+
+
+class TrialCohortView(FunnelCountsView):
+    week: str = Field(description="ISO week of the trial start", examples=["2026-W02"])
+    week_start: date = Field(description="The Monday of that week")
+
+
+class TrialFunnelView(FunnelCountsView):
+    cohorts: list[TrialCohortView] = Field(description="By ISO week of sign-up")
+
+
+class ChurnMonthView(BaseModel):
+    month: str = Field(description="YYYY-MM")
+    window_start: datetime
+    window_end: datetime
+    partial: bool = Field(description="The month is cut by the range")
+    paying_customers_at_start: int
+    mrr_at_start_cents: int
+    churned_customers: int
+    churned_mrr_cents: int = Field(description="Positive")
+    contraction_mrr_cents: int = Field(description="Positive")
+    logo_churn_rate: Rate = Field(description="churned_customers / paying_customers_at_start")
+    revenue_churn_rate: Rate = Field(
+        description="(churned_mrr_cents + contraction_mrr_cents) / mrr_at_start_cents"
+    )
+    voluntary_churned_customers: int
+    voluntary_churned_mrr_cents: int
+    involuntary_churned_customers: int = Field(description="Canceled when dunning ran out")
+    involuntary_churned_mrr_cents: int
+    dunning_started: int
+    dunning_recovered: int
+    dunning_exhausted: int
+    dunning_recovery_rate: Rate = Field(
+        description="dunning_recovered / (dunning_recovered + dunning_exhausted)"
+    )
+
+
+class ChurnView(BaseModel):
+    logo_churn_rate: Rate = Field(description="Monthly, pooled over the range's months")
+    revenue_churn_rate: Rate = Field(description="Monthly, pooled over the range's months")
+    churned_customers: int
+    churned_mrr_cents: int
+    contraction_mrr_cents: int
+    voluntary_churned_customers: int
+    voluntary_churned_mrr_cents: int
+    involuntary_churned_customers: int
+    involuntary_churned_mrr_cents: int
+    dunning_started: int
+    dunning_recovered: int
+    dunning_exhausted: int
+    dunning_recovery_rate: Rate
+    months: list[ChurnMonthView]
+
+
+class CohortMonthView(BaseModel):
+    offset: int = Field(description="Months since the cohort month (0 = the cohort month)")
+    month: str
+    retained_customers: int = Field(description="With recurring MRR > 0 at that month's end")
+    cumulative_revenue_cents: int = Field(description="Paid invoices less refunds, to date")
+    cumulative_revenue_per_customer_cents: int
+
+
+class RevenueCohortView(BaseModel):
+    month: str = Field(description="Month of the customers' first revenue")
+    customers: int
+    revenue_cents: int = Field(description="Observed cumulative revenue up to `to`")
+    revenue_per_customer_cents: int = Field(description="Observed lifetime value so far")
+    months: list[CohortMonthView]
+
+
+class StatusCountsView(BaseModel):
+    trialing: int
+    trial_expired: int
+    active: int
+    past_due: int
+    paused: int
+    canceled: int
+    total: int
+
+
+class LifecyclePointView(StatusCountsView):
+    period: str = Field(description="The bucket: YYYY-MM-DD, YYYY-Www or YYYY-MM")
+    period_start: datetime
+    at: datetime = Field(description="Counts at the end of the bucket (or at `to`)")
+
+
+class RevenueView(BaseModel):
+    payments: int = Field(description="Paid invoices with a payment in the range")
+    payments_cents: int
+    refunds: int
+    refunds_cents: int
+    net_revenue_cents: int = Field(description="payments_cents - refunds_cents")
+
+
+class MetricsView(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: datetime = Field(alias="from", description="Range start (inclusive), UTC")
+    to: datetime = Field(description="Range end (exclusive), UTC; snapshots are taken here")
+    plan: str | None
+    interval: str | None
+    granularity: str = Field(description="Bucket of `lifecycle`: day, week or month")
+    currency: str
+    mrr_cents: int = Field(description="recurring_mrr_cents + overage_mrr_cents")
+    recurring_mrr_cents: int = Field(description="Plans and recurring add-ons at `to`")
+    overage_mrr_cents: int = Field(
+        description="Metered overage: one-off message packs billed in [to - 1 month, to)"
+    )
+    arr_cents: int = Field(description="12 x mrr_cents")
+    active_customers: int
+    trialing_customers: int
+    past_due_customers: int
+    paused_customers: int
+    trial_expired_customers: int
+    canceled_customers: int
+    paying_customers: int = Field(description="Recurring MRR > 0 at `to` (past_due included)")
+    trial_conversion_rate: Rate = Field(description="trial_funnel.conversion_rate")
+    logo_churn_rate: Rate = Field(description="churn.logo_churn_rate")
+    revenue_churn_rate: Rate = Field(description="churn.revenue_churn_rate")
+    dunning_recovery_rate: Rate = Field(description="churn.dunning_recovery_rate")
+    arpu_cents: int | None = Field(description="mrr_cents / paying_customers")
+    ltv_cents: int | None = Field(description="ARPU / revenue_churn_rate (unrounded inputs)")
+    mrr_movements: MrrMovementsView
+    mrr_series: list[MrrPointView] = Field(description="One point per calendar month")
+    trial_funnel: TrialFunnelView
+    churn: ChurnView
+    cohorts: list[RevenueCohortView] = Field(description="Monthly first-revenue cohorts")
+    lifecycle: list[LifecyclePointView] = Field(description="Customers per status over time")
+    revenue: RevenueView
+
+
+def _movement(total: MovementTotal) -> MovementTotalView:
+    return MovementTotalView(
+        cents=total.cents,
+        count=len(total.customers),
+        customers=[
+            CustomerCentsView(customer_id=c.customer_id, cents=c.cents) for c in total.customers
+        ],
+    )
+
+
+def _funnel_fields(counts: FunnelCounts) -> dict[str, object]:
+    return {
+        "started": counts.started,
+        "converted": counts.converted,
+        "converted_within_trial": counts.converted_within_trial,
+        "converted_after_expiry": counts.converted_after_expiry,
+        "converted_via_winback": counts.converted_via_winback,
+        "expired": counts.expired,
+        "expired_unconverted": counts.expired_unconverted,
+        "in_trial": counts.in_trial,
+        "conversion_rate": _rate(counts.conversion_rate),
+        "median_days_to_convert": _rate(counts.median_days_to_convert),
+    }
+
+
+def _churn_month(month: ChurnMonth) -> ChurnMonthView:
+    return ChurnMonthView(
+        month=month.month,
+        window_start=month.window_start,
+        window_end=month.window_end,
+        partial=month.partial,
+        paying_customers_at_start=month.paying_customers_at_start,
+        mrr_at_start_cents=month.mrr_at_start_cents,
+        churned_customers=month.churned_customers,
+        churned_mrr_cents=month.churned_mrr_cents,
+        contraction_mrr_cents=month.contraction_mrr_cents,
+        logo_churn_rate=_rate(month.logo_churn_rate),
+        revenue_churn_rate=_rate(month.revenue_churn_rate),
+        voluntary_churned_customers=month.voluntary_churned_customers,
+        voluntary_churned_mrr_cents=month.voluntary_churned_mrr_cents,
+        involuntary_churned_customers=month.involuntary_churned_customers,
+        involuntary_churned_mrr_cents=month.involuntary_churned_mrr_cents,
+        dunning_started=month.dunning_started,
+        dunning_recovered=month.dunning_recovered,
+        dunning_exhausted=month.dunning_exhausted,
+        dunning_recovery_rate=_rate(month.dunning_recovery_rate),
+    )
+
+
+def metrics_view(report: Report, *, currency: str) -> MetricsView:
+    return MetricsView.model_validate(
+        {"from": report.start, "to": report.end, **_metrics_fields(report, currency=currency)}
+    )
+
+
+def _metrics_fields(report: Report, *, currency: str) -> dict[str, object]:
+    counts = report.status_counts
+    movements = report.movements
+    churn = report.churn
+    return dict(
+        plan=report.segment.plan,
+        interval=report.segment.interval,
+        granularity=report.granularity.value,
+        currency=currency,
+        mrr_cents=report.mrr_cents,
+        recurring_mrr_cents=report.recurring_mrr_cents,
+        overage_mrr_cents=report.overage_mrr_cents,
+        arr_cents=report.arr_cents,
+        active_customers=counts["active"],
+        trialing_customers=counts["trialing"],
+        past_due_customers=counts["past_due"],
+        paused_customers=counts["paused"],
+        trial_expired_customers=counts["trial_expired"],
+        canceled_customers=counts["canceled"],
+        paying_customers=report.paying_customers,
+        trial_conversion_rate=_rate(report.trial_conversion_rate),
+        logo_churn_rate=_rate(report.logo_churn_rate),
+        revenue_churn_rate=_rate(report.revenue_churn_rate),
+        dunning_recovery_rate=_rate(report.dunning_recovery_rate),
+        arpu_cents=report.arpu_cents,
+        ltv_cents=report.ltv_cents,
+        mrr_movements=MrrMovementsView(
+            starting_mrr_cents=movements.starting_mrr_cents,
+            ending_mrr_cents=movements.ending_mrr_cents,
+            new=_movement(movements.totals[MovementType.NEW]),
+            expansion=_movement(movements.totals[MovementType.EXPANSION]),
+            contraction=_movement(movements.totals[MovementType.CONTRACTION]),
+            churned=_movement(movements.totals[MovementType.CHURNED]),
+            reactivated=_movement(movements.totals[MovementType.REACTIVATED]),
+            net_cents=movements.net_cents,
+            transfer_in_cents=movements.transfer_in_cents,
+            transfer_out_cents=movements.transfer_out_cents,
+        ),
+        mrr_series=[
+            MrrPointView(
+                month=p.month,
+                at=p.at,
+                mrr_cents=p.mrr_cents,
+                recurring_mrr_cents=p.recurring_mrr_cents,
+                overage_mrr_cents=p.overage_mrr_cents,
+                **{f"{t.value}_cents": p.movements[t] for t in MOVEMENT_TYPES},
+                net_cents=p.net_cents,
+            )
+            for p in report.mrr_series
+        ],
+        trial_funnel=TrialFunnelView.model_validate(
+            {
+                **_funnel_fields(report.funnel.counts),
+                "cohorts": [
+                    TrialCohortView.model_validate(
+                        {"week": c.week, "week_start": c.week_start, **_funnel_fields(c.counts)}
+                    )
+                    for c in report.funnel.cohorts
+                ],
+            }
+        ),
+        churn=ChurnView(
+            logo_churn_rate=_rate(churn.logo_churn_rate),
+            revenue_churn_rate=_rate(churn.revenue_churn_rate),
+            churned_customers=churn.churned_customers,
+            churned_mrr_cents=churn.churned_mrr_cents,
+            contraction_mrr_cents=churn.contraction_mrr_cents,
+            voluntary_churned_customers=churn.voluntary_churned_customers,
+            voluntary_churned_mrr_cents=churn.voluntary_churned_mrr_cents,
+            involuntary_churned_customers=churn.involuntary_churned_customers,
+            involuntary_churned_mrr_cents=churn.involuntary_churned_mrr_cents,
+            dunning_started=churn.dunning_started,
+            dunning_recovered=churn.dunning_recovered,
+            dunning_exhausted=churn.dunning_exhausted,
+            dunning_recovery_rate=_rate(churn.dunning_recovery_rate),
+            months=[_churn_month(m) for m in churn.months],
+        ),
+        cohorts=[
+            RevenueCohortView(
+                month=c.month,
+                customers=c.customers,
+                revenue_cents=c.revenue_cents,
+                revenue_per_customer_cents=c.revenue_per_customer_cents,
+                months=[
+                    CohortMonthView(
+                        offset=m.offset,
+                        month=m.month,
+                        retained_customers=m.retained_customers,
+                        cumulative_revenue_cents=m.cumulative_revenue_cents,
+                        cumulative_revenue_per_customer_cents=(
+                            m.cumulative_revenue_per_customer_cents
+                        ),
+                    )
+                    for m in c.months
+                ],
+            )
+            for c in report.cohorts
+        ],
+        lifecycle=[
+            LifecyclePointView(
+                period=p.period,
+                period_start=p.period_start,
+                at=p.at,
+                **{s: p.counts.get(s, 0) for s in STATUSES},
+                total=p.total,
+            )
+            for p in report.lifecycle
+        ],
+        revenue=RevenueView(
+            payments=report.revenue.payments,
+            payments_cents=report.revenue.payments_cents,
+            refunds=report.revenue.refunds,
+            refunds_cents=report.revenue.refunds_cents,
+            net_revenue_cents=report.revenue.net_revenue_cents,
+        ),
+    )

@@ -1,0 +1,129 @@
+"""The embedded default (`make run`) keeps usage in SQLite: ingestion, the atomic consume,
+add-ons, overrides and history work there too."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from db.engine import SessionFactory, create_engine, session_factory
+from db.migrate import migrate
+from lifecycle.config import EngineConfig
+from tests.factories import ADMIN_KEY, api_client, auth, make_settings
+from tests.usage.support import (
+    add_addon,
+    event,
+    ingest,
+    make_customer,
+    month_around,
+    ok,
+    override,
+    set_customer,
+    usage,
+)
+
+
+@pytest.fixture
+async def sqlite_sessions(tmp_path: Path) -> AsyncIterator[SessionFactory]:
+    url = f"sqlite+aiosqlite:///{tmp_path}/lifecycle.db"
+    await migrate(url)
+    engine = create_engine(url)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def sqlite_http(
+    sqlite_sessions: SessionFactory, dev_server_env: WorkflowEnvironment, task_queue: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    url = str(sqlite_sessions.kw["bind"].url)
+    settings = make_settings(database_url=url, task_queue=task_queue)
+    async with api_client(settings, dev_server_env.client) as http:
+        yield http
+
+
+async def test_ingestion_consume_and_history_on_sqlite(
+    sqlite_http: httpx.AsyncClient, sqlite_sessions: SessionFactory, engine_config: EngineConfig
+) -> None:
+    http = sqlite_http
+    start, end = month_around()
+    cid = await make_customer(
+        sqlite_sessions,
+        engine_config,
+        status="active",
+        plan="starter",
+        interval="month",
+        period_start=start,
+        period_end=end,
+    )
+    other = await make_customer(sqlite_sessions, engine_config)
+    result = await ingest(
+        http,
+        [
+            event(cid, "messages", 4, key="a"),
+            event(cid, "messages", 4, key="a"),
+            event(cid, "tokens", 100, key="b"),
+            event(other, "messages", 2, key="a"),
+            event(cid, "chatbots", 1, key="c"),
+            event(cid, "minutes", 1, key="d"),
+        ],
+    )
+    assert (result["accepted"], result["duplicates"]) == (4, 1)
+    assert [r["code"] for r in result["rejected"]] == ["unknown_metric"]
+    again = await ingest(http, [event(cid, "messages", 4, key="a")])
+    assert (again["accepted"], again["duplicates"]) == (0, 1)
+    view = await usage(http, cid)
+    assert {m: v["used"] for m, v in view.items()} == {
+        "chatbots": 1,
+        "messages": 4,
+        "tokens": 100,
+        "api_calls": 0,
+    }
+    assert (await usage(http, other))["messages"]["used"] == 2
+
+    # Atomic consume: 30 racing callers against 10 messages (4 used) get exactly 6.
+    await override(http, cid, messages=10)
+
+    async def consume(key: str, quantity: int = 1) -> dict:
+        response = await http.post(
+            f"/v1/customers/{cid}/entitlements/check",
+            json={
+                "metric": "messages",
+                "consume": True,
+                "idempotency_key": key,
+                "quantity": quantity,
+            },
+            headers=auth(),
+        )
+        return await ok(response)
+
+    answers = await asyncio.gather(*(consume(f"k{i}") for i in range(30)))
+    assert sum(a["allowed"] for a in answers) == 6
+    retry = await consume("k0")
+    assert retry["duplicate"] and (await usage(http, cid))["messages"]["used"] == 10
+
+    # Add-ons raise limits, and a new period starts from zero.
+    await add_addon(sqlite_sessions, cid, "extra_chatbot", kind="recurring", quantity=2)
+    await add_addon(sqlite_sessions, cid, "message_pack", kind="one_off", period_start=start)
+    view = await usage(http, cid)
+    assert (view["chatbots"]["limit"], view["messages"]["limit"]) == (5, 10)  # overridden
+    await http.delete(f"/v1/admin/customers/{cid}/limits/messages", headers=auth(ADMIN_KEY))
+    assert (await usage(http, cid))["messages"]["limit"] == 15_000
+    await set_customer(
+        sqlite_sessions, cid, current_period_start=end, current_period_end=end + timedelta(30)
+    )
+    view = await usage(http, cid)
+    assert (view["messages"]["used"], view["messages"]["limit"]) == (0, 5000)
+    history = await ok(
+        await http.get(
+            f"/v1/customers/{cid}/usage/history", params={"metric": "messages"}, headers=auth()
+        )
+    )
+    assert [p["used"] for p in history["metrics"][0]["periods"]] == [0, 10]
+    assert sum(d["quantity"] for d in history["metrics"][0]["daily"]) == 10
