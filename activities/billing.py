@@ -52,8 +52,10 @@ class EnsureProviderCustomerInput:
 
 @dataclass(frozen=True)
 class EraseProviderCustomerInput:
-    provider_customer_id: str
+    customer_id: str
     idempotency_key: str
+    # Known to the workflow; else looked up (Checkout or the portal may have created one).
+    provider_customer_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -221,10 +223,15 @@ class BillingActivities:
     @activity.defn(name="erase_provider_customer")
     async def erase_provider_customer(self, request: EraseProviderCustomerInput) -> None:
         """Delete the provider's customer (and with it the personal data it holds)."""
+        provider_id = request.provider_customer_id
+        if provider_id is None:
+            async with self._sessions() as session:
+                customer = await session.get(Customer, request.customer_id)
+            provider_id = customer.provider_customer_id if customer else None
+        if provider_id is None:
+            return
         try:
-            await self._gateway.erase_customer(
-                request.provider_customer_id, idempotency_key=request.idempotency_key
-            )
+            await self._gateway.erase_customer(provider_id, idempotency_key=request.idempotency_key)
         except _FINAL as exc:
             raise payment_failure(exc) from exc
 

@@ -50,20 +50,22 @@ class IngestResult:
     status: str
 
 
-async def _customer_for(context: AppContext, event: PaymentEvent) -> str | None:
+async def _customer_for(context: AppContext, event: PaymentEvent) -> Customer | None:
     async with context.sessions() as session:
         if event.engine_customer_id:
             found = await session.get(Customer, event.engine_customer_id)
             if found is not None:
-                return found.id
+                return found
         if event.provider_customer_id:
-            customer_id: str | None = await session.scalar(
-                select(Customer.id).where(
-                    Customer.provider_customer_id == event.provider_customer_id
-                )
+            by_provider: Customer | None = await session.scalar(
+                select(Customer).where(Customer.provider_customer_id == event.provider_customer_id)
             )
-            return customer_id
+            return by_provider
     return None
+
+
+def is_erased(customer: Customer) -> bool:
+    return customer.external_id == f"erased:{customer.id}"
 
 
 async def ingest_payment_event(
@@ -74,7 +76,13 @@ async def ingest_payment_event(
     except (KeyError, TypeError, ValueError) as exc:
         raise Problem(400, f"not a valid event: {exc}", type="invalid-event") from None
     now = datetime.now(UTC)
-    customer_id = await _customer_for(context, event)
+    customer = await _customer_for(context, event)
+    customer_id = customer.id if customer is not None else None
+    erased = customer is not None and is_erased(customer)
+    if erased:
+        # Events about an erased customer (e.g. the provider's customer.deleted) must not
+        # bring personal data back: keep that they happened, not what they said.
+        payload = {"id": event.id, "type": event.type, "redacted": True}
     async with context.sessions.begin() as session:
         is_new = await insert_ignoring_conflict(
             session,
@@ -99,10 +107,16 @@ async def ingest_payment_event(
             return IngestResult(event.id, duplicate=True, status=stored.status)
         if is_new:
             await append_ledger(session, _received(event, customer_id, payload, provider, now))
-        if customer_id is not None and event.invoice is not None:
+        if customer_id is not None and event.invoice is not None and not erased:
             await upsert_invoice(session, customer_id, event.invoice, now=now)
-    if customer_id is None or event.type not in HANDLED_TYPES:
-        reason = "no such customer" if customer_id is None else "event type not handled"
+    if customer_id is None or erased or event.type not in HANDLED_TYPES:
+        reason = (
+            "no such customer"
+            if customer_id is None
+            else "the customer was erased"
+            if erased
+            else "event type not handled"
+        )
         await _finish(context, event.id, "ignored", reason)
         return IngestResult(event.id, duplicate=not is_new, status="ignored")
     try:

@@ -33,9 +33,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     # No pre-ping (three round trips per checkout on asyncpg): connections are recycled
     # before servers or proxies drop them, and one broken by a restart is discarded on its
     # first error.
-    return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=900
-    )
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=900)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

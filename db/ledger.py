@@ -42,6 +42,7 @@ HASHED_FIELDS = (
     "mrr_delta_cents",
     "data",
     "occurred_at",
+    "recorded_at",
 )
 
 

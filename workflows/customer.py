@@ -557,14 +557,14 @@ class CustomerWorkflow:
         elif state.status in (Status.TRIALING, Status.TRIAL_EXPIRED):
             # A trial ends too: no more reminders or win-backs to an erased customer.
             await self._move(Status.CANCELED, "trial_ended", actor=command.actor)
-        if state.provider_customer_id is not None:
-            await self._billing(
-                BillingActivities.erase_provider_customer,
-                EraseProviderCustomerInput(
-                    provider_customer_id=state.provider_customer_id,
-                    idempotency_key=f"{state.customer_id}:erase_provider",
-                ),
-            )
+        await self._billing(
+            BillingActivities.erase_provider_customer,
+            EraseProviderCustomerInput(
+                customer_id=state.customer_id,
+                provider_customer_id=state.provider_customer_id,
+                idempotency_key=f"{state.customer_id}:erase_provider",
+            ),
+        )
         await workflow.execute_activity_method(
             PrivacyActivities.erase_personal_data,
             ErasePersonalDataInput(

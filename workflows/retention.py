@@ -8,6 +8,9 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    # Terms' annotations name these; the data converter resolves them in the sandbox.
+    import domain.catalog
+    import domain.policy  # noqa: F401
     from activities.policy import PolicyActivities
     from activities.privacy import PrivacyActivities, PurgeInput, PurgeResult
 

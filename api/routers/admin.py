@@ -99,7 +99,10 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created, _, customer_id = raw.partition("|")
-        return datetime.fromisoformat(created), customer_id
+        moment = datetime.fromisoformat(created)
+        if moment.tzinfo is None or not customer_id:
+            raise ValueError("not one of ours")
+        return moment, customer_id
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise Problem(
             422,

@@ -83,7 +83,7 @@ class CustomerPlan:
     steps: tuple[Step, ...] = field(default_factory=tuple)
 
     def external_id(self, seed: int) -> str:
-        return f"demo-{seed}-{self.number:05d}"
+        return f"{external_id_prefix(seed)}{self.number:05d}"
 
     @property
     def email(self) -> str:
@@ -110,6 +110,11 @@ _COMPANY = (
     "Labs", "Support", "Studio", "Shop", "Health", "Legal", "Travel", "Bakery", "Garage",
     "Books", "Fitness", "Realty", "Dental", "Games", "Energy",
 )  # fmt: skip
+
+
+def external_id_prefix(seed: int) -> str:
+    """Every demo customer of a seed has an external id starting with this."""
+    return f"demo-{seed}-"
 
 
 def demo_name(number: int) -> str:

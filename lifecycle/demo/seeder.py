@@ -50,9 +50,16 @@ from db.engine import SessionFactory, create_engine, is_sqlite, session_factory
 from db.migrate import migrate
 from db.models import Customer, EmailOutbox, Invoice, LedgerEvent
 from db.simulator_models import SimSubscription
-from domain.lifecycle import Status
-from domain.proration import add_interval, add_months
-from lifecycle.demo.personas import Act, CustomerPlan, Recovery, Step, plan_customers
+from domain.lifecycle import BillingInterval, Status
+from domain.proration import add_months, next_period_end
+from lifecycle.demo.personas import (
+    Act,
+    CustomerPlan,
+    Recovery,
+    Step,
+    external_id_prefix,
+    plan_customers,
+)
 from lifecycle.demo.server import seed_server
 from lifecycle.settings import Settings
 from workers.worker import build_worker, terms_loader
@@ -258,6 +265,12 @@ class _Seeder:
         self.commands = 0
         self.renewals = 0
         self.refused: list[str] = []
+        # The simulator's subscriptions of this run's customers (and no one else's).
+        self.ours = SimSubscription.customer_id.in_(
+            select(Customer.provider_customer_id).where(
+                Customer.external_id.like(f"{external_id_prefix(seed)}%")
+            )
+        )
 
     # -- days -------------------------------------------------------------------------
 
@@ -272,6 +285,7 @@ class _Seeder:
                 await session.scalars(
                     select(SimSubscription.customer_id)
                     .where(
+                        self.ours,
                         SimSubscription.status.in_(("active", "past_due")),
                         SimSubscription.current_period_end <= self.clock.now,
                     )
@@ -294,7 +308,7 @@ class _Seeder:
         async with self.sessions() as session:
             earliest = await session.scalar(
                 select(func.min(SimSubscription.current_period_end)).where(
-                    SimSubscription.status.in_(("active", "past_due"))
+                    self.ours, SimSubscription.status.in_(("active", "past_due"))
                 )
             )
         if earliest is None:
@@ -373,17 +387,22 @@ class _Seeder:
     async def clear_of_period_end(self, customer: _Customer, day: int) -> CustomerSnapshot:
         """Wait until ``day``, moved past a period end that falls on it or the day before
         (the renewal's events arrive the next morning): a command then never races the
-        renewal, so every run takes the same path."""
+        renewal, so every run takes the same path. Whether the workflow has applied that
+        morning's renewal yet or not, the period end in question is one of the current
+        period's bounds."""
         while True:
             await self.days.at(day)
             snapshot = await self.snapshot(customer)
-            end = snapshot.state.current_period_end
-            if end is None or snapshot.state.status is Status.CANCELED:
+            state = snapshot.state
+            if state.current_period_end is None or state.status is Status.CANCELED:
                 return snapshot
-            end_day = self.day_of(end)
-            if day not in (end_day, end_day + 1):
+            bounds = [self.day_of(state.current_period_end)]
+            if state.current_period_start is not None:
+                bounds.append(self.day_of(state.current_period_start))
+            close = [end for end in bounds if day in (end, end + 1)]
+            if not close:
                 return snapshot
-            day = end_day + 2
+            day = max(close) + 2
 
     async def take(self, customer: _Customer, step: Step, following: Step | None) -> bool:
         """Carry out one step; False when the customer's story is over."""
@@ -486,13 +505,10 @@ class _Seeder:
     ) -> None:
         state = snapshot.state
         pause_days = step.pause_days
-        if state.current_period_end is not None and state.interval is not None:
+        if state.subscription_id is not None and state.interval is not None:
             # Resume clear of a renewal, so the renewal's invoice is voided or charged the
             # same way in every run.
-            ends = [
-                self.day_of(add_interval(state.current_period_end, state.interval, k))
-                for k in range(0, 4)
-            ]
+            ends = await self.period_end_days(state.subscription_id, state.interval, count=4)
             while any(abs(day + pause_days - end) <= 1 for end in ends):
                 pause_days += 3
         if step.manual_resume:
@@ -507,6 +523,20 @@ class _Seeder:
                 PauseSubscription(actor=ACTOR, resumes_at=resumes_at),
             )
         customer.cursor = day + pause_days + 1
+
+    async def period_end_days(
+        self, subscription_id: str, interval: BillingInterval, *, count: int
+    ) -> list[int]:
+        """The days of the subscription's next ``count`` period ends, from its billing
+        cycle anchor at the provider (the simulator)."""
+        async with self.sessions() as session:
+            sub = await session.get(SimSubscription, subscription_id)
+        if sub is None:
+            return []
+        ends = [sub.current_period_end]
+        while len(ends) < count:
+            ends.append(next_period_end(sub.billing_cycle_anchor, interval, ends[-1]))
+        return [self.day_of(end) for end in ends]
 
     async def fail_renewal(self, customer: _Customer, step: Step, day: int) -> bool:
         """The card starts failing the day before a renewal: the renewal fails and dunning
@@ -595,7 +625,7 @@ async def seed(
     for name, level in quiet.items():
         logging.getLogger(name).setLevel(max(level, logging.getLogger(name).level))
     try:
-        prefix = f"demo-{seed}-"
+        prefix = external_id_prefix(seed)
         async with sessions() as session:
             taken = await session.scalar(
                 select(func.count())
@@ -656,10 +686,12 @@ async def seed(
                 concurrency=concurrency,
             )
             async with worker:
-                await _run_days(env, seeder, plans, total_days, say, started)
-                # Let the last day's work finish, clear of any whole-day timer.
-                await env.sleep(SETTLE)
-                await seeder.days.close()
+                try:
+                    await _run_days(env, seeder, plans, total_days, say, started)
+                    # Let the last day's work finish, clear of any whole-day timer.
+                    await env.sleep(SETTLE)
+                finally:
+                    await seeder.days.close()
             if seeder.days.errors:
                 raise RuntimeError(
                     f"{len(seeder.days.errors)} customer scripts failed; first: "

@@ -93,7 +93,7 @@ def _payload_texts(message: Message, into: list[str]) -> None:
     for field, value in message.ListFields():
         if field.type != field.TYPE_MESSAGE:
             continue
-        if field.message_type.GetOptions().map_entry:
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
             for item in value.values():
                 if isinstance(item, Message):
                     _payload_texts(item, into)

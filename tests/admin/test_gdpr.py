@@ -22,6 +22,7 @@ from sqlalchemy import select
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from api.auth import Principal, Scope, key_fingerprint
 from db.engine import SessionFactory
 from db.models import (
     Customer,
@@ -50,6 +51,7 @@ from workflows.messages import workflow_id_for
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 WEBHOOK_SECRET = "whsec_test"
+ADMIN_ACTOR = Principal(scope=Scope.ADMIN, key_id=key_fingerprint(ADMIN_KEY)).actor
 Json = dict[str, Any]
 
 
@@ -372,14 +374,15 @@ async def test_erasure_of_a_paying_customer_leaves_no_personal_data(env: Env) ->
     ):
         assert kind in kinds, kinds
     erased_row = after[-1]
-    assert erased_row.kind == "customer_erased"
-    assert erased_row.actor.startswith("admin:")
+    assert (erased_row.kind, erased_row.actor) == ("customer_erased", ADMIN_ACTOR)
     canceled = next(r for r in after if r.kind == "subscription_canceled")
-    assert (canceled.from_status, canceled.to_status, canceled.data["reason"]) == (
+    assert (canceled.from_status, canceled.to_status, canceled.actor) == (
         "past_due",
         "canceled",
-        "erased",
+        ADMIN_ACTOR,
     )
+    assert canceled.data["reason"] == "erased"
+    assert canceled.mrr_delta_cents == -2900
     async with env.sessions() as session:
         webhooks = list(
             await session.scalars(select(WebhookEvent).where(WebhookEvent.customer_id == cid))
@@ -400,6 +403,13 @@ async def test_erasure_of_a_paying_customer_leaves_no_personal_data(env: Env) ->
             )
         )
     assert [s.status for s in subscriptions] == ["canceled"]
+
+    # What an access request would now return: no personal data, the records remain.
+    document = ok(await env.http.get(f"/v1/admin/customers/{cid}/export", headers=auth(ADMIN_KEY)))
+    assert (document["profile"]["email"], document["profile"]["name"]) == (None, None)
+    assert len(document["invoices"]) == 3
+    assert all(e["to_email"] is None and e["body"] is None for e in document["emails"])
+    assert [n["body"] for n in document["notifications"]] == ["(erased)"]
 
     # Asking again is harmless and says so.
     again = await _erase(env, cid)
@@ -448,14 +458,6 @@ async def test_erasure_of_a_trialing_customer(env: Env) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: workflows/customer.py _erase erases the provider customer only when the "
-    "workflow knows its id (state.provider_customer_id); one created by the API for a "
-    "Checkout or portal session (api/routers/billing.py _provider_customer) is stored in "
-    "the database only, so erasing a trial that opened Checkout leaves the email and name "
-    "at the payment provider (sim_customers / Stripe)",
-)
 async def test_erasure_after_an_abandoned_checkout_reaches_the_provider(env: Env) -> None:
     person = Person.new()
     cid = await _sign_up(env, person)
@@ -472,13 +474,6 @@ async def test_erasure_after_an_abandoned_checkout_reaches_the_provider(env: Env
         assert await tables_containing(env.sessions, needle) == {}, needle
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: api/payment_events.py ingest_payment_event stores every webhook payload in "
-    "full (webhook_events.payload) for a matched customer, also after erasure; Stripe's "
-    "customer.deleted event, which the erasure itself triggers, carries the customer's "
-    "email, name and address, so they are back in the database",
-)
 async def test_webhooks_after_erasure_bring_no_personal_data_back(env: Env) -> None:
     person = Person.new()
     cid = await _sign_up(env, person)

@@ -7,6 +7,7 @@ In a database of its own: the purge deletes across all customers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -242,10 +243,8 @@ async def schedule_client(dev_server_env: WorkflowEnvironment) -> AsyncIterator[
     client = dev_server_env.client
 
     async def delete() -> None:
-        try:
+        with contextlib.suppress(RPCError):
             await client.get_schedule_handle(RETENTION_SCHEDULE_ID).delete()
-        except RPCError:
-            pass
 
     await delete()
     yield client
@@ -259,11 +258,8 @@ async def _description_task_queue(handle: ScheduleHandle) -> str:
     return str(action.task_queue)
 
 
-async def test_retention_schedule_is_created_updated_and_runs_the_purge(
-    schedule_client: Client,
-    own_database: Database,
-    engine_config: EngineConfig,
-    task_queue: str,
+async def test_retention_schedule_is_created_then_updated_in_place(
+    schedule_client: Client, engine_config: EngineConfig, task_queue: str
 ) -> None:
     client = schedule_client
     every = engine_config.policy.retention.every
@@ -291,23 +287,41 @@ async def test_retention_schedule_is_created_updated_and_runs_the_purge(
     assert await _description_task_queue(handle) == task_queue
     assert [i.every for i in description.schedule.spec.intervals] == [timedelta(hours=6)]
     assert await ensure_retention_schedule(client, task_queue=task_queue, every=every) == "updated"
+    description = await handle.describe()
+    assert [i.every for i in description.schedule.spec.intervals] == [every]
+    assert description.info.num_actions == 0, "creating or updating runs nothing"
 
-    # Triggered, with a worker on its task queue: the purge runs against the database.
+
+async def test_triggered_schedule_runs_the_purge(
+    schedule_client: Client,
+    own_database: Database,
+    engine_config: EngineConfig,
+    task_queue: str,
+) -> None:
+    client = schedule_client
+    every = engine_config.policy.retention.every
+    await ensure_retention_schedule(client, task_queue=task_queue, every=every)
+    handle = client.get_schedule_handle(RETENTION_SCHEDULE_ID)
+
     sessions = own_database.sessions
     seeded = await _seed(sessions, now=datetime.now(UTC))
     worker = make_worker(client, task_queue=task_queue, sessions=sessions, config=engine_config)
     async with worker:
         await handle.trigger()
 
-        async def last_run() -> list[str]:
+        async def runs() -> list[str]:
             return [
                 a.action.workflow_id
                 for a in (await handle.describe()).info.recent_actions
                 if hasattr(a.action, "workflow_id")
             ]
 
-        runs = await eventually(last_run, lambda ids: len(ids) == 1)
-        run = client.get_workflow_handle(runs[0], result_type=PurgeResult)
-        result = await asyncio.wait_for(run.result(), timeout=60)
+        started = await eventually(runs, lambda ids: len(ids) == 1)
+        run = client.get_workflow_handle(started[0], result_type=PurgeResult)
+        try:
+            result = await asyncio.wait_for(run.result(), timeout=30)
+        finally:
+            with contextlib.suppress(RPCError):
+                await run.terminate("test finished")
     assert result == PurgeResult(usage_events=3, email_bodies=2)
     await _assert_purged(sessions, seeded)

@@ -90,16 +90,22 @@ async def started(
     return customer
 
 
-async def _extend(started: Started, days_: int, reason: str = REASON) -> CustomerSnapshot:
-    result = await started.handle.execute_update(
-        CustomerWorkflow.extend_trial, ExtendTrial(days=days_, reason=reason, actor=ADMIN_ACTOR)
-    )
+async def _update(started: Started, update: Any, command: Any) -> CustomerSnapshot:
+    result = await started.handle.execute_update(update, command)
     return cast(CustomerSnapshot, result)
+
+
+async def _extend(started: Started, days_: int, reason: str = REASON) -> CustomerSnapshot:
+    return await _update(
+        started,
+        CustomerWorkflow.extend_trial,
+        ExtendTrial(days=days_, reason=reason, actor=ADMIN_ACTOR),
+    )
 
 
 async def _refused(started: Started, command: ExtendTrial) -> ApplicationError:
     with pytest.raises(WorkflowUpdateFailedError) as caught:
-        await started.handle.execute_update(CustomerWorkflow.extend_trial, command)
+        await _update(started, CustomerWorkflow.extend_trial, command)
     cause = caught.value.cause
     assert isinstance(cause, ApplicationError), cause
     assert cause.type == TRANSITION_REFUSED
@@ -308,6 +314,7 @@ async def test_bad_extensions_are_refused_and_change_nothing(
 ) -> None:
     cid = started.customer.id
     before = (await started.snapshot()).state.trial_ends_at
+    assert before is not None
     for command, message in [
         (ExtendTrial(days=0, reason=REASON, actor=ADMIN_ACTOR), "between 1 and 90"),
         (ExtendTrial(days=91, reason=REASON, actor=ADMIN_ACTOR), "between 1 and 90"),
@@ -331,7 +338,8 @@ async def test_extension_is_refused_for_paying_and_canceled_customers(
     sessions: SessionFactory, started: Started
 ) -> None:
     cid = started.customer.id
-    converted = await started.handle.execute_update(
+    converted = await _update(
+        started,
         CustomerWorkflow.change_subscription,
         ChangeSubscription(
             plan="starter",
@@ -344,8 +352,8 @@ async def test_extension_is_refused_for_paying_and_canceled_customers(
     refusal = await _refused(started, ExtendTrial(days=7, reason=REASON, actor=ADMIN_ACTOR))
     assert "active" in refusal.message
 
-    canceled = await started.handle.execute_update(
-        CustomerWorkflow.cancel, CancelSubscription(actor="app:test", at_period_end=False)
+    canceled = await _update(
+        started, CustomerWorkflow.cancel, CancelSubscription(actor="app:test", at_period_end=False)
     )
     assert canceled.state.status == "canceled"
     refusal = await _refused(started, ExtendTrial(days=7, reason=REASON, actor=ADMIN_ACTOR))
@@ -394,7 +402,8 @@ async def test_signal_refused_from_active_is_recorded_not_applied(
     sessions: SessionFactory, started: Started
 ) -> None:
     cid = started.customer.id
-    converted = await started.handle.execute_update(
+    converted = await _update(
+        started,
         CustomerWorkflow.change_subscription,
         ChangeSubscription(
             plan="pro",
@@ -474,6 +483,7 @@ async def test_trial_extension_endpoint(http: httpx.AsyncClient, sessions: Sessi
     customer = await _sign_up(http)
     cid = customer["id"]
     trial_end = datetime.fromisoformat(customer["trial_ends_at"])
+    await eventually(lambda: ledger(sessions, cid), lambda rows: len(rows) == 1)
     url = f"/v1/admin/customers/{cid}/trial-extension"
 
     extended = ok(

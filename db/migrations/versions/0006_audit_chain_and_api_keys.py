@@ -46,12 +46,13 @@ def _as_the_app_reads(fields: dict[str, Any]) -> dict[str, Any]:
     """Raw rows as the ORM hands them to the hash: parsed JSON, aware UTC datetimes."""
     if isinstance(fields["data"], str):
         fields["data"] = json.loads(fields["data"])
-    occurred = fields["occurred_at"]
-    if isinstance(occurred, str):
-        occurred = datetime.fromisoformat(occurred)
-    if occurred is not None and occurred.tzinfo is None:
-        occurred = occurred.replace(tzinfo=UTC)
-    fields["occurred_at"] = occurred.astimezone(UTC) if occurred else None
+    for name in ("occurred_at", "recorded_at"):
+        moment = fields[name]
+        if isinstance(moment, str):
+            moment = datetime.fromisoformat(moment)
+        if moment is not None and moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        fields[name] = moment.astimezone(UTC) if moment else None
     return fields
 
 
