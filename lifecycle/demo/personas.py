@@ -127,13 +127,17 @@ def demo_name(number: int) -> str:
 
 # -- the plans ---------------------------------------------------------------------------
 #
-# Day arithmetic: actions run on whole days after sign-up, the trial ends on day 14 (a
-# moment after that day's actions), win-back emails go out on days 17 and 21. Conversions
-# are planned on days that are clear of those moments, so every run takes the same path.
+# Day arithmetic: customers sign up early in a day and act later in the day (the seeder's
+# phases), so the trial's moments (reminders on days 7, 11 and 13, the end on day 14,
+# win-back emails on days 17 and 21) come before any command on the same day.
 
-IN_TRIAL_DAYS = range(1, 13)
-AFTER_EXPIRY_DAYS = (15, 16)
-AFTER_WINBACK_DAYS = (18, 19, 20, 22, 23, 24, 25, 26, 27, 28)
+IN_TRIAL_DAYS = range(1, 14)
+AFTER_EXPIRY_DAYS = (14, 15, 16)
+AFTER_WINBACK_DAYS = tuple(range(17, 29))
+# An extension's reminders fall at the moment of day the extension was granted, like the
+# commands: a conversion after an extension avoids their days (4 and 6 days after a
+# 7-day extension; 7, 11 and 13 after a 14-day one).
+AFTER_EXTENSION_DAYS = (1, 2, 3, 5)
 
 
 def _convert(
@@ -252,7 +256,7 @@ def _random_persona(rng: random.Random) -> tuple[str, tuple[Step, ...]]:
         trial = "converted_after_extension"
         steps = [
             Step(Act.EXTEND_TRIAL, rng.choice(AFTER_EXPIRY_DAYS), days=rng.choice((7, 14))),
-            _paid_conversion(rng, rng.randint(2, 6)),
+            _paid_conversion(rng, rng.choice(AFTER_EXTENSION_DAYS)),
         ]
     paid, ending = _paid_life(rng, steps[-1])
     return f"{trial}/{ending}", (*steps, *paid)

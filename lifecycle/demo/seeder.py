@@ -9,14 +9,15 @@ backend and Stripe:
   workflow with id ``customer-<id>``), spread over the range;
 - it sends the lifecycle commands the personas (``personas.py``) call for, as Temporal
   Updates, as the API would;
-- once a day it renews every subscription whose period ended, through the simulator's test
-  clock, and feeds the resulting provider events to the workflows through
+- it renews every subscription whose period ended, through the simulator's test clock,
+  and feeds the resulting provider events to the workflows through
   ``ingest_payment_event`` (the inbox, the invoice mirror and the signal, like a webhook).
 
-Time moves a day at a time: the server skips to the next day (firing the workflows' own
-timers: trial reminders and expiry, win-back emails, dunning retries, scheduled changes,
-automatic resumes) and waits for the worker to finish what they set off, then the day's
-renewals and commands run concurrently.
+Time moves in steps of a few hours (``Phase``: sign-ups, then commands, then renewals,
+each day): the server skips to the next moment anything happens at, firing the workflows'
+own timers on the way (trial reminders and expiry, win-back emails, dunning retries,
+scheduled changes, automatic resumes) and waiting for the worker to finish what they set
+off; then that moment's renewals or commands run, concurrently across customers.
 
 When the server stops at the end, the seeded workflows are gone with it; the database keeps
 the history (read model, ledger, invoices, emails, notifications, the simulator's state).
@@ -32,6 +33,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import IntEnum
 from typing import Any, TypeVar
 
 from sqlalchemy import event, func, select
@@ -86,8 +88,8 @@ DECLINED_CARD = "pm_card_chargeDeclined"
 FAILING_CARD = "pm_card_chargeCustomerFail"
 DAY = timedelta(days=1)
 # The history ends this long before the run starts, so that the final settling stays in
-# the past too. Settling sleeps an hour past the last day: every action, and every timer
-# it sets, falls a few seconds after a whole day, never near that hour.
+# the past too. Settling sleeps an hour past the last day's sign-up moment: long enough for
+# the timers at that moment to fire, well before the next moment (see Phase).
 END_MARGIN = timedelta(hours=2)
 SETTLE = timedelta(hours=1)
 _ID_NAMESPACE = uuid.UUID("8d5f3a52-1c1e-4c84-9a57-2f4c0e6c9d11")
@@ -152,21 +154,50 @@ class ServerClock:
         return self.now
 
 
-class Days:
-    """A day-by-day barrier for the customer scripts.
+class Phase(IntEnum):
+    """Each day has three moments, hours apart, so that what happens at one never races
+    what happens at another. Every timer a workflow sets is a whole number of days (or
+    months) after the moment that set it, so it falls on the same moment of a later day."""
 
-    ``at(day)`` parks a script until the seeder reaches that day; ``advance(day)`` wakes the
-    scripts parked for it and returns once every running script is parked again or done.
+    # Customers sign up; their trial timers (reminders, expiry, win-backs) fall here.
+    SIGNUP = 0
+    # The customers' commands; their period ends, pauses and extensions fall here.
+    ACT = 1
+    # The provider renews what ended that day (at ACT); dunning retries fall here.
+    RENEW = 2
+
+
+PHASE_OFFSET = {
+    Phase.SIGNUP: timedelta(0),
+    Phase.ACT: timedelta(hours=6),
+    Phase.RENEW: timedelta(hours=12),
+}
+
+
+def slot_of(day: int, phase: Phase) -> int:
+    return day * len(Phase) + phase
+
+
+class Days:
+    """A barrier for the customer scripts, moment by moment (a day's phases in turn).
+
+    ``at(day, phase)`` parks a script until the seeder reaches that moment; ``advance(slot)``
+    wakes the scripts parked for it and returns once every running script is parked again
+    or done.
     """
 
     def __init__(self) -> None:
-        self.today = 0
+        self.slot = 0
         self._parked: dict[int, list[asyncio.Future[None]]] = defaultdict(list)
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.errors: list[str] = []
+
+    @property
+    def today(self) -> int:
+        return self.slot // len(Phase)
 
     def spawn(self, name: str, script: Coroutine[Any, Any, None]) -> None:
         self._busy += 1
@@ -191,28 +222,29 @@ class Days:
         if self._busy == 0:
             self._idle.set()
 
-    async def at(self, day: int) -> None:
-        if day <= self.today:
+    async def at(self, day: int, phase: Phase = Phase.ACT) -> None:
+        slot = slot_of(day, phase)
+        if slot <= self.slot:
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._parked[day].append(future)
+        self._parked[slot].append(future)
         self._done()
         await future
 
     @property
-    def next_day(self) -> int | None:
+    def next_slot(self) -> int | None:
         return min(self._parked) if self._parked else None
 
-    async def advance(self, day: int) -> None:
-        self.today = day
-        for future in self._parked.pop(day, []):
+    async def advance(self, slot: int) -> None:
+        self.slot = slot
+        for future in self._parked.pop(slot, []):
             self._busy += 1
             self._idle.clear()
             future.set_result(None)
         await self._idle.wait()
 
     async def close(self) -> None:
-        """Drop the scripts still waiting for days past the range."""
+        """Drop the scripts still waiting for moments past the range."""
         self._parked.clear()
         tasks = list(self._tasks)
         for task in tasks:
@@ -304,7 +336,12 @@ class _Seeder:
         self.renewals += len(due)
         return len(due)
 
-    async def next_renewal_day(self) -> int | None:
+    def time_of(self, slot: int) -> datetime:
+        day, phase = divmod(slot, len(Phase))
+        return self.start + day * DAY + PHASE_OFFSET[Phase(phase)]
+
+    async def next_renewal_slot(self) -> int | None:
+        """The first renewal moment at or after the earliest period end still to renew."""
         async with self.sessions() as session:
             earliest = await session.scalar(
                 select(func.min(SimSubscription.current_period_end)).where(
@@ -313,12 +350,15 @@ class _Seeder:
             )
         if earliest is None:
             return None
-        return max(self.day_of(earliest) + 1, self.days.today + 1)
+        slot = slot_of(self.day_of(earliest), Phase.RENEW)
+        while self.time_of(slot) < earliest:
+            slot += len(Phase)
+        return max(slot, self.days.slot + 1)
 
     # -- customers --------------------------------------------------------------------
 
     async def script(self, plan: CustomerPlan) -> None:
-        await self.days.at(plan.signup_day)
+        await self.days.at(plan.signup_day, Phase.SIGNUP)
         customer = await self.sign_up(plan)
         for index, step in enumerate(plan.steps):
             following = plan.steps[index + 1] if index + 1 < len(plan.steps) else None
@@ -385,24 +425,18 @@ class _Seeder:
         return result
 
     async def clear_of_period_end(self, customer: _Customer, day: int) -> CustomerSnapshot:
-        """Wait until ``day``, moved past a period end that falls on it or the day before
-        (the renewal's events arrive the next morning): a command then never races the
-        renewal, so every run takes the same path. Whether the workflow has applied that
-        morning's renewal yet or not, the period end in question is one of the current
-        period's bounds."""
+        """Wait until ``day``, moved to the next day when a period ends on it: the command
+        then never races the workflow's period-end timer (a cancellation or a scheduled
+        change taking effect), and every run takes the same path."""
         while True:
             await self.days.at(day)
             snapshot = await self.snapshot(customer)
             state = snapshot.state
             if state.current_period_end is None or state.status is Status.CANCELED:
                 return snapshot
-            bounds = [self.day_of(state.current_period_end)]
-            if state.current_period_start is not None:
-                bounds.append(self.day_of(state.current_period_start))
-            close = [end for end in bounds if day in (end, end + 1)]
-            if not close:
+            if day != self.day_of(state.current_period_end):
                 return snapshot
-            day = max(close) + 2
+            day += 1
 
     async def take(self, customer: _Customer, step: Step, following: Step | None) -> bool:
         """Carry out one step; False when the customer's story is over."""
@@ -434,7 +468,7 @@ class _Seeder:
             )
             change = result.state.scheduled_change
             # A downgrade waits for the period end; let it happen before the next step.
-            customer.cursor = self.day_of(change.effective_at) + 2 if change else day
+            customer.cursor = self.day_of(change.effective_at) + 1 if change else day
         elif act is Act.ADDON:
             assert step.addon is not None
             await self.command(
@@ -454,7 +488,7 @@ class _Seeder:
             end = result.state.current_period_end
             reactivating = following is not None and following.act is Act.REACTIVATE
             if step.at_period_end and end is not None and not reactivating:
-                customer.cursor = self.day_of(end) + 2
+                customer.cursor = self.day_of(end) + 1
             else:
                 customer.cursor = day
         else:  # pragma: no cover - every act is handled above
@@ -541,7 +575,10 @@ class _Seeder:
     async def fail_renewal(self, customer: _Customer, step: Step, day: int) -> bool:
         """The card starts failing the day before a renewal: the renewal fails and dunning
         runs; the customer recovers (a new card, or a fixed card the next retry charges) or
-        dunning is exhausted and the subscription canceled."""
+        dunning is exhausted and the subscription canceled.
+
+        The renewal happens on the period's last day (RENEW), so dunning's retries fall on
+        RENEW moments 1, 3, 5 and 7 days later; the customer acts (ACT) in between."""
         while True:
             await self.days.at(day)
             snapshot = await self.snapshot(customer)
@@ -551,30 +588,30 @@ class _Seeder:
             end_day = self.day_of(state.current_period_end)
             if day <= end_day - 1:
                 break
-            day = end_day + 2
+            day = end_day + 1
         await self.days.at(end_day - 1)
         await self.command(
             customer,
             CustomerWorkflow.update_payment_method,
             UpdatePaymentMethod(actor=ACTOR, payment_method=FAILING_CARD),
         )
-        failed_day = end_day + 1
-        await self.days.at(failed_day + 1)
+        await self.days.at(end_day + 1)
         state = (await self.snapshot(customer)).state
         if state.status is not Status.PAST_DUE or state.provider_customer_id is None:
             raise _StepRefused(f"the renewal did not fail ({state.status.value})")
         if step.recovery is None:
-            # Dunning runs its course (the last retry a week after the failure).
-            customer.cursor = failed_day + 8
+            # Dunning runs its course: the last retry fails a week after the renewal.
+            customer.cursor = end_day + 8
             return False
-        await self.days.at(failed_day + 2)
+        # After the first retry failed, before the second.
+        await self.days.at(end_day + 2)
         if step.recovery is Recovery.NEW_CARD:
             await self.command(
                 customer,
                 CustomerWorkflow.update_payment_method,
                 UpdatePaymentMethod(actor=ACTOR, payment_method=GOOD_CARD),
             )
-            customer.cursor = failed_day + 2
+            customer.cursor = end_day + 2
         else:
             # Fixed at the provider (the hosted page, the portal); the engine learns at its
             # next retry.
@@ -582,9 +619,9 @@ class _Seeder:
                 await self.gateway.attach_payment_method(
                     state.provider_customer_id,
                     GOOD_CARD,
-                    idempotency_key=f"demo-fix:{customer.id}:{failed_day}",
+                    idempotency_key=f"demo-fix:{customer.id}:{end_day}",
                 )
-            customer.cursor = failed_day + 4
+            customer.cursor = end_day + 4
         return True
 
 
@@ -742,27 +779,33 @@ async def _run_days(
     say: Progress,
     started: float,
 ) -> None:
+    """Moment by moment until the last day's sign-up moment: the server skips to the next
+    moment anything happens at (firing the workflows' timers on the way, and waiting for
+    the worker to finish what they set off), then the renewals due and the scripts parked
+    for that moment run."""
     for plan in plans:
         seeder.days.spawn(plan.external_id(seeder.seed), seeder.script(plan))
     await seeder.days.advance(0)
+    last = slot_of(total_days, Phase.SIGNUP)
     reported_month = 0
-    day = 0
-    while day < total_days:
-        candidates = [total_days]
-        if (parked := seeder.days.next_day) is not None:
+    slot = 0
+    while slot < last:
+        candidates = [last]
+        if (parked := seeder.days.next_slot) is not None:
             candidates.append(parked)
-        if (renewal := await seeder.next_renewal_day()) is not None:
+        if (renewal := await seeder.next_renewal_slot()) is not None:
             candidates.append(renewal)
-        day = max(min(candidates), day + 1)
-        target = seeder.start + day * DAY
-        remaining = target - await env.get_current_time()
+        slot = max(min(candidates), slot + 1)
+        remaining = seeder.time_of(slot) - await env.get_current_time()
         if remaining > timedelta(0):
             await env.sleep(remaining)
         seeder.clock.now = await env.get_current_time()
-        await seeder.renew_due()
-        await seeder.days.advance(day)
+        if slot % len(Phase) == Phase.RENEW:
+            await seeder.renew_due()
+        await seeder.days.advance(slot)
+        day = slot // len(Phase)
         month = day * 12 // 365
-        if month != reported_month or day >= total_days:
+        if month != reported_month or slot >= last:
             reported_month = month
             say(
                 f"  day {day:>4}/{total_days} ({seeder.clock.now:%Y-%m-%d}): "

@@ -170,11 +170,12 @@ def test_plans_are_deterministic_and_cover_the_showcase() -> None:
         "converted_after_expiry",
         "converted_after_winback",
     } <= personas
-    # A conversion never falls on the day the trial ends or a win-back email goes out.
+    # After an extension, a conversion never falls on a day the extension sends a reminder.
     for plan in plans:
-        first = plan.steps[0] if plan.steps else None
-        if first is not None and first.act is Act.CONVERT:
-            assert first.after_days not in (13, 14, 17, 21)
+        steps = plan.steps
+        if len(steps) > 1 and steps[0].act is Act.EXTEND_TRIAL:
+            assert steps[1].act is Act.CONVERT
+            assert steps[1].after_days not in (4, 6, 7, 11, 13)
     assert len({p.external_id(5) for p in plans}) == 300
 
 
