@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 
 from domain.lifecycle import BillingInterval
+from domain.policy import TrialPolicy
 
 MONTH = BillingInterval.MONTH
 YEAR = BillingInterval.YEAR
@@ -128,16 +130,53 @@ def demo_name(number: int) -> str:
 # -- the plans ---------------------------------------------------------------------------
 #
 # Day arithmetic: customers sign up early in a day and act later in the day (the seeder's
-# phases), so the trial's moments (reminders on days 7, 11 and 13, the end on day 14,
-# win-back emails on days 17 and 21) come before any command on the same day.
+# phases), so the trial's moments (with the default policy: reminders on days 7, 11 and
+# 13, the end on day 14, win-back emails on days 17 and 21) come before any command on
+# the same day.
 
-IN_TRIAL_DAYS = range(1, 14)
-AFTER_EXPIRY_DAYS = (14, 15, 16)
-AFTER_WINBACK_DAYS = tuple(range(17, 29))
-# An extension's reminders fall at the moment of day the extension was granted, like the
-# commands: a conversion after an extension avoids their days (4 and 6 days after a
-# 7-day extension; 7, 11 and 13 after a 14-day one).
-AFTER_EXTENSION_DAYS = (1, 2, 3, 5)
+
+@dataclass(frozen=True)
+class TrialShape:
+    """The trial's calendar in whole days (the defaults are the shipped policy's)."""
+
+    length: int = 14
+    # Days before the end a reminder goes out.
+    reminders: tuple[int, ...] = (7, 3, 1)
+    # Days after the end a win-back email goes out.
+    winbacks: tuple[int, ...] = (3, 7)
+
+    @classmethod
+    def of(cls, trial: TrialPolicy) -> TrialShape:
+        def days(offsets: tuple[timedelta, ...]) -> tuple[int, ...]:
+            return tuple(sorted({max(1, round(o / timedelta(days=1))) for o in offsets}))
+
+        return cls(
+            length=max(2, round(trial.length / timedelta(days=1))),
+            reminders=days(trial.reminders),
+            winbacks=days(trial.winback),
+        )
+
+    @property
+    def in_trial(self) -> tuple[int, ...]:
+        return tuple(range(1, self.length))
+
+    @property
+    def after_expiry(self) -> tuple[int, ...]:
+        """Expired, no win-back email yet."""
+        first = self.winbacks[0] if self.winbacks else 3
+        return tuple(range(self.length, self.length + first))
+
+    @property
+    def after_winback(self) -> tuple[int, ...]:
+        if not self.winbacks:
+            return self.after_expiry
+        return tuple(range(self.length + self.winbacks[0], self.length + self.winbacks[-1] + 8))
+
+    def after_extension(self, days: int) -> tuple[int, ...]:
+        """Days after a ``days``-day extension that no reminder of the new trial falls on
+        (those fall at the moment of day the extension was granted, like commands)."""
+        busy = {days - r for r in self.reminders} | {days}
+        return tuple(d for d in range(1, 6) if d not in busy) or (days + 1,)
 
 
 def _convert(
@@ -154,75 +193,102 @@ def _change(after: int, plan: str, interval: BillingInterval = MONTH) -> Step:
     return Step(Act.CHANGE_PLAN, after, plan=plan, interval=interval)
 
 
-# Fixed histories that together reach every kind of lifecycle event. The first customers
-# get them, signing up on the first days, so even a small run shows every path.
-SHOWCASE: tuple[tuple[str, tuple[Step, ...]], ...] = (
-    ("showcase:trial_expired", ()),
-    ("showcase:upgrade", (_convert(5), _change(18, "pro"))),
-    ("showcase:winback_then_downgrade", (_convert(19, "pro"), _change(12, "starter"))),
-    (
-        "showcase:addons",
-        (
-            _convert(3, "pro"),
-            Step(Act.ADDON, 6, addon="extra_chatbot", quantity=2),
-            Step(Act.ADDON, 9, addon="message_pack", quantity=1),
-        ),
-    ),
-    ("showcase:involuntary_churn", (_convert(4), Step(Act.FAIL_RENEWAL, 0))),
-    (
-        "showcase:dunning_new_card",
-        (_convert(6), Step(Act.FAIL_RENEWAL, 0, recovery=Recovery.NEW_CARD)),
-    ),
-    (
-        "showcase:declined_then_cancel_now",
-        (_convert(15, declined_first=True), Step(Act.CANCEL, 20)),
-    ),
-    (
-        "showcase:pause_then_cancel_at_period_end",
-        (
-            _convert(2, "pro"),
-            Step(Act.PAUSE, 10, pause_days=20),
-            Step(Act.CANCEL, 3, at_period_end=True),
-        ),
-    ),
-    ("showcase:annual", (_convert(8, "pro", YEAR), Step(Act.ADDON, 15, addon="message_pack"))),
-    ("showcase:extended_trial", (Step(Act.EXTEND_TRIAL, 16, days=7), _convert(3))),
-    (
-        "showcase:reactivate_then_retry",
-        (
-            _convert(3),
-            Step(Act.CANCEL, 5, at_period_end=True),
-            Step(Act.REACTIVATE, 3),
-            Step(Act.FAIL_RENEWAL, 0, recovery=Recovery.RETRY),
-        ),
-    ),
-    (
-        "showcase:restart",
-        (_convert(23), Step(Act.CANCEL, 4, at_period_end=True), _convert(8, "pro")),
-    ),
-    (
-        "showcase:to_annual_manual_resume",
-        (
-            _convert(7),
-            Step(Act.PAUSE, 6, pause_days=9, manual_resume=True),
-            _change(4, "starter", YEAR),
-        ),
-    ),
-)
+Persona = tuple[str, tuple[Step, ...]]
 
 
-def plan_customers(count: int, days: int, seed: int) -> list[CustomerPlan]:
+def showcase(shape: TrialShape) -> tuple[Persona, ...]:
+    """Fixed histories that together reach every kind of lifecycle event. The first
+    customers get them, signing up on the first days, so even a small run shows every
+    path."""
+    trial = shape.in_trial
+    expired = shape.after_expiry[0]
+    winback = shape.after_winback[min(2, len(shape.after_winback) - 1)]
+    late_winback = shape.after_winback[-1]
+    extend = shape.after_expiry[min(2, len(shape.after_expiry) - 1)]
+
+    def during(day: int) -> int:
+        return trial[min(day, len(trial)) - 1]
+
+    return (
+        ("showcase:trial_expired", ()),
+        ("showcase:upgrade", (_convert(during(5)), _change(18, "pro"))),
+        ("showcase:winback_then_downgrade", (_convert(winback, "pro"), _change(12, "starter"))),
+        (
+            "showcase:addons",
+            (
+                _convert(during(3), "pro"),
+                Step(Act.ADDON, 6, addon="extra_chatbot", quantity=2),
+                Step(Act.ADDON, 9, addon="message_pack", quantity=1),
+            ),
+        ),
+        ("showcase:involuntary_churn", (_convert(during(4)), Step(Act.FAIL_RENEWAL, 0))),
+        (
+            "showcase:dunning_new_card",
+            (_convert(during(6)), Step(Act.FAIL_RENEWAL, 0, recovery=Recovery.NEW_CARD)),
+        ),
+        (
+            "showcase:declined_then_cancel_now",
+            (_convert(expired, declined_first=True), Step(Act.CANCEL, 20)),
+        ),
+        (
+            "showcase:pause_then_cancel_at_period_end",
+            (
+                _convert(during(2), "pro"),
+                Step(Act.PAUSE, 10, pause_days=20),
+                Step(Act.CANCEL, 3, at_period_end=True),
+            ),
+        ),
+        (
+            "showcase:annual",
+            (_convert(during(8), "pro", YEAR), Step(Act.ADDON, 15, addon="message_pack")),
+        ),
+        (
+            "showcase:extended_trial",
+            (Step(Act.EXTEND_TRIAL, extend, days=7), _convert(shape.after_extension(7)[-1])),
+        ),
+        (
+            "showcase:reactivate_then_retry",
+            (
+                _convert(during(3)),
+                Step(Act.CANCEL, 5, at_period_end=True),
+                Step(Act.REACTIVATE, 3),
+                Step(Act.FAIL_RENEWAL, 0, recovery=Recovery.RETRY),
+            ),
+        ),
+        (
+            "showcase:restart",
+            (_convert(late_winback), Step(Act.CANCEL, 4, at_period_end=True), _convert(8, "pro")),
+        ),
+        (
+            "showcase:to_annual_manual_resume",
+            (
+                _convert(during(7)),
+                Step(Act.PAUSE, 6, pause_days=9, manual_resume=True),
+                _change(4, "starter", YEAR),
+            ),
+        ),
+    )
+
+
+SHOWCASE = showcase(TrialShape())
+
+
+def plan_customers(
+    count: int, days: int, seed: int, shape: TrialShape | None = None
+) -> list[CustomerPlan]:
     """``count`` customers signing up over ``days`` days (more of them later: the business
     grows), each with a persona drawn from the seeded generator."""
+    shape = shape or TrialShape()
     rng = random.Random(seed)
+    fixed = showcase(shape)
     plans: list[CustomerPlan] = []
     for number in range(count):
-        if number < len(SHOWCASE):
-            persona, steps = SHOWCASE[number]
+        if number < len(fixed):
+            persona, steps = fixed[number]
             signup = min(number % 4, max(days - 1, 0))
         else:
             signup = _signup_day(rng, days)
-            persona, steps = _random_persona(rng)
+            persona, steps = _random_persona(rng, shape)
         plans.append(CustomerPlan(number, signup, persona, steps))
     return plans
 
@@ -234,29 +300,30 @@ def _signup_day(rng: random.Random, days: int) -> int:
     return min(int(t * days), days - 1)
 
 
-def _random_persona(rng: random.Random) -> tuple[str, tuple[Step, ...]]:
+def _random_persona(rng: random.Random, shape: TrialShape) -> Persona:
     roll = rng.random()
     if roll < 0.46:
         if rng.random() < 0.06:
             # An admin reopens the trial, but the customer still never buys.
             return "extended_then_expired", (
-                Step(Act.EXTEND_TRIAL, rng.choice(AFTER_EXPIRY_DAYS), days=7),
+                Step(Act.EXTEND_TRIAL, rng.choice(shape.after_expiry), days=7),
             )
         return "trial_expired", ()
     if roll < 0.76:
         trial = "converted_in_trial"
-        steps = [_paid_conversion(rng, rng.choice(IN_TRIAL_DAYS))]
+        steps = [_paid_conversion(rng, rng.choice(shape.in_trial))]
     elif roll < 0.83:
         trial = "converted_after_expiry"
-        steps = [_paid_conversion(rng, rng.choice(AFTER_EXPIRY_DAYS))]
+        steps = [_paid_conversion(rng, rng.choice(shape.after_expiry))]
     elif roll < 0.95:
         trial = "converted_after_winback"
-        steps = [_paid_conversion(rng, rng.choice(AFTER_WINBACK_DAYS))]
+        steps = [_paid_conversion(rng, rng.choice(shape.after_winback))]
     else:
         trial = "converted_after_extension"
+        extension = rng.choice((7, 14))
         steps = [
-            Step(Act.EXTEND_TRIAL, rng.choice(AFTER_EXPIRY_DAYS), days=rng.choice((7, 14))),
-            _paid_conversion(rng, rng.choice(AFTER_EXTENSION_DAYS)),
+            Step(Act.EXTEND_TRIAL, rng.choice(shape.after_expiry), days=extension),
+            _paid_conversion(rng, rng.choice(shape.after_extension(extension))),
         ]
     paid, ending = _paid_life(rng, steps[-1])
     return f"{trial}/{ending}", (*steps, *paid)

@@ -34,13 +34,14 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
 
 from adapters.email.log_sender import LogEmailSender
 from adapters.payments.simulator import SimulatedGateway
@@ -59,6 +60,7 @@ from lifecycle.demo.personas import (
     CustomerPlan,
     Recovery,
     Step,
+    TrialShape,
     external_id_prefix,
     plan_customers,
 )
@@ -94,7 +96,6 @@ END_MARGIN = timedelta(hours=2)
 SETTLE = timedelta(hours=1)
 _ID_NAMESPACE = uuid.UUID("8d5f3a52-1c1e-4c84-9a57-2f4c0e6c9d11")
 
-T = TypeVar("T")
 Progress = Callable[[str], None]
 
 
@@ -577,8 +578,9 @@ class _Seeder:
         runs; the customer recovers (a new card, or a fixed card the next retry charges) or
         dunning is exhausted and the subscription canceled.
 
-        The renewal happens on the period's last day (RENEW), so dunning's retries fall on
-        RENEW moments 1, 3, 5 and 7 days later; the customer acts (ACT) in between."""
+        The renewal happens on the day the period ends (at its RENEW moment), so dunning's
+        retries fall on RENEW moments 1, 3, 5 and 7 days later; the customer acts (ACT) in
+        between."""
         while True:
             await self.days.at(day)
             snapshot = await self.snapshot(customer)
@@ -708,7 +710,7 @@ async def seed(
                 load_terms=terms_loader(settings),
                 max_concurrent_activities=concurrency,
             )
-            plans = plan_customers(customers, total_days, seed)
+            plans = plan_customers(customers, total_days, seed, TrialShape.of(config.policy.trial))
             say(
                 f"seeding {customers} customers over {months} months ({total_days} days): "
                 f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC"
@@ -725,7 +727,7 @@ async def seed(
             async with worker:
                 try:
                     await _run_days(env, seeder, plans, total_days, say, started)
-                    # Let the last day's work finish, clear of any whole-day timer.
+                    # Let the last moment's work finish (see SETTLE).
                     await env.sleep(SETTLE)
                 finally:
                     await seeder.days.close()
@@ -772,7 +774,7 @@ def _immediate_transactions(engine: AsyncEngine) -> None:
 
 
 async def _run_days(
-    env: Any,
+    env: WorkflowEnvironment,
     seeder: _Seeder,
     plans: list[CustomerPlan],
     total_days: int,
