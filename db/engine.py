@@ -26,9 +26,10 @@ def is_sqlite(url: str) -> bool:
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if is_sqlite(url):
         # One file shared by the API and the worker of `lifecycle dev`: wait for locks
-        # instead of failing, and let readers run beside the single writer.
+        # instead of failing.
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
     # No pre-ping (three round trips per checkout on asyncpg): connections are recycled
     # before servers or proxies drop them, and one broken by a restart is discarded on its
@@ -37,11 +38,20 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy, not the driver, starts transactions (see _begin_immediate).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _begin_immediate(connection: Any) -> None:
+    """Every SQLite transaction takes the single write lock when it begins, so writers queue
+    on the busy timeout in order. Deferred transactions can fail to upgrade a read lock to
+    a write lock under concurrency, and would let two appenders read the same ledger tail."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:

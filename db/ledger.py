@@ -8,7 +8,6 @@ the chain stays a single line.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import hashlib
 import json
@@ -27,8 +26,6 @@ GENESIS_HASH = "0" * 64
 AUDIT_KINDS = frozenset({"email_sent", "webhook_received", "invoice_paid", "charge_refunded"})
 # pg_advisory_xact_lock key serializing appends (any constant unique to this table).
 _LEDGER_LOCK = 7_462_551_009
-# SQLite has no advisory locks; the embedded default runs one process.
-_sqlite_lock = asyncio.Lock()
 
 HASHED_FIELDS = (
     "event_key",
@@ -69,12 +66,11 @@ async def append_ledger(session: AsyncSession, values: dict[str, Any]) -> bool:
     was new. Concurrent appenders queue on a transaction-scoped lock, so the caller should
     commit soon after.
     """
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LEDGER_LOCK})
-        return await _append(session, values)
-    async with _sqlite_lock:
-        return await _append(session, values)
+    # On SQLite every transaction holds the database's write lock from its start
+    # (db.engine: BEGIN IMMEDIATE), which serializes appends already.
+    return await _append(session, values)
 
 
 async def _append(session: AsyncSession, values: dict[str, Any]) -> bool:

@@ -549,9 +549,9 @@ def demo_seed(
 ) -> None:
     """Seed a realistic history through the real engine (see DEMO_SEED_HELP)."""
     from lifecycle.demo import seed as seed_history
+    from lifecycle.demo.server import ServerUnavailable
 
     _logging()
-    logging.getLogger("lifecycle.demo").setLevel(logging.INFO)
     settings = _settings(config, database_url=database_url)
     try:
         asyncio.run(
@@ -564,6 +564,6 @@ def demo_seed(
                 ahead=ahead,
             )
         )
-    except ValueError as exc:
+    except (ValueError, ServerUnavailable) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -36,8 +36,7 @@ from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
-from sqlalchemy import event, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import func, select
 from temporalio import activity
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -47,7 +46,7 @@ from adapters.email.log_sender import LogEmailSender
 from adapters.payments.simulator import SimulatedGateway
 from api.auth import KeyRing
 from api.context import AppContext
-from api.lifecycle_client import start_customer_workflow
+from api.lifecycle_client import customer_handle, start_customer_workflow
 from api.payment_events import ingest_payment_event
 from db.engine import SessionFactory, create_engine, is_sqlite, session_factory
 from db.migrate import migrate
@@ -78,7 +77,6 @@ from workflows.messages import (
     ReactivateSubscription,
     ResumeSubscription,
     UpdatePaymentMethod,
-    workflow_id_for,
 )
 
 logger = logging.getLogger("lifecycle.demo")
@@ -125,7 +123,7 @@ class SeedReport:
     def summary(self) -> str:
         width = max((len(k) for k in self.ledger), default=10)
         lines = [
-            f"seeded {self.customers} customers over {self.months} months (seed {self.seed}) "
+            f"seeded {self.customers} customers over {_months(self.months)} (seed {self.seed}) "
             f"in {self.wall_seconds:.1f}s",
             f"history: {self.history_start.isoformat()} .. {self.history_end.isoformat()}"
             + ("" if self.ends_in_the_past else "  (ahead of the real time)"),
@@ -251,6 +249,10 @@ class Days:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _months(count: int) -> str:
+    return f"{count} month" if count == 1 else f"{count} months"
 
 
 def months_before(moment: datetime, months: int) -> datetime:
@@ -399,9 +401,7 @@ class _Seeder:
                     )
                 )
             await start_customer_workflow(self.context, customer_id=customer_id, signed_up_at=now)
-        handle = self.context.temporal.get_workflow_handle_for(
-            CustomerWorkflow.run, workflow_id_for(customer_id)
-        )
+        handle = customer_handle(self.context, customer_id)
         return _Customer(plan, customer_id, handle, cursor=plan.signup_day)
 
     async def snapshot(self, customer: _Customer) -> CustomerSnapshot:
@@ -655,8 +655,6 @@ async def seed(
     if concurrency is None:
         concurrency = 4 if sqlite else 32
     engine = create_engine(settings.database_url, pool_size=max(10, concurrency // 2))
-    if sqlite:
-        _immediate_transactions(engine)
     sessions = session_factory(engine)
     # Thousands of emails, and the declines dunning is made of, are the point here.
     quiet = {"lifecycle.email": logging.WARNING, "temporalio.activity": logging.ERROR}
@@ -712,7 +710,7 @@ async def seed(
             )
             plans = plan_customers(customers, total_days, seed, TrialShape.of(config.policy.trial))
             say(
-                f"seeding {customers} customers over {months} months ({total_days} days): "
+                f"seeding {customers} customers over {_months(months)} ({total_days} days): "
                 f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC"
                 + ("" if server.time_travel else " (ahead of the real time)")
             )
@@ -755,22 +753,6 @@ async def seed(
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
         await engine.dispose()
-
-
-def _immediate_transactions(engine: AsyncEngine) -> None:
-    """On SQLite, every transaction takes the database's single write lock when it begins
-    (``BEGIN IMMEDIATE``), so transactions queue on SQLite's busy timeout one after the
-    other. With SQLite's default deferred transactions, concurrent ones can fail to
-    upgrade a read to a write, and one holding the write lock can wait on the ledger's
-    in-process lock held by one waiting for the write lock."""
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _no_driver_begin(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _begin_immediate(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 async def _run_days(

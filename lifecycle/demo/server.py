@@ -10,6 +10,7 @@ now.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import shlex
@@ -29,6 +30,7 @@ logger = logging.getLogger("lifecycle.demo")
 LAUNCHER = Path(__file__).with_name("TimeTravelTestServer.java")
 # A JVM (and a Java compile, for the launcher) on a busy 2-core machine starts slowly.
 STARTUP_TIMEOUT = timedelta(seconds=180)
+CHECK_TIMEOUT = timedelta(seconds=90)
 
 
 class ServerUnavailable(RuntimeError):
@@ -65,6 +67,23 @@ def _wrapper(directory: Path, lib: Path, log: Path) -> Path:
     return script
 
 
+async def _can_start(wrapper: Path) -> bool:
+    """Whether ``java`` can compile and load the launcher (the SDK would otherwise wait its
+    whole startup timeout for a server that exited at once)."""
+    process = await asyncio.create_subprocess_exec(
+        str(wrapper),
+        "--check",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        return await asyncio.wait_for(process.wait(), CHECK_TIMEOUT.total_seconds()) == 0
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return False
+
+
 async def _start(path: Path, extra_args: list[str]) -> WorkflowEnvironment:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=DATA_CONVERTER,
@@ -92,6 +111,8 @@ async def seed_server(tools_cache: Path, *, start_at: datetime | None) -> AsyncI
             wrapper = _wrapper(Path(tmp), binary.resolve().parent / "lib", log)
             millis = int(start_at.timestamp() * 1000)
             try:
+                if not await _can_start(wrapper):
+                    raise ServerUnavailable(f"`{wrapper} --check` failed")
                 env = await _start(wrapper, ["--start-millis", str(millis)])
                 time_travel = True
             except Exception as exc:
