@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import func, select
 
 from api.app import MissingApiKeys, create_app
 from db.engine import SessionFactory
+from db.migrate import migrate
 from db.models import Customer
 from lifecycle.settings import Settings
 from tests.factories import ADMIN_KEY, APP_KEY, auth
@@ -68,13 +70,12 @@ async def test_admin_key_can_use_app_endpoints(client: httpx.AsyncClient) -> Non
     assert response.status_code == 200
 
 
-async def test_api_refuses_to_start_without_keys(database_url: str) -> None:
+async def test_api_refuses_to_start_without_keys(tmp_path: Path) -> None:
+    # A database of its own: the shared one may hold keys made by `lifecycle keys create`.
+    url = f"sqlite+aiosqlite:///{tmp_path}/keys.db"
+    await migrate(url)
     app = create_app(
-        Settings(
-            lifecycle_app_api_keys=None,
-            lifecycle_admin_api_keys=None,
-            database_url=database_url,
-        )
+        Settings(lifecycle_app_api_keys=None, lifecycle_admin_api_keys=None, database_url=url)
     )
     with pytest.raises(MissingApiKeys, match="LIFECYCLE_APP_API_KEYS"):
         async with app.router.lifespan_context(app):
