@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -171,6 +172,16 @@ def payment_failure(exc: Exception) -> ApplicationError:
 _FINAL = (CardDeclined, PaymentMethodRequired, PaymentRequestRejected)
 
 
+@contextmanager
+def final_failures() -> Iterator[None]:
+    """Around a provider call: its final errors become non-retryable activity failures
+    (others, like an outage, stay retryable)."""
+    try:
+        yield
+    except _FINAL as exc:
+        raise payment_failure(exc) from exc
+
+
 class BillingActivities:
     def __init__(
         self,
@@ -191,27 +202,23 @@ class BillingActivities:
             raise ApplicationError(f"customer {request.customer_id} not found")
         if customer.provider_customer_id:
             return customer.provider_customer_id
-        try:
+        with final_failures():
             provider_id = await self._gateway.ensure_customer(
                 customer_id=customer.id,
                 email=customer.email,
                 name=customer.name,
                 idempotency_key=request.idempotency_key,
             )
-        except _FINAL as exc:
-            raise payment_failure(exc) from exc
         if customer.billing_address:
             # An address given during the trial belongs on the provider's invoices too.
             address = customer.billing_address
             digest = hashlib.sha256(json.dumps(address, sort_keys=True).encode()).hexdigest()
-            try:
+            with final_failures():
                 await self._gateway.update_customer(
                     provider_id,
                     idempotency_key=f"{customer.id}:address:{digest[:24]}",
                     address=Address(**address),
                 )
-            except _FINAL as exc:
-                raise payment_failure(exc) from exc
         async with self._sessions.begin() as session:
             await session.execute(
                 update(Customer)
@@ -230,21 +237,17 @@ class BillingActivities:
             provider_id = customer.provider_customer_id if customer else None
         if provider_id is None:
             return
-        try:
+        with final_failures():
             await self._gateway.erase_customer(provider_id, idempotency_key=request.idempotency_key)
-        except _FINAL as exc:
-            raise payment_failure(exc) from exc
 
     @activity.defn(name="attach_payment_method")
     async def attach_payment_method(self, request: AttachPaymentMethodInput) -> PaymentMethodInfo:
-        try:
+        with final_failures():
             method = await self._gateway.attach_payment_method(
                 request.provider_customer_id,
                 request.payment_method,
                 idempotency_key=request.idempotency_key,
             )
-        except _FINAL as exc:
-            raise payment_failure(exc) from exc
         async with self._sessions.begin() as session:
             await session.execute(
                 update(Customer)
@@ -266,7 +269,7 @@ class BillingActivities:
         so a retry after a crash charges and records once)."""
         subscription = None
         invoice: InvoiceInfo | None
-        try:
+        with final_failures():
             if request.kind == "one_off":
                 invoice = await self._gateway.charge_one_off(
                     request.provider_customer_id,
@@ -282,8 +285,6 @@ class BillingActivities:
                     idempotency_key=request.idempotency_key,
                 )
                 invoice = subscription.latest_invoice
-        except _FINAL as exc:
-            raise payment_failure(exc) from exc
         now = self._clock()
         item = (
             next(
@@ -325,10 +326,8 @@ class BillingActivities:
         self, request: SyncPaymentMethodInput
     ) -> PaymentMethodInfo | None:
         """Mirror the provider's current default card (changed in Checkout or the portal)."""
-        try:
+        with final_failures():
             method = await self._gateway.default_payment_method(request.provider_customer_id)
-        except _FINAL as exc:
-            raise payment_failure(exc) from exc
         async with self._sessions.begin() as session:
             await session.execute(
                 update(Customer)
@@ -346,7 +345,7 @@ class BillingActivities:
 
     @activity.defn(name="create_subscription")
     async def create_subscription(self, request: CreateSubscriptionInput) -> SubscriptionInfo:
-        try:
+        with final_failures():
             subscription = await self._gateway.create_subscription(
                 provider_customer_id=request.provider_customer_id,
                 customer_id=request.customer_id,
@@ -354,42 +353,36 @@ class BillingActivities:
                 idempotency_key=request.idempotency_key,
                 coupon=request.coupon,
             )
-        except _FINAL as exc:
-            raise payment_failure(exc) from exc
         await self._mirror(request.customer_id, subscription)
         return subscription
 
     @activity.defn(name="change_price")
     async def change_price(self, request: ChangePriceInput) -> SubscriptionInfo:
-        try:
+        with final_failures():
             subscription = await self._gateway.change_price(
                 request.subscription_id,
                 PriceRef(request.plan, request.interval),
                 proration=request.proration,
                 idempotency_key=request.idempotency_key,
             )
-        except _FINAL as exc:
-            raise payment_failure(exc) from exc
         await self._mirror(request.customer_id, subscription)
         return subscription
 
     @activity.defn(name="schedule_price_change")
     async def schedule_price_change(self, request: SchedulePriceChangeInput) -> SubscriptionInfo:
-        try:
+        with final_failures():
             subscription = await self._gateway.schedule_price_change(
                 request.subscription_id,
                 PriceRef(request.plan, request.interval),
                 idempotency_key=request.idempotency_key,
             )
-        except _FINAL as exc:
-            raise payment_failure(exc) from exc
         await self._mirror(request.customer_id, subscription)
         return subscription
 
     @activity.defn(name="subscription_command")
     async def subscription_command(self, request: SubscriptionCommandInput) -> SubscriptionInfo:
         gateway, sub, key = self._gateway, request.subscription_id, request.idempotency_key
-        try:
+        with final_failures():
             if request.command == "cancel":
                 subscription = await gateway.cancel_subscription(
                     sub, at_period_end=request.at_period_end, idempotency_key=key
@@ -408,23 +401,19 @@ class BillingActivities:
                 raise ApplicationError(
                     f"unknown subscription command {request.command!r}", non_retryable=True
                 )
-        except _FINAL as exc:
-            raise payment_failure(exc) from exc
         await self._mirror(request.customer_id, subscription)
         return subscription
 
     @activity.defn(name="fetch_subscription")
     async def fetch_subscription(self, request: FetchSubscriptionInput) -> SubscriptionInfo:
-        try:
+        with final_failures():
             subscription = await self._gateway.get_subscription(request.subscription_id)
-        except _FINAL as exc:
-            raise payment_failure(exc) from exc
         await self._mirror(request.customer_id, subscription)
         return subscription
 
     @activity.defn(name="invoice_command")
     async def invoice_command(self, request: InvoiceCommandInput) -> InvoiceInfo:
-        try:
+        with final_failures():
             if request.command == "pay":
                 invoice = await self._gateway.pay_invoice(
                     request.invoice_id, idempotency_key=request.idempotency_key
@@ -437,8 +426,6 @@ class BillingActivities:
                 raise ApplicationError(
                     f"unknown invoice command {request.command!r}", non_retryable=True
                 )
-        except _FINAL as exc:
-            raise payment_failure(exc) from exc
         async with self._sessions.begin() as session:
             await upsert_invoice(session, request.customer_id, invoice, now=self._clock())
         return invoice

@@ -20,6 +20,7 @@ from adapters.email.base import EmailSender
 from adapters.email.log_sender import LogEmailSender
 from adapters.payments.base import PaymentGateway
 from api.app import create_app
+from db.customers import new_trial_customer
 from db.engine import SessionFactory
 from db.models import Customer
 from domain.durations import parse_duration
@@ -78,21 +79,13 @@ async def insert_customer(
     name: str | None = "Ada Lovelace",
 ) -> Customer:
     """A read-model row as the API writes it at sign-up, before the workflow starts."""
-    now = signed_up_at or datetime.now(UTC)
-    customer = Customer(
-        id=str(uuid.uuid4()),
+    customer = new_trial_customer(
+        customer_id=str(uuid.uuid4()),
         external_id=f"ext-{uuid.uuid4().hex}",
         email=email or unique_email(),
         name=name,
-        status="trialing",
-        plan=policy.trial.plan,
-        interval=None,
-        trial_started_at=now,
-        trial_ends_at=now + policy.trial.length,
-        cancel_at_period_end=False,
-        state_version=0,
-        created_at=now,
-        updated_at=now,
+        trial=policy.trial,
+        signed_up_at=signed_up_at or datetime.now(UTC),
     )
     async with sessions.begin() as session:
         session.add(customer)

@@ -106,6 +106,19 @@ async def _command_result(context: AppContext, customer_id: str) -> CustomerView
     return customer_view(await _customer(context, customer_id))
 
 
+async def _command(
+    context: AppContext,
+    customer_id: str,
+    update: Any,
+    command: Any,
+    idempotency_key: str | None,
+) -> CustomerView:
+    """404 for an unknown customer, the workflow's answer otherwise, then the fresh view."""
+    await _customer(context, customer_id)
+    await run_command(context, customer_id, update, command, idempotency_key=idempotency_key)
+    return await _command_result(context, customer_id)
+
+
 @router.post("/subscription", response_model=CustomerView)
 async def change_subscription(
     customer_id: str,
@@ -219,15 +232,13 @@ async def cancel_subscription(
     context: AppContext = Depends(get_context),
     principal: Principal = Depends(require_app),
 ) -> CustomerView:
-    await _customer(context, customer_id)
-    await run_command(
+    return await _command(
         context,
         customer_id,
         CustomerWorkflow.cancel,
         CancelSubscription(actor=principal.actor, at_period_end=body.at_period_end),
-        idempotency_key=idempotency_key,
+        idempotency_key,
     )
-    return await _command_result(context, customer_id)
 
 
 @router.post("/reactivate", response_model=CustomerView)
@@ -238,15 +249,13 @@ async def reactivate_subscription(
     principal: Principal = Depends(require_app),
 ) -> CustomerView:
     """Withdraw a cancellation scheduled for the period end."""
-    await _customer(context, customer_id)
-    await run_command(
+    return await _command(
         context,
         customer_id,
         CustomerWorkflow.reactivate,
         ReactivateSubscription(actor=principal.actor),
-        idempotency_key=idempotency_key,
+        idempotency_key,
     )
-    return await _command_result(context, customer_id)
 
 
 @router.post("/pause", response_model=CustomerView)
@@ -257,7 +266,6 @@ async def pause_subscription(
     context: AppContext = Depends(get_context),
     principal: Principal = Depends(require_app),
 ) -> CustomerView:
-    await _customer(context, customer_id)
     if body.resumes_at is not None and body.resumes_at <= datetime.now(UTC):
         raise Problem(
             422,
@@ -265,14 +273,13 @@ async def pause_subscription(
             type="validation-error",
             errors=[FieldError("resumes_at", "must be in the future")],
         )
-    await run_command(
+    return await _command(
         context,
         customer_id,
         CustomerWorkflow.pause,
         PauseSubscription(actor=principal.actor, resumes_at=body.resumes_at),
-        idempotency_key=idempotency_key,
+        idempotency_key,
     )
-    return await _command_result(context, customer_id)
 
 
 @router.post("/resume", response_model=CustomerView)
@@ -282,15 +289,13 @@ async def resume_subscription(
     context: AppContext = Depends(get_context),
     principal: Principal = Depends(require_app),
 ) -> CustomerView:
-    await _customer(context, customer_id)
-    await run_command(
+    return await _command(
         context,
         customer_id,
         CustomerWorkflow.resume,
         ResumeSubscription(actor=principal.actor),
-        idempotency_key=idempotency_key,
+        idempotency_key,
     )
-    return await _command_result(context, customer_id)
 
 
 async def _held_addons(context: AppContext, customer: Customer) -> list[HeldAddonView]:
@@ -370,15 +375,13 @@ async def update_payment_method(
     context: AppContext = Depends(get_context),
     principal: Principal = Depends(require_app),
 ) -> CustomerView:
-    await _customer(context, customer_id)
-    await run_command(
+    return await _command(
         context,
         customer_id,
         CustomerWorkflow.update_payment_method,
         UpdatePaymentMethod(actor=principal.actor, payment_method=body.payment_method),
-        idempotency_key=idempotency_key,
+        idempotency_key,
     )
-    return await _command_result(context, customer_id)
 
 
 def _address_key(customer_id: str, address: dict[str, Any]) -> str:

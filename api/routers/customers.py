@@ -13,9 +13,9 @@ from api.context import AppContext, get_context
 from api.errors import FieldError, Problem, not_found
 from api.lifecycle_client import start_customer_workflow
 from api.schemas import CustomerCreate, CustomerView
+from db.customers import new_trial_customer
 from db.models import Customer
 from db.queries import customer_by_external_id
-from domain.lifecycle import Status
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -73,20 +73,13 @@ async def _find_or_insert(context: AppContext, body: CustomerCreate) -> tuple[Cu
                 existing = await customer_by_external_id(session, body.external_id)
                 if existing is not None:
                     return existing, False
-                customer = Customer(
-                    id=str(uuid.uuid4()),
+                customer = new_trial_customer(
+                    customer_id=str(uuid.uuid4()),
                     external_id=body.external_id,
                     email=str(body.email),
                     name=body.name,
-                    status=Status.TRIALING.value,
-                    plan=trial.plan,
-                    interval=None,
-                    trial_started_at=now,
-                    trial_ends_at=now + trial.length,
-                    cancel_at_period_end=False,
-                    state_version=0,
-                    created_at=now,
-                    updated_at=now,
+                    trial=trial,
+                    signed_up_at=now,
                 )
                 session.add(customer)
             return customer, True

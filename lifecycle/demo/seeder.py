@@ -48,6 +48,7 @@ from api.auth import KeyRing
 from api.context import AppContext
 from api.lifecycle_client import customer_handle, start_customer_workflow
 from api.payment_events import ingest_payment_event
+from db.customers import new_trial_customer
 from db.engine import SessionFactory, create_engine, is_sqlite, session_factory
 from db.migrate import migrate
 from db.models import Customer, EmailOutbox, Invoice, LedgerEvent
@@ -384,20 +385,13 @@ class _Seeder:
         async with self.gate:
             async with self.sessions.begin() as session:
                 session.add(
-                    Customer(
-                        id=customer_id,
+                    new_trial_customer(
+                        customer_id=customer_id,
                         external_id=plan.external_id(self.seed),
                         email=plan.email,
                         name=plan.name,
-                        status=Status.TRIALING.value,
-                        plan=trial.plan,
-                        interval=None,
-                        trial_started_at=now,
-                        trial_ends_at=now + trial.length,
-                        cancel_at_period_end=False,
-                        state_version=0,
-                        created_at=now,
-                        updated_at=now,
+                        trial=trial,
+                        signed_up_at=now,
                     )
                 )
             await start_customer_workflow(self.context, customer_id=customer_id, signed_up_at=now)
