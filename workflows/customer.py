@@ -165,7 +165,13 @@ class CustomerWorkflow:
             await self._start_trial()
         while True:
             async with self._lock:
-                await self._perform_due_actions()
+                # An erasure may have finished while this loop waited for the lock.
+                if not self._erased:
+                    await self._perform_due_actions()
+            if self._erased:
+                # The lifecycle is over; let the erase update answer its caller first.
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                return
             if workflow.info().is_continue_as_new_suggested():
                 await self._continue_as_new()
             upcoming = self._next_due()
@@ -174,11 +180,8 @@ class CustomerWorkflow:
             if upcoming is not None:
                 timeout = max(upcoming.at - workflow.now(), timedelta(0))
             with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(lambda: self._wake, timeout=timeout)
-            if self._erased:
-                # The lifecycle is over; let the erase update answer its caller first.
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                return
+                # Erasure counts on its own: its wake-up may land before ``_wake`` is reset.
+                await workflow.wait_condition(lambda: self._wake or self._erased, timeout=timeout)
 
     # -- query -----------------------------------------------------------------------
 

@@ -104,11 +104,16 @@ async def test_declining_renewal_dunning_new_card_recovers(
             lambda rows: [r.template for r in rows].count("payment_failed") == 3,
             timeout=30,
         )
-        notes = await _ok(
-            await http.get(
-                f"/v1/customers/{cid}/notifications", params={"unread": "true"}, headers=auth()
+
+        async def unread() -> dict:
+            return await _ok(
+                await http.get(
+                    f"/v1/customers/{cid}/notifications", params={"unread": "true"}, headers=auth()
+                )
             )
-        )
+
+        # The notification follows its email; wait for the third one too.
+        notes = await eventually(unread, lambda n: len(n["data"]) == 3)
         assert [n["kind"] for n in notes["data"]] == ["payment_failed"] * 3
         assert notes["data"][0]["cta_url"].endswith("/billing/payment-method")
         read = await _ok(
@@ -131,12 +136,12 @@ async def test_declining_renewal_dunning_new_card_recovers(
         assert recovered["plan"] == "pro"
         invoices = await _ok(await http.get(f"/v1/customers/{cid}/invoices", headers=auth()))
         assert invoices["data"][0]["status"] == "paid"
-        unread = await _ok(
-            await http.get(
-                f"/v1/customers/{cid}/notifications", params={"unread": "true"}, headers=auth()
-            )
+        # The recovery's email and notification follow the status change.
+        after = await eventually(unread, lambda n: n["data"][0]["kind"] == "payment_recovered")
+        await eventually(
+            lambda: outbox(sessions, cid), lambda rows: rows[-1].template == "payment_recovered"
         )
-    assert [n["kind"] for n in unread["data"]] == ["payment_recovered"] + ["payment_failed"] * 2
+    assert [n["kind"] for n in after["data"]] == ["payment_recovered"] + ["payment_failed"] * 2
     templates = [r.template for r in await outbox(sessions, cid)]
     assert templates[-1] == "payment_recovered"
     assert templates.count("payment_failed") == 3
