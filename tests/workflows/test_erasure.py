@@ -53,8 +53,7 @@ async def test_erasure_while_the_welcome_email_is_in_flight_ends_the_workflow(
             wait_for_stage=WorkflowUpdateStage.ACCEPTED,
         )
         sender.release.set()
-        snapshot = await update.result()
-        assert snapshot.state.status == "canceled"
+        await update.result()
 
         async def status() -> WorkflowExecutionStatus | None:
             return (await started.handle.describe()).status
