@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateStage
 from temporalio.testing import WorkflowEnvironment
@@ -15,7 +16,7 @@ from tests.factories import make_worker
 from tests.helpers import eventually, ledger
 from tests.workflows.support import start_customer
 from workflows.customer import CustomerWorkflow
-from workflows.messages import EraseCustomer
+from workflows.messages import CustomerSnapshot, EraseCustomer
 
 
 class _HeldWelcome(LogEmailSender):
@@ -53,7 +54,9 @@ async def test_erasure_while_the_welcome_email_is_in_flight_ends_the_workflow(
             wait_for_stage=WorkflowUpdateStage.ACCEPTED,
         )
         sender.release.set()
-        await update.result()
+        # The SDK types an async update's result as its coroutine.
+        snapshot = cast(CustomerSnapshot, await update.result())
+        assert snapshot.state.status == "canceled"
 
         async def status() -> WorkflowExecutionStatus | None:
             return (await started.handle.describe()).status
