@@ -13,6 +13,7 @@ from temporalio import activity
 from db.engine import SessionFactory
 from db.ledger import append_ledger
 from db.models import Customer, CustomerAddon
+from db.writes import rows_affected
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class CustomerActivities:
                     updated_at=self._clock(),
                 )
             )
-            if getattr(result, "rowcount", 0):
+            if rows_affected(result):
                 # Add-ons end with the subscription that carried them.
                 await session.execute(
                     update(CustomerAddon)

@@ -15,7 +15,7 @@ from adapters.email.base import EmailDeliveryError, EmailSender, OutgoingEmail
 from db.engine import SessionFactory
 from db.ledger import append_ledger
 from db.models import Customer, EmailOutbox
-from db.writes import insert_ignoring_conflict
+from db.writes import insert_ignoring_conflict, rows_affected
 from domain.emails import EmailTemplate, render_email
 
 
@@ -63,7 +63,8 @@ class EmailActivities:
             # A retry after the provider accepted: never a second email.
             return SendEmailResult(outbox_id=outbox.id, status=outbox.status)
         if outbox.to_email is None:
-            return await self._finish(outbox.id, status="skipped", error="no email address")
+            result, _ = await self._finish(outbox.id, status="skipped", error="no email address")
+            return result
         email = OutgoingEmail(
             to_email=outbox.to_email,
             to_name=to_name,
@@ -73,6 +74,13 @@ class EmailActivities:
             customer_id=outbox.customer_id,
             idempotency_key=outbox.idempotency_key,
         )
+        if self._sender.delivered_by_outbox:
+            # The commit is the delivery, so a crash on either side of it can neither lose
+            # nor repeat the email; only the announcement after it can go missing.
+            result, delivered_now = await self._finish(outbox.id, status="sent")
+            if delivered_now:
+                await self._sender.send(email)
+            return result
         try:
             message_id = await self._sender.send(email)
         except EmailDeliveryError as exc:
@@ -80,7 +88,10 @@ class EmailActivities:
             raise ApplicationError(
                 str(exc), type="EmailDeliveryError", non_retryable=not exc.retryable
             ) from exc
-        return await self._finish(outbox.id, status="sent", message_id=message_id)
+        # A crash between the provider's acceptance and this commit sends the email again
+        # on retry: providers like SendGrid take no idempotency key to prevent that.
+        result, _ = await self._finish(outbox.id, status="sent", message_id=message_id)
+        return result
 
     async def _ensure_outbox_row(self, request: SendEmailInput) -> tuple[EmailOutbox, str | None]:
         async with self._sessions.begin() as session:
@@ -146,12 +157,25 @@ class EmailActivities:
         status: str,
         message_id: str | None = None,
         error: str | None = None,
-    ) -> SendEmailResult:
+    ) -> tuple[SendEmailResult, bool]:
+        """Settle a pending row; returns the result and whether this call settled it."""
         now = self._clock()
         async with self._sessions.begin() as session:
+            # Only a pending row moves: a concurrent or earlier attempt may have settled it.
+            settled = await session.execute(
+                update(EmailOutbox)
+                .where(EmailOutbox.id == outbox_id, EmailOutbox.status == "pending")
+                .values(
+                    status=status,
+                    attempts=EmailOutbox.attempts + (1 if status == "sent" else 0),
+                    provider_message_id=message_id,
+                    last_error=error,
+                    sent_at=now if status == "sent" else None,
+                )
+            )
             row = await session.get(EmailOutbox, outbox_id)
             assert row is not None
-            if status == "sent":
+            if status == "sent" and row.status == "sent":
                 # The audit trail names the template and the send, never the address.
                 await append_ledger(
                     session,
@@ -174,15 +198,6 @@ class EmailActivities:
                         "recorded_at": now,
                     },
                 )
-            await session.execute(
-                update(EmailOutbox)
-                .where(EmailOutbox.id == outbox_id)
-                .values(
-                    status=status,
-                    attempts=EmailOutbox.attempts + (1 if status == "sent" else 0),
-                    provider_message_id=message_id,
-                    last_error=error,
-                    sent_at=now if status == "sent" else None,
-                )
-            )
-        return SendEmailResult(outbox_id=outbox_id, status=status)
+            return SendEmailResult(outbox_id=outbox_id, status=row.status), rows_affected(
+                settled
+            ) == 1

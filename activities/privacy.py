@@ -12,6 +12,7 @@ from temporalio import activity
 from db.engine import SessionFactory
 from db.ledger import append_ledger
 from db.models import Customer, EmailOutbox, Notification, UsageEvent, WebhookEvent
+from db.writes import rows_affected
 
 
 def _utcnow() -> datetime:
@@ -127,6 +128,6 @@ class PrivacyActivities:
                 .values(subject=None, body=None)
             )
         return PurgeResult(
-            usage_events=int(getattr(events, "rowcount", 0) or 0),
-            email_bodies=int(getattr(bodies, "rowcount", 0) or 0),
+            usage_events=rows_affected(events),
+            email_bodies=rows_affected(bodies),
         )

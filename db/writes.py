@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Result
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
@@ -16,5 +17,9 @@ async def insert_ignoring_conflict(
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=on)
-    result = await session.execute(statement)
-    return bool(getattr(result, "rowcount", 0))
+    return rows_affected(await session.execute(statement)) > 0
+
+
+def rows_affected(result: Result[Any]) -> int:
+    """How many rows an INSERT, UPDATE or DELETE touched (``Result`` types hide rowcount)."""
+    return int(getattr(result, "rowcount", 0) or 0)

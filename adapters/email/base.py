@@ -28,6 +28,9 @@ class EmailDeliveryError(Exception):
 
 class EmailSender(Protocol):
     name: str
+    # True when committing the outbox row as sent is itself the delivery (the embedded
+    # default): the activity then calls ``send`` after that commit, only to announce it.
+    delivered_by_outbox: bool
 
     async def send(self, email: OutgoingEmail) -> str | None:
         """Deliver the email; returns the provider's message id when it gives one."""

@@ -11,7 +11,14 @@ logger = logging.getLogger("lifecycle.email")
 
 class LogEmailSender:
     name = "outbox"
+    delivered_by_outbox = True
 
     async def send(self, email: OutgoingEmail) -> str | None:
-        logger.info("email %s to customer %s: %s", email.template, email.customer_id, email.subject)
+        logger.info(
+            "email %s to customer %s key %s: %s",
+            email.template,
+            email.customer_id,
+            email.idempotency_key,
+            email.subject,
+        )
         return None

@@ -21,6 +21,7 @@ _TIMEOUT_SECONDS = 20.0
 
 class SendGridEmailSender:
     name = "sendgrid"
+    delivered_by_outbox = False
 
     def __init__(
         self,

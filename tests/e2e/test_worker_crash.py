@@ -102,11 +102,19 @@ async def test_killed_worker_loses_and_duplicates_nothing(
             )
 
     assert [r.template for r in rows] == EXPECTED, log.read_text()[-3000:]
-    assert len({r.idempotency_key for r in rows}) == len(EXPECTED)
-    # The delivery log of both worker processes: each email went out exactly once.
-    deliveries = [
-        line.split(" email ", 1)[1].split()[0]
+    keys = [r.idempotency_key for r in rows]
+    assert len(set(keys)) == len(EXPECTED)
+    # For the embedded provider the committed outbox row is the delivery: exactly one each.
+    assert all(r.status == "sent" and r.attempts == 1 for r in rows), [
+        (r.template, r.status, r.attempts) for r in rows
+    ]
+    # Both processes announce each delivery after its commit, so none is announced twice;
+    # the kill may only swallow the announcement of the one email committed just before it.
+    announced = [
+        line.split(" key ", 1)[1].split()[0].removesuffix(":")
         for line in log.read_text().splitlines()
         if f"to customer {customer_id}" in line
     ]
-    assert deliveries == EXPECTED
+    assert len(announced) == len(set(announced)), announced
+    assert set(announced) <= set(keys)
+    assert len(announced) >= len(keys) - 1, (announced, keys)

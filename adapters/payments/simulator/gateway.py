@@ -73,7 +73,7 @@ from db.simulator_models import (
     SimPaymentMethod,
     SimSubscription,
 )
-from db.writes import insert_ignoring_conflict
+from db.writes import insert_ignoring_conflict, rows_affected
 from domain.catalog import Catalog
 from domain.lifecycle import BillingInterval
 from domain.proration import (
@@ -1095,7 +1095,7 @@ class SimulatedGateway:
             .where(SimCustomer.id == customer_id)
             .values(clock_offset_seconds=SimCustomer.clock_offset_seconds)
         )
-        if not getattr(result, "rowcount", 0):
+        if not rows_affected(result):
             raise PaymentRequestRejected(
                 f"No such customer: '{customer_id}'", code="resource_missing"
             )
