@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import uuid
@@ -14,9 +13,6 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio import client as client_interceptors
-from temporalio.client import WorkflowHandle
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from db.engine import SessionFactory, create_engine, session_factory
@@ -94,62 +90,25 @@ def engine_config() -> EngineConfig:
     return load_config(REPO_ROOT / "lifecycle.toml")
 
 
-class StartedWorkflows(client_interceptors.Interceptor):
-    """Remembers every workflow a test starts, so the test can end them all afterwards."""
-
-    def __init__(self) -> None:
-        self.ids: list[str] = []
-
-    def intercept_client(
-        self, next: client_interceptors.OutboundInterceptor
-    ) -> client_interceptors.OutboundInterceptor:
-        recorder = self
-
-        class Outbound(client_interceptors.OutboundInterceptor):
-            async def start_workflow(
-                self, input: client_interceptors.StartWorkflowInput
-            ) -> WorkflowHandle:
-                recorder.ids.append(input.id)
-                return await super().start_workflow(input)
-
-        return Outbound(next)
-
-
-_started_on_time_skipping = StartedWorkflows()
-
-
-@pytest.fixture(autouse=True)
-async def _end_time_skipping_workflows() -> AsyncIterator[None]:
-    """Workflows left running would stall the shared time-skipping server: their timers
-    fire during the next test's sleeps, on task queues nobody polls any more."""
-    yield
-    ids, _started_on_time_skipping.ids = _started_on_time_skipping.ids, []
-    if ids and _time_skipping is not None:
-        for workflow_id in ids:
-            with contextlib.suppress(RPCError):
-                await _time_skipping.client.get_workflow_handle(workflow_id).terminate(
-                    "test finished"
-                )
-
-
-_time_skipping: WorkflowEnvironment | None = None
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    global _time_skipping
+    """A fresh time-skipping server per test (it starts in about half a second).
+
+    A shared one let tests disturb each other: now and then, after earlier tests, a
+    long ``env.sleep`` found time-skipping locked and hung until its RPC timed out, with
+    no workflow of the running test holding a task. A server per test has no history
+    from other tests, no leftover timers and no lock counts to inherit."""
     env = await WorkflowEnvironment.start_time_skipping(
-        interceptors=[_started_on_time_skipping],
         data_converter=DATA_CONVERTER,
         test_server_existing_path=str(tool("temporal-test-server")),
         # A JVM on a busy 2-core machine starts slower than the SDK's 5 s default.
         test_server_startup_timeout=timedelta(seconds=90),
     )
-    await ensure_search_attributes(env.client, env.client.namespace)
-    _time_skipping = env
-    yield env
-    _time_skipping = None
-    await env.shutdown()
+    try:
+        await ensure_search_attributes(env.client, env.client.namespace)
+        yield env
+    finally:
+        await env.shutdown()
 
 
 @pytest.fixture(scope="session")
