@@ -633,22 +633,7 @@ class SimulatedGateway:
                 )
                 return _Outcome(self._render_invoice(inv), error=error)
             self._emit(session, customer, "invoice.paid", self._render_invoice(inv), now)
-            if inv.subscription_id:
-                sub = await session.get(SimSubscription, inv.subscription_id)
-                if (
-                    sub is not None
-                    and sub.status == "past_due"
-                    and not await self._has_open_invoices(session, sub.id)
-                ):
-                    sub.status = "active"
-                    sub.updated_at = now
-                    self._emit(
-                        session,
-                        customer,
-                        "customer.subscription.updated",
-                        self._render_sub(sub),
-                        now,
-                    )
+            await self._settle_past_due(session, customer, inv, now)
             return _Outcome(self._render_invoice(inv))
 
         obj = await self._idempotent(
@@ -747,22 +732,7 @@ class SimulatedGateway:
             self._emit(
                 session, customer, "invoice.marked_uncollectible", self._render_invoice(inv), now
             )
-            if inv.subscription_id:
-                sub = await session.get(SimSubscription, inv.subscription_id)
-                if (
-                    sub is not None
-                    and sub.status == "past_due"
-                    and not await self._has_open_invoices(session, sub.id)
-                ):
-                    sub.status = "active"
-                    sub.updated_at = now
-                    self._emit(
-                        session,
-                        customer,
-                        "customer.subscription.updated",
-                        self._render_sub(sub),
-                        now,
-                    )
+            await self._settle_past_due(session, customer, inv, now)
             return _Outcome(self._render_invoice(inv))
 
         obj = await self._idempotent(
@@ -1147,6 +1117,24 @@ class SimulatedGateway:
                 )
             ).scalars()
         )
+
+    async def _settle_past_due(
+        self, session: AsyncSession, customer: SimCustomer, inv: SimInvoice, now: datetime
+    ) -> None:
+        """A past-due subscription is active again once no invoice of it is left open."""
+        if not inv.subscription_id:
+            return
+        sub = await session.get(SimSubscription, inv.subscription_id)
+        if (
+            sub is not None
+            and sub.status == "past_due"
+            and not await self._has_open_invoices(session, sub.id)
+        ):
+            sub.status = "active"
+            sub.updated_at = now
+            self._emit(
+                session, customer, "customer.subscription.updated", self._render_sub(sub), now
+            )
 
     async def _has_open_invoices(self, session: AsyncSession, subscription_id: str) -> bool:
         found = await session.execute(
