@@ -40,6 +40,7 @@ from tests.factories import (
     unique_email,
 )
 from tests.helpers import eventually, ledger, outbox
+from tests.workflows.histories import record_history
 from tests.workflows.support import Started, start_customer
 from workflows.customer import TRANSITION_REFUSED, CustomerWorkflow
 from workflows.messages import (
@@ -209,6 +210,7 @@ async def test_extension_from_trialing_replans_reminders_from_the_new_end(
     }
     assert abs(extended.occurred_at - (start + days(5))) < TOLERANCE
     assert abs(rows[2].occurred_at - new_end) < TOLERANCE
+    await record_history(started.handle, "trial_extended")
 
 
 async def test_reminders_before_the_extension_moment_are_not_repeated(
@@ -304,6 +306,7 @@ async def test_extension_reopens_an_expired_trial_then_it_expires_again(
     assert rows[2].data["reason"] == REASON
     assert rows[2].data["previous_trial_ends_at"] == old
     assert (await started.snapshot()).state.status == "trial_expired"
+    await record_history(started.handle, "expired_trial_reopened")
 
 
 # -- refusals --------------------------------------------------------------------------------
@@ -396,6 +399,7 @@ async def test_signal_from_the_web_ui_extends_a_trial(
     await eventually(started.snapshot, lambda s: s.state.trial_ends_at == start + days(19))
     rows = await eventually(lambda: ledger(sessions, cid), lambda r: len(r) == 3)
     assert (rows[-1].kind, rows[-1].actor) == ("trial_extended", ADMIN_ACTOR)
+    await record_history(started.handle, "trial_extended_by_signal")
 
 
 async def test_signal_refused_from_active_is_recorded_not_applied(
@@ -431,6 +435,7 @@ async def test_signal_refused_from_active_is_recorded_not_applied(
     assert (snapshot.state.status, snapshot.state.trial_ends_at) == ("active", trial_end)
     assert "trial_extended" not in [e.kind for e in rows]
     assert "trial_extended" not in [e.template for e in await outbox(sessions, cid)]
+    await record_history(started.handle, "extension_signal_refused")
 
 
 async def test_signal_with_bad_days_is_recorded_as_refused(

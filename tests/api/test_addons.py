@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from db.engine import SessionFactory
 from lifecycle.config import EngineConfig
 from tests.factories import ADMIN_KEY, api_client, auth, make_settings, make_worker, unique_email
+from tests.workflows.histories import record_customer_history
 
 
 @pytest.fixture
@@ -75,7 +76,7 @@ async def _events(http: httpx.AsyncClient, cid: str) -> list[dict[str, Any]]:
 
 
 async def test_extra_chatbots_are_recurring_and_raise_the_limit_at_once(
-    http: httpx.AsyncClient,
+    http: httpx.AsyncClient, dev_server_env: WorkflowEnvironment
 ) -> None:
     cid = await _paying_customer(http)
     assert await _limit(http, cid, "chatbots") == 3
@@ -99,9 +100,12 @@ async def test_extra_chatbots_are_recurring_and_raise_the_limit_at_once(
     assert event["data"]["addon"] == "extra_chatbot"
     view = ok(await http.get(f"/v1/customers/{cid}/billing", headers=auth()))
     assert view["mrr_cents"] == 2900 + 1000
+    await record_customer_history(dev_server_env.client, cid, "addon_recurring")
 
 
-async def test_a_message_pack_is_one_off_for_this_period(http: httpx.AsyncClient) -> None:
+async def test_a_message_pack_is_one_off_for_this_period(
+    http: httpx.AsyncClient, dev_server_env: WorkflowEnvironment
+) -> None:
     cid = await _paying_customer(http)
     assert await _limit(http, cid, "messages") == 5000
     ok(
@@ -121,9 +125,12 @@ async def test_a_message_pack_is_one_off_for_this_period(http: httpx.AsyncClient
         0,
         "one_off",
     )
+    await record_customer_history(dev_server_env.client, cid, "addon_message_pack")
 
 
-async def test_feature_addon_turns_the_feature_on_once(http: httpx.AsyncClient) -> None:
+async def test_feature_addon_turns_the_feature_on_once(
+    http: httpx.AsyncClient, dev_server_env: WorkflowEnvironment
+) -> None:
     cid = await _paying_customer(http)
 
     async def feature() -> bool:
@@ -148,6 +155,7 @@ async def test_feature_addon_turns_the_feature_on_once(http: httpx.AsyncClient) 
     )
     assert again.status_code == 409
     assert again.headers["content-type"].startswith("application/problem+json")
+    await record_customer_history(dev_server_env.client, cid, "addon_feature")
 
 
 async def test_addon_refusals(http: httpx.AsyncClient) -> None:

@@ -21,6 +21,7 @@ from tests.factories import (
     unique_email,
 )
 from tests.helpers import eventually, outbox
+from tests.workflows.histories import record_customer_history
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -144,3 +145,6 @@ async def test_convert_upgrade_downgrade_renew_cancel(
         "plan_changed",
         "subscription_canceled",
     ]
+    await record_customer_history(
+        dev_server_env.client, cid, "e2e_convert_upgrade_downgrade_renew_cancel"
+    )

@@ -17,6 +17,7 @@ from lifecycle.temporal import DATA_CONVERTER
 from tests.conftest import tool
 from tests.factories import api_client, auth, make_settings, make_worker, unique_email, write_config
 from tests.helpers import eventually, outbox
+from tests.workflows.histories import record_history
 from workflows import search_attributes
 from workflows.customer import CustomerWorkflow
 from workflows.messages import workflow_id_for
@@ -85,3 +86,7 @@ async def test_trial_spans_several_runs_without_losing_or_repeating(
     assert snapshot.state.status == "trial_expired"
     assert len(runs) > 1, "the workflow never continued as new"
     assert sum(r.status == WorkflowExecutionStatus.CONTINUED_AS_NEW for r in runs) == len(runs) - 1
+    ordered = sorted(runs, key=lambda r: r.start_time)
+    for name, run in (("first", ordered[0]), ("last", ordered[-1])):
+        run_handle = eager_env.client.get_workflow_handle(handle.id, run_id=run.run_id)
+        await record_history(run_handle, f"continue_as_new_{name}_run")

@@ -26,6 +26,7 @@ from tests.factories import (
     write_config,
 )
 from tests.helpers import eventually, ledger, outbox
+from tests.workflows.histories import record_customer_history
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -147,6 +148,7 @@ async def test_declining_renewal_dunning_new_card_recovers(
     assert templates.count("payment_failed") == 3
     kinds = [e.kind for e in await ledger(sessions, cid)]
     assert kinds[-1] == "payment_recovered"
+    await record_customer_history(dev_server_env.client, cid, "e2e_dunning_retries_then_new_card")
 
 
 async def test_worker_killed_mid_dunning_loses_and_repeats_nothing(

@@ -22,6 +22,7 @@ from lifecycle.temporal import DATA_CONVERTER
 from tests.factories import api_client, auth, make_settings, make_worker, unique_email
 from tests.helpers import eventually, outbox
 from tests.usage.support import Json, event, ingest, ok, override
+from tests.workflows.histories import record_customer_history
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -84,7 +85,7 @@ async def consume(http: httpx.AsyncClient, cid: str) -> Json:
 
 
 async def test_thresholds_notify_once_per_period_under_concurrent_crossings(
-    live: httpx.AsyncClient, sessions: SessionFactory
+    live: httpx.AsyncClient, sessions: SessionFactory, dev_server_env: WorkflowEnvironment
 ) -> None:
     http = live
     cid = await sign_up(http, sessions)
@@ -128,6 +129,7 @@ async def test_thresholds_notify_once_per_period_under_concurrent_crossings(
         10,
         100,
     )
+    await record_customer_history(dev_server_env.client, cid, "usage_thresholds")
 
 
 async def test_a_jump_past_both_thresholds_sends_only_the_limit_notice(

@@ -24,6 +24,7 @@ from domain.proration import prorate_change
 from lifecycle.config import EngineConfig
 from tests.factories import days, make_worker
 from tests.helpers import eventually, ledger, outbox
+from tests.workflows.histories import record_history
 from tests.workflows.support import Started, start_customer
 from workflows.customer import CustomerWorkflow
 from workflows.messages import (
@@ -149,6 +150,7 @@ async def test_convert_from_trial_charges_the_plan_and_stops_the_trial_timetable
     await time_skipping_env.sleep(days(15))
     await eventually(started.snapshot, lambda s: s.state.status == "active")
     assert await _templates(sessions, cid) == ["welcome", "trial_converted"]
+    await record_history(started.handle, "conversion")
 
 
 async def test_convert_from_expired_trial_to_annual(
@@ -174,6 +176,7 @@ async def test_convert_from_expired_trial_to_annual(
     templates = await _templates(sessions, cid)
     assert "trial_winback" not in templates
     assert templates[-1] == "trial_converted"
+    await record_history(started.handle, "expired_trial_to_annual_with_winback")
 
 
 @pytest.mark.parametrize(
@@ -203,6 +206,7 @@ async def test_declined_conversion_changes_nothing(
     # The customer fixes the card and converts.
     snapshot = await _subscribe(started, "pro", MONTH, payment_method="pm_card_visa")
     assert snapshot.state.status == "active"
+    await record_history(started.handle, f"declined_conversion_{decline_code}")
 
 
 async def test_upgrade_applies_now_and_charges_the_proration(
@@ -246,6 +250,7 @@ async def test_upgrade_applies_now_and_charges_the_proration(
     emails = await outbox(sessions, cid)
     assert emails[-1].template == "plan_changed"
     assert emails[-1].data["amount_cents"] == proration.amount_paid_cents
+    await record_history(started.handle, "upgrade_now")
 
 
 async def test_downgrade_waits_for_the_period_end(
@@ -282,6 +287,7 @@ async def test_downgrade_waits_for_the_period_end(
     ]
     assert abs(changes[0].occurred_at - period_end) < timedelta(minutes=1)
     assert (await _templates(sessions, cid))[-1] == "plan_changed"
+    await record_history(started.handle, "downgrade_at_period_end")
 
 
 async def test_downgrade_now_when_asked(started: Started, sessions: SessionFactory) -> None:
@@ -310,6 +316,7 @@ async def test_cancel_now(started: Started, sessions: SessionFactory) -> None:
     )
     assert last.data["voluntary"] is True
     assert (await _templates(sessions, cid))[-1] == "subscription_canceled"
+    await record_history(started.handle, "cancel_now")
 
 
 async def test_cancel_at_period_end_then_ends(
@@ -339,6 +346,7 @@ async def test_cancel_at_period_end_then_ends(
     assert abs(last.occurred_at - period_end) < timedelta(minutes=1)
     # One cancellation email: at the request, not again at the end.
     assert (await _templates(sessions, cid)).count("subscription_canceled") == 1
+    await record_history(started.handle, "cancel_at_period_end")
 
 
 async def test_reactivate_before_period_end_keeps_the_subscription(
@@ -360,6 +368,7 @@ async def test_reactivate_before_period_end_keeps_the_subscription(
     kinds = [e.kind for e in await ledger(sessions, started.customer.id)]
     assert kinds[-2:] == ["cancellation_scheduled", "cancellation_withdrawn"]
     assert (await _templates(sessions, started.customer.id))[-1] == "subscription_reactivated"
+    await record_history(started.handle, "cancel_then_reactivate")
 
 
 async def test_pause_and_resume(started: Started, sessions: SessionFactory) -> None:
@@ -375,6 +384,7 @@ async def test_pause_and_resume(started: Started, sessions: SessionFactory) -> N
         "subscription_paused",
         "subscription_resumed",
     ]
+    await record_history(started.handle, "pause_resume")
 
 
 async def test_pause_until_a_date_resumes_by_itself(
@@ -389,6 +399,7 @@ async def test_pause_until_a_date_resumes_by_itself(
     await time_skipping_env.sleep(days(5) + timedelta(minutes=1))
     snapshot = await eventually(started.snapshot, lambda s: s.state.status == "active")
     assert snapshot.state.pause_resumes_at is None
+    await record_history(started.handle, "pause_until_date")
 
 
 @pytest.mark.parametrize(

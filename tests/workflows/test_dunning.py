@@ -24,6 +24,7 @@ from domain.policy import Policy
 from lifecycle.config import EngineConfig
 from tests.factories import days, make_policy, make_simulator, make_worker
 from tests.helpers import eventually, ledger, outbox
+from tests.workflows.histories import record_history
 from tests.workflows.support import Started, start_customer
 from workflows.customer import CustomerWorkflow
 from workflows.messages import ChangeSubscription, CustomerSnapshot, UpdatePaymentMethod
@@ -200,6 +201,7 @@ async def test_recovery_at_each_retry(
     # The rest of the schedule is gone.
     await time_skipping_env.sleep(days(8))
     assert (await dunning.templates()).count("payment_failed") == recovering_retry
+    await record_history(dunning.started.handle, f"dunning_recovered_at_retry_{recovering_retry}")
 
 
 async def test_recovery_by_new_card_is_immediate(
@@ -224,6 +226,7 @@ async def test_recovery_by_new_card_is_immediate(
     templates = await dunning.templates()
     assert templates.count("payment_failed") == 1
     assert templates.count("payment_recovered") == 1
+    await record_history(dunning.started.handle, "dunning_recovered_by_new_card")
 
 
 async def test_exhausted_schedule_cancels(
@@ -249,6 +252,7 @@ async def test_exhausted_schedule_cancels(
     failed_at = next(e.occurred_at for e in events if e.kind == "payment_failed")
     offsets = [round((at - failed_at) / timedelta(hours=1)) for at in retries]
     assert offsets == [24, 72, 120, 168]
+    await record_history(dunning.started.handle, "dunning_exhausted_cancel")
 
 
 async def test_exhausted_schedule_downgrades_when_configured(
@@ -280,6 +284,7 @@ async def test_exhausted_schedule_downgrades_when_configured(
         async with sessions() as session:
             written_off = await session.get(Invoice, invoice.id)
             assert written_off is not None and written_off.status == "uncollectible"
+    await record_history(dunning.started.handle, "dunning_exhausted_downgrade")
 
 
 class PaidMeanwhile:
@@ -351,3 +356,4 @@ async def test_payment_while_a_retry_is_in_flight_charges_once(
     assert len(charges) == 1
     assert templates.count("payment_recovered") == 1
     assert templates.count("payment_failed") == 1
+    await record_history(dunning.started.handle, "dunning_paid_while_retry_in_flight")

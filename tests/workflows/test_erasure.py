@@ -14,6 +14,7 @@ from db.engine import SessionFactory
 from lifecycle.config import EngineConfig
 from tests.factories import make_worker
 from tests.helpers import eventually, ledger
+from tests.workflows.histories import record_history
 from tests.workflows.support import start_customer
 from workflows.customer import CustomerWorkflow
 from workflows.messages import CustomerSnapshot, EraseCustomer
@@ -66,3 +67,4 @@ async def test_erasure_while_the_welcome_email_is_in_flight_ends_the_workflow(
 
     kinds = [e.kind for e in await ledger(sessions, started.customer.id)]
     assert kinds == ["trial_started", "trial_ended", "customer_erased"]
+    await record_history(started.handle, "erasure_during_welcome")

@@ -9,17 +9,17 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from lifecycle.temporal import DATA_CONVERTER
-from tests.workflows.histories import HISTORIES
+from tests.workflows.histories import saved_histories
 from workflows.customer import CustomerWorkflow
 
-SAVED = sorted(HISTORIES.glob("*.json"))
+SAVED = saved_histories()
 
 
 def test_histories_are_saved() -> None:
-    assert SAVED, "no saved histories; record them with LIFECYCLE_RECORD_HISTORIES=1"
+    assert SAVED, "no saved histories; record them with LIFECYCLE_RECORD_HISTORIES=<generation>"
 
 
-@pytest.mark.parametrize("path", SAVED, ids=[p.stem for p in SAVED])
+@pytest.mark.parametrize("path", SAVED, ids=[f"{p.parent.name}/{p.stem}" for p in SAVED])
 async def test_saved_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(f"customer-{path.stem}", path.read_text())
     replayer = Replayer(workflows=[CustomerWorkflow], data_converter=DATA_CONVERTER)
