@@ -34,11 +34,8 @@ from db.engine import SessionFactory
 from db.invoices import upsert_invoice
 from db.models import Customer, CustomerAddon
 from db.writes import insert_ignoring_conflict
+from domain.failures import CARD_DECLINED, PAYMENT_METHOD_REQUIRED, PAYMENT_REQUEST_REJECTED
 from domain.lifecycle import BillingInterval
-
-CARD_DECLINED = "CardDeclined"
-PAYMENT_METHOD_REQUIRED = "PaymentMethodRequired"
-PAYMENT_REQUEST_REJECTED = "PaymentRequestRejected"
 
 
 def _utcnow() -> datetime:

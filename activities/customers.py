@@ -31,6 +31,9 @@ class CustomerViewUpdate:
     pause_resumes_at: datetime | None = None
     # Recurring and feature add-ons the subscription holds; rows for others are deactivated.
     held_addons: list[str] = field(default_factory=list)
+    # Absent in writes from runs that predate them: those leave the columns as they are.
+    terms_version: str | None = None
+    needs_attention: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,11 @@ class CustomerActivities:
     async def apply_transition(self, request: ApplyTransitionInput) -> None:
         async with self._sessions.begin() as session:
             view = request.view
+            optional: dict[str, Any] = {}
+            if view.terms_version is not None:
+                optional["terms_version"] = view.terms_version
+            if view.needs_attention is not None:
+                optional["needs_attention"] = view.needs_attention
             result = await session.execute(
                 update(Customer)
                 .where(
@@ -79,6 +87,7 @@ class CustomerActivities:
                     Customer.state_version < request.version,
                 )
                 .values(
+                    **optional,
                     status=view.status,
                     plan=view.plan,
                     interval=view.interval,

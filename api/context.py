@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from temporalio.client import Client
@@ -10,6 +11,8 @@ from temporalio.client import Client
 from adapters.payments.base import PaymentGateway
 from api.auth import KeyRing
 from db.engine import SessionFactory
+from db.terms import register_terms
+from domain.terms import Terms
 from lifecycle.config import EngineConfig
 from lifecycle.settings import Settings
 
@@ -22,10 +25,23 @@ class AppContext:
     temporal: Client
     keys: KeyRing
     payments: PaymentGateway
+    _terms_version: str | None = field(default=None, init=False)
+    _terms_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
     @property
     def task_queue(self) -> str:
         return self.settings.temporal_task_queue
+
+    async def terms_version(self) -> str:
+        """The version of this process's terms, stored on first use (workflows load them
+        by version), so the API starts while the database is still coming up."""
+        if self._terms_version is None:
+            async with self._terms_lock:
+                if self._terms_version is None:
+                    terms = Terms(policy=self.config.policy, catalog=self.config.catalog)
+                    async with self.sessions.begin() as session:
+                        self._terms_version = await register_terms(session, terms)
+        return self._terms_version
 
 
 def get_context(request: Request) -> AppContext:

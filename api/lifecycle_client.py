@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
@@ -16,16 +18,24 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.billing import CARD_DECLINED, PAYMENT_METHOD_REQUIRED, PAYMENT_REQUEST_REJECTED
 from api.context import AppContext
 from api.errors import Problem
-from workflows import search_attributes as sa
-from workflows.customer import (
+from domain.failures import (
+    CARD_DECLINED,
+    IDEMPOTENCY_KEY_REUSED,
+    PAYMENT_METHOD_REQUIRED,
     PAYMENT_PROVIDER_UNAVAILABLE,
+    PAYMENT_REQUEST_REJECTED,
     TRANSITION_REFUSED,
-    CustomerWorkflow,
 )
-from workflows.messages import CustomerSnapshot, CustomerWorkflowInput, workflow_id_for
+from workflows import search_attributes as sa
+from workflows.customer import CustomerWorkflow
+from workflows.messages import (
+    CommandResult,
+    CustomerWorkflowInput,
+    command_fingerprint,
+    workflow_id_for,
+)
 
 logger = logging.getLogger("lifecycle.api")
 
@@ -45,14 +55,12 @@ async def start_customer_workflow(
 ) -> None:
     """Start the customer's workflow, or do nothing if it already exists (safe to repeat)."""
     policy = context.config.policy
+    terms_version = await context.terms_version()
     try:
         await context.temporal.start_workflow(
             CustomerWorkflow.run,
             CustomerWorkflowInput(
-                customer_id=customer_id,
-                signed_up_at=signed_up_at,
-                policy=policy,
-                catalog=context.config.catalog,
+                customer_id=customer_id, signed_up_at=signed_up_at, terms_version=terms_version
             ),
             id=workflow_id_for(customer_id),
             task_queue=context.task_queue,
@@ -86,8 +94,12 @@ _FAILURE_STATUS = {
     CARD_DECLINED: 402,
     PAYMENT_METHOD_REQUIRED: 402,
     PAYMENT_REQUEST_REJECTED: 422,
+    IDEMPOTENCY_KEY_REUSED: 422,
     PAYMENT_PROVIDER_UNAVAILABLE: 503,
 }
+# How long a caller waits for a command's outcome. A command still running then goes on;
+# the caller repeats the request with the same Idempotency-Key to get its outcome.
+COMMAND_DEADLINE = timedelta(seconds=60)
 
 
 def _command_problem(failure: ApplicationError) -> Problem:
@@ -105,6 +117,8 @@ def _command_problem(failure: ApplicationError) -> Problem:
         extra = {"code": details.get("code"), "decline_code": details.get("decline_code")}
     elif failure.type == PAYMENT_METHOD_REQUIRED:
         problem_type = "payment-method-required"
+    elif failure.type == IDEMPOTENCY_KEY_REUSED:
+        problem_type = "idempotency-key-reused"
     return Problem(status, failure.message, type=problem_type, extra=extra)
 
 
@@ -115,17 +129,33 @@ async def run_command(
     command: Any,
     *,
     idempotency_key: str | None = None,
-) -> CustomerSnapshot:
+) -> CommandResult:
     """Send a lifecycle command (a Temporal Update) and map its outcome to the API's answers.
 
-    The same ``idempotency_key`` (the request's Idempotency-Key header) becomes the update
-    id, so a retried request gets the first outcome instead of running twice.
+    The ``idempotency_key`` (the request's Idempotency-Key header) travels in the command:
+    the workflow answers a retried request with the first outcome, also after it continued
+    as new, and the provider's idempotency keys derive from it. It is the update id too,
+    so a retry while the first is still running waits for that one.
     """
+    command = await _complete(context, command, idempotency_key)
     handle = customer_handle(context, customer_id)
     try:
-        result: CustomerSnapshot = await handle.execute_update(
-            update, command, id=f"{update.__name__}:{idempotency_key}" if idempotency_key else None
+        result: CommandResult = await asyncio.wait_for(
+            handle.execute_update(
+                update,
+                command,
+                id=_update_id(update, command, idempotency_key),
+            ),
+            timeout=COMMAND_DEADLINE.total_seconds(),
         )
+    except TimeoutError:
+        raise Problem(
+            503,
+            "the command is still running; repeat the request with the same Idempotency-Key "
+            "to get its outcome",
+            type="command-still-running",
+            headers={"Retry-After": "5"},
+        ) from None
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         if isinstance(cause, ApplicationError):
@@ -140,3 +170,23 @@ async def run_command(
             ) from None
         raise temporal_unavailable(exc) from exc
     return result
+
+
+def _update_id(update: Any, command: Any, idempotency_key: str | None) -> str | None:
+    """Temporal answers a repeated update id with the first outcome in the same run; the
+    arguments are part of the id, so a key reused for another request reaches the workflow
+    (which refuses it) instead of getting that outcome."""
+    if idempotency_key is None:
+        return None
+    return f"{update.__name__}:{idempotency_key}:{command_fingerprint(command)}"
+
+
+async def _complete(context: AppContext, command: Any, idempotency_key: str | None) -> Any:
+    """The caller's key, and for a plan change today's terms, into the command."""
+    fields = {f.name for f in dataclasses.fields(command)}
+    changes: dict[str, Any] = {}
+    if idempotency_key is not None and "request_id" in fields:
+        changes["request_id"] = idempotency_key
+    if "terms_version" in fields and command.terms_version is None:
+        changes["terms_version"] = await context.terms_version()
+    return dataclasses.replace(command, **changes) if changes else command

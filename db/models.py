@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -62,8 +63,24 @@ class Customer(Base):
     billing_address: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     # The workflow's state version last written here; older writes are ignored.
     state_version: Mapped[int] = mapped_column(Integer, default=0)
+    # The terms (policy and catalog version) the customer's lifecycle runs on.
+    terms_version: Mapped[str | None] = mapped_column(String(64))
+    # A timed step or provider event keeps failing (not the card): an admin should look.
+    needs_attention: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default="false", index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TermsVersion(Base):
+    """A policy and catalog document, stored once per version (its digest), never changed."""
+
+    __tablename__ = "terms_versions"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class EmailOutbox(Base):
@@ -248,6 +265,15 @@ class UsageThresholdCrossing(Base):
     """One row per customer, metric, period and threshold crossed: notifications go once."""
 
     __tablename__ = "usage_threshold_crossings"
+    # The relay's outbox scan: only the few rows still to signal.
+    __table_args__ = (
+        Index(
+            "ix_usage_crossings_unsignalled",
+            "crossed_at",
+            postgresql_where=text("signalled_at IS NULL"),
+            sqlite_where=text("signalled_at IS NULL"),
+        ),
+    )
 
     customer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     metric: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -20,14 +20,21 @@ class PlanChoice:
     interval: BillingInterval
 
 
-def classify_change(catalog: Catalog, current: PlanChoice, wanted: PlanChoice) -> ChangeKind:
+def classify_change(
+    catalog: Catalog,
+    current: PlanChoice,
+    wanted: PlanChoice,
+    *,
+    current_catalog: Catalog | None = None,
+) -> ChangeKind:
     """Upgrades apply now, downgrades at period end.
 
     A dearer plan is an upgrade; a cheaper one a downgrade whatever the interval. On the
     same plan, moving to annual billing is an upgrade (it is charged now) and back to
-    monthly a downgrade, although annual's monthly equivalent is lower.
+    monthly a downgrade, although annual's monthly equivalent is lower. The current plan's
+    price comes from ``current_catalog`` when the change moves to another catalog.
     """
-    old = catalog.plan(current.plan).monthly_price_cents or 0
+    old = (current_catalog or catalog).plan(current.plan).monthly_price_cents or 0
     new = catalog.plan(wanted.plan).monthly_price_cents or 0
     if new != old:
         return ChangeKind.UPGRADE if new > old else ChangeKind.DOWNGRADE

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     # Only `lifecycle dev` uses these: the Temporal CLI that runs the embedded dev server.
     lifecycle_tools_cache: Path = Path.home() / ".cache" / "lifecycle-engine"
     lifecycle_temporal_cli: Path | None = None
+    # Worker sizing; unset: the defaults in workers/tuning.py (see "Sizing workers").
+    lifecycle_worker_cached_workflows: int | None = None
+    lifecycle_worker_workflow_tasks: int | None = None
+    lifecycle_worker_activities: int | None = None
 
     @property
     def temporal_target(self) -> str:

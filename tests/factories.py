@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -23,10 +23,13 @@ from api.app import create_app
 from db.customers import new_trial_customer
 from db.engine import SessionFactory
 from db.models import Customer
+from db.terms import register_terms
 from domain.durations import parse_duration
 from domain.policy import DunningAccess, FinalAction, Policy
+from domain.terms import Terms as TermsDocument
 from lifecycle.config import EngineConfig
 from lifecycle.settings import REPO_ROOT, Settings
+from workers.tuning import STRICT_RUNNER
 from workers.worker import build_worker
 
 
@@ -179,9 +182,18 @@ def make_worker(
     policy: Policy | None = None,
     gateway: PaymentGateway | None = None,
     sender: EmailSender | None = None,
+    load_terms: Callable[[], Awaitable[Terms]] | None = None,
 ) -> Worker:
-    """A worker with the real activities; payments and email at the simulated edge."""
+    """A worker with the real activities; payments and email at the simulated edge.
+
+    Workflows run in the strict sandbox (modules re-imported per run, forbidden calls
+    trapped), so every test also checks the workflow code's determinism; the worker
+    process (``lifecycle worker``) runs the production configuration."""
     terms = Terms(policy=policy or config.policy, catalog=config.catalog)
+
+    async def today() -> Terms:
+        return terms
+
     return build_worker(
         client,
         task_queue=task_queue,
@@ -190,5 +202,16 @@ def make_worker(
         gateway=gateway or make_simulator(sessions, config),
         product_name=config.product_name,
         app_url=config.app_url,
-        load_terms=lambda: terms,
+        load_terms=load_terms or today,
+        workflow_runner=STRICT_RUNNER,
     )
+
+
+async def store_terms(
+    sessions: SessionFactory, config: EngineConfig, policy: Policy | None = None
+) -> str:
+    """Store the terms a test's customers run on; returns their version."""
+    async with sessions.begin() as session:
+        return await register_terms(
+            session, TermsDocument(policy=policy or config.policy, catalog=config.catalog)
+        )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkflowRunner
 
 from activities.billing import BillingActivities
 from activities.customers import CustomerActivities
@@ -21,7 +21,9 @@ from db.engine import SessionFactory, create_engine, session_factory
 from lifecycle.config import load_config
 from lifecycle.settings import Settings
 from lifecycle.temporal import connect
+from lifecycle.usage_notices import UsageNotices
 from lifecycle.wiring import email_sender, payment_gateway
+from workers.tuning import PRODUCTION_RUNNER, WorkerTuning, tuning_from
 from workflows.customer import CustomerWorkflow
 from workflows.retention import RetentionWorkflow
 
@@ -37,15 +39,17 @@ def build_worker(
     gateway: PaymentGateway,
     product_name: str,
     app_url: str,
-    load_terms: Callable[[], Terms],
-    max_concurrent_activities: int = 50,
+    load_terms: Callable[[], Awaitable[Terms]],
+    tuning: WorkerTuning | None = None,
+    workflow_runner: WorkflowRunner = PRODUCTION_RUNNER,
 ) -> Worker:
     customers = CustomerActivities(sessions)
     emails = EmailActivities(sessions, sender, product_name=product_name, app_url=app_url)
     billing = BillingActivities(sessions, gateway)
     privacy = PrivacyActivities(sessions)
     notifications = NotificationActivities(sessions, app_url=app_url)
-    policy = PolicyActivities(load_terms)
+    policy = PolicyActivities(load_terms, sessions)
+    tuning = tuning or WorkerTuning()
     return Worker(
         client,
         task_queue=task_queue,
@@ -68,23 +72,31 @@ def build_worker(
             privacy.erase_personal_data,
             privacy.purge_expired_data,
             policy.current_terms,
+            policy.terms,
         ],
-        max_concurrent_activities=max_concurrent_activities,
+        workflow_runner=workflow_runner,
+        max_cached_workflows=tuning.max_cached_workflows,
+        max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
+        max_concurrent_activities=tuning.max_concurrent_activities,
+        max_concurrent_local_activities=tuning.max_concurrent_local_activities,
     )
 
 
-def terms_loader(settings: Settings) -> Callable[[], Terms]:
-    """Re-reads the config file each time, so a continued-as-new run gets today's terms."""
+def terms_loader(settings: Settings) -> Callable[[], Awaitable[Terms]]:
+    """Re-reads the config file each time (off the event loop): today's terms, for the
+    retention purge."""
 
-    def load() -> Terms:
-        config = load_config(settings.lifecycle_config)
+    async def load() -> Terms:
+        config = await asyncio.to_thread(load_config, settings.lifecycle_config)
         return Terms(policy=config.policy, catalog=config.catalog)
 
     return load
 
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    """Run until ``stop`` is set (or forever); shuts down gracefully, finishing in-flight tasks."""
+    """Run until ``stop`` is set (or forever); shuts down gracefully, finishing in-flight
+    tasks. Besides workflows and activities, the worker relays usage notices the API could
+    not deliver (``lifecycle.usage_notices``)."""
     config = settings.engine_config
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
@@ -98,13 +110,18 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         product_name=config.product_name,
         app_url=config.app_url,
         load_terms=terms_loader(settings),
+        tuning=tuning_from(settings),
     )
+    stop = stop or asyncio.Event()
+    notices = UsageNotices(sessions, config.catalog, client)
     logger.info("worker polling task queue %r", settings.temporal_task_queue)
     try:
-        if stop is None:
-            await worker.run()
-        else:
-            async with worker:
+        async with worker:
+            relay = asyncio.create_task(notices.relay(stop))
+            try:
                 await stop.wait()
+            finally:
+                stop.set()
+                await relay
     finally:
         await engine.dispose()

@@ -6,9 +6,11 @@ where activities look them up.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from domain.catalog import Catalog
 from domain.lifecycle import BillingInterval, Status
@@ -17,6 +19,16 @@ from domain.policy import Policy
 
 def workflow_id_for(customer_id: str) -> str:
     return f"customer-{customer_id}"
+
+
+def command_fingerprint(command: Any) -> str:
+    """The command and the caller's arguments, so an idempotency key reused for another
+    request is noticed (not the terms version: the API adds it, a redeploy may change it)."""
+    arguments = {
+        k: v for k, v in asdict(command).items() if k not in ("request_id", "terms_version")
+    }
+    canonical = json.dumps([type(command).__name__, arguments], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,31 @@ class Dunning:
     # Failed payment attempts so far; the failed renewal itself is the first.
     attempts: int = 1
     next_retry_at: datetime | None = None
+    # Set when the retries are used up: the policy's final action is due then.
+    final_action_at: datetime | None = None
+
+
+@dataclass
+class Stall:
+    """A timed step (or a provider event) that failed for a reason other than the card:
+    retried with backoff until it succeeds, and shown to admins meanwhile."""
+
+    key: str
+    first_failed_at: datetime
+    attempts: int
+    next_attempt_at: datetime
+    error: str
+    error_type: str | None = None
+
+
+@dataclass
+class RequestRecord:
+    """A caller's idempotency key already honoured, so a retry answers instead of rerunning."""
+
+    id: str
+    # Digest of the command's arguments: the same key with other arguments is refused.
+    fingerprint: str
+    at: datetime
 
 
 @dataclass
@@ -69,8 +106,21 @@ class CustomerState:
     provider_as_of: datetime | None = None
     # Recently applied provider event ids (bounded), so redeliveries change nothing.
     seen_events: list[str] = field(default_factory=list)
-    # Keys of timed actions already carried out (emails sent, expiry applied, ...).
+    # Keys of timed actions already carried out (emails sent, expiry applied, ...); only
+    # those the current timetable can still produce are kept.
     done: list[str] = field(default_factory=list)
+    # Win-back emails sent so far (a customer who was sent one converts with its coupon).
+    winbacks_sent: int = 0
+    # Usage notices already sent, ``usage:<metric>:<period start>:<threshold>``; only the
+    # latest period of each metric is kept.
+    usage_notified: list[str] = field(default_factory=list)
+    # Steps failing for a reason other than the card, by step key (see ``Stall``).
+    stalled: dict[str, Stall] = field(default_factory=dict)
+    # A subscription made in Checkout that still waits for its first payment (3-D Secure,
+    # delayed methods): adopted when the provider says it is active.
+    pending_subscription_id: str | None = None
+    # Callers' idempotency keys honoured recently (bounded by count and age).
+    requests: list[RequestRecord] = field(default_factory=list)
     # Bumped at every change mirrored to the read model, which ignores older writes.
     version: int = 0
     # Numbers ledger rows so their keys stay stable across retries and replays.
@@ -81,12 +131,20 @@ class CustomerState:
 
 @dataclass(frozen=True)
 class CustomerWorkflowInput:
+    """Ids and versions only: the terms (policy and catalog) are found by version.
+
+    Runs started before terms had versions carry them inline (``policy``/``catalog``) and
+    keep doing so until the customer changes plan.
+    """
+
     customer_id: str
     signed_up_at: datetime
-    policy: Policy
-    catalog: Catalog
+    # The version of the terms the customer signed up under (``TermsStore``).
+    terms_version: str | None = None
     # Present when the workflow continues as new.
     state: CustomerState | None = None
+    policy: Policy | None = None
+    catalog: Catalog | None = None
 
 
 # -- commands (Temporal Updates) --------------------------------------------------------
@@ -105,34 +163,54 @@ class ChangeSubscription:
     # None: upgrades now, downgrades at period end.
     when: When | None = None
     coupon: str | None = None
+    # The terms the caller's catalog comes from; a plan change adopts them.
+    terms_version: str | None = None
+    # The caller's idempotency key: a retry (even after continue-as-new) answers with the
+    # first outcome, and provider idempotency keys derive from it.
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
 class CancelSubscription:
     actor: str
     at_period_end: bool = True
+    # The caller's idempotency key: a retry (even after continue-as-new) answers with the
+    # first outcome, and provider idempotency keys derive from it.
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
 class ReactivateSubscription:
     actor: str
+    # The caller's idempotency key: a retry (even after continue-as-new) answers with the
+    # first outcome, and provider idempotency keys derive from it.
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
 class PauseSubscription:
     actor: str
     resumes_at: datetime | None = None
+    # The caller's idempotency key: a retry (even after continue-as-new) answers with the
+    # first outcome, and provider idempotency keys derive from it.
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
 class ResumeSubscription:
     actor: str
+    # The caller's idempotency key: a retry (even after continue-as-new) answers with the
+    # first outcome, and provider idempotency keys derive from it.
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
 class UpdatePaymentMethod:
     actor: str
     payment_method: str
+    # The caller's idempotency key: a retry (even after continue-as-new) answers with the
+    # first outcome, and provider idempotency keys derive from it.
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +221,9 @@ class ExtendTrial:
     days: int
     reason: str
     actor: str = "admin:temporal-ui"
+    # The caller's idempotency key: a retry (even after continue-as-new) answers with the
+    # first outcome, and provider idempotency keys derive from it.
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +231,9 @@ class EraseCustomer:
     """GDPR erasure: end billing, erase personal data, end the lifecycle."""
 
     actor: str
+    # The caller's idempotency key: a retry (even after continue-as-new) answers with the
+    # first outcome, and provider idempotency keys derive from it.
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +244,9 @@ class PurchaseAddon:
     addon: str
     quantity: int
     actor: str
+    # The caller's idempotency key: a retry (even after continue-as-new) answers with the
+    # first outcome, and provider idempotency keys derive from it.
+    request_id: str | None = None
 
 
 # -- signals ----------------------------------------------------------------------------
@@ -195,4 +282,36 @@ class CustomerSnapshot:
 
     state: CustomerState
     next_action: NextAction | None
-    policy: Policy
+    # None only in the moment a new run is still loading its terms.
+    policy: Policy | None
+    terms_version: str | None = None
+
+
+@dataclass(frozen=True)
+class CustomerSummary:
+    """The lifecycle as a command's caller needs it: no bookkeeping, no terms."""
+
+    customer_id: str
+    status: Status
+    plan: str
+    interval: BillingInterval | None
+    trial_ends_at: datetime | None
+    current_period_start: datetime | None
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    scheduled_change: ScheduledChange | None
+    dunning: Dunning | None
+    pause_resumes_at: datetime | None
+    mrr_cents: int
+    addons: dict[str, int]
+    subscription_id: str | None
+    payment_method_id: str | None
+    needs_attention: bool
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What every command (Temporal Update) answers; small, as it lands in the history."""
+
+    state: CustomerSummary
+    next_action: NextAction | None

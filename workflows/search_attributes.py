@@ -8,13 +8,26 @@ CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 LIFECYCLE_STATUS = SearchAttributeKey.for_keyword("LifecycleStatus")
 PLAN_ID = SearchAttributeKey.for_keyword("PlanId")
 TRIAL_ENDS_AT = SearchAttributeKey.for_datetime("TrialEndsAt")
+# A timed step or provider event keeps failing for a reason other than the card.
+NEEDS_ATTENTION = SearchAttributeKey.for_bool("NeedsAttention")
 
-ALL: tuple[SearchAttributeKey, ...] = (CUSTOMER_ID, LIFECYCLE_STATUS, PLAN_ID, TRIAL_ENDS_AT)
+ALL: tuple[SearchAttributeKey, ...] = (
+    CUSTOMER_ID,
+    LIFECYCLE_STATUS,
+    PLAN_ID,
+    TRIAL_ENDS_AT,
+    NEEDS_ATTENTION,
+)
 
 
 def cli_flags() -> list[str]:
     """``--search-attribute Name=Type`` flags for ``temporal server start-dev``."""
-    kinds = {CUSTOMER_ID: "Keyword", LIFECYCLE_STATUS: "Keyword", PLAN_ID: "Keyword"}
+    kinds = {
+        CUSTOMER_ID: "Keyword",
+        LIFECYCLE_STATUS: "Keyword",
+        PLAN_ID: "Keyword",
+        NEEDS_ATTENTION: "Bool",
+    }
     flags: list[str] = []
     for key in ALL:
         flags += ["--search-attribute", f"{key.name}={kinds.get(key, 'Datetime')}"]

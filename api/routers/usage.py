@@ -17,12 +17,10 @@ from typing import Any
 from fastapi import APIRouter, BackgroundTasks, Body, Depends, Query
 from pydantic import StrictInt
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal, require_admin, require_app
 from api.context import AppContext, get_context
 from api.errors import FieldError, Problem, not_found
-from api.lifecycle_client import customer_handle
 from api.usage_schemas import (
     DailyUsage,
     LimitsView,
@@ -52,17 +50,15 @@ from domain.limits import (
     forecast,
     percent_used,
     remaining,
-    suggest_upgrade,
 )
-from workflows.customer import CustomerWorkflow
-from workflows.messages import UsageThresholdCrossed
+from lifecycle.usage_notices import UsageNotices
+from lifecycle.usage_notices import upgrade_for as upgrade_suggestion
 
 logger = logging.getLogger("lifecycle.api.usage")
 
 router = APIRouter(tags=["usage"])
 admin_router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
-SIGNAL_TIMEOUT = timedelta(seconds=5)
 # Events may carry a clock slightly ahead of ours; further ahead is a client bug.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 # Per event or check (a counter is a BIGINT; this leaves room for millions of maxima).
@@ -116,15 +112,17 @@ def schedule_signals(
 
 
 async def deliver_signals(context: AppContext, customer_id: str) -> None:
-    """Signal the customer's workflow for every unsignalled crossing (the workflow sends
-    each notice once, so a repeated signal is harmless)."""
+    """The fast path: tell the workflow right after the commit. What fails here (or dies
+    with this process) the worker's relay delivers (``lifecycle.usage_notices``)."""
     if customer_id in _delivering:
         _delivering[customer_id] = True
         return
     _delivering[customer_id] = False
+    notices = UsageNotices(context.sessions, context.config.catalog, context.temporal)
     try:
         while True:
-            await _deliver_once(context, customer_id)
+            if not await notices.deliver(customer_id):
+                break
             if not _delivering[customer_id]:
                 break
             _delivering[customer_id] = False
@@ -132,59 +130,6 @@ async def deliver_signals(context: AppContext, customer_id: str) -> None:
         logger.exception("delivering usage notices of customer %s failed", customer_id)
     finally:
         del _delivering[customer_id]
-
-
-async def _deliver_once(context: AppContext, customer_id: str) -> None:
-    now = utcnow()
-    async with context.sessions() as session:
-        pending = await store.unsignalled_crossings(session, customer_id)
-        if not pending:
-            return
-        contexts = await store.load_contexts(session, [customer_id], with_counters=True)
-    usage = contexts.get(customer_id)
-    suggestion = upgrade_for(context, usage, now) if usage is not None else None
-    handle = customer_handle(context, customer_id)
-    highest: dict[tuple[str, datetime], int] = {}
-    for crossing in pending:
-        key = (crossing.metric, crossing.period_start)
-        highest[key] = max(highest.get(key, 0), crossing.threshold)
-    for crossing in pending:
-        if crossing.threshold < highest[(crossing.metric, crossing.period_start)]:
-            # Crossed together with a higher threshold (or still unsent when the higher one
-            # came): the higher notice says it all.
-            async with context.sessions.begin() as session:
-                await store.mark_signalled(session, crossing, utcnow())
-            continue
-        try:
-            await handle.signal(
-                CustomerWorkflow.usage_threshold,
-                UsageThresholdCrossed(
-                    metric=crossing.metric,
-                    threshold=crossing.threshold,
-                    period_start=crossing.period_start,
-                    used=crossing.used,
-                    limit=crossing.limit,
-                    upgrade_plan=suggestion.plan if suggestion else None,
-                    upgrade_addon=suggestion.addon if suggestion else None,
-                    upgrade_price_difference_cents=(
-                        suggestion.price_difference_cents if suggestion else None
-                    ),
-                ),
-                rpc_timeout=SIGNAL_TIMEOUT,
-            )
-        except RPCError as exc:
-            if exc.status is not RPCStatusCode.NOT_FOUND:
-                logger.warning(
-                    "usage notice for %s not signalled, retried later: %s", customer_id, exc
-                )
-                return
-            # No running lifecycle to tell (erased or never started): nothing to retry.
-            logger.warning("usage notice for %s dropped: no running workflow", customer_id)
-        except Exception as exc:
-            logger.warning("usage notice for %s not signalled, retried later: %s", customer_id, exc)
-            return
-        async with context.sessions.begin() as session:
-            await store.mark_signalled(session, crossing, utcnow())
 
 
 # -- upgrade suggestions ----------------------------------------------------------------
@@ -197,17 +142,7 @@ def upgrade_for(
     *,
     used: dict[str, int] | None = None,
 ) -> UpgradeSuggestion | None:
-    period = usage.period(now)
-    return suggest_upgrade(
-        context.config.catalog,
-        usage.subscriber,
-        usage.addons,
-        usage.overrides,
-        period,
-        used if used is not None else usage.used_in(period),
-        now,
-        usage.counters,
-    )
+    return upgrade_suggestion(context.config.catalog, usage, now, used=used)
 
 
 def upgrade_view(suggestion: UpgradeSuggestion | None) -> UpgradeView | None:

@@ -66,11 +66,13 @@ from lifecycle.demo.personas import (
 )
 from lifecycle.demo.server import seed_server
 from lifecycle.settings import Settings
+from workers.tuning import WorkerTuning
 from workers.worker import build_worker, terms_loader
 from workflows.customer import CustomerWorkflow
 from workflows.messages import (
     CancelSubscription,
     ChangeSubscription,
+    CommandResult,
     CustomerSnapshot,
     ExtendTrial,
     PauseSubscription,
@@ -404,11 +406,11 @@ class _Seeder:
 
     async def command(
         self, customer: _Customer, update: Any, argument: Any, *, expect_failure: bool = False
-    ) -> CustomerSnapshot:
+    ) -> CommandResult | CustomerSnapshot:
         async with self.gate:
             self.commands += 1
             try:
-                result: CustomerSnapshot = await customer.handle.execute_update(update, argument)
+                result: CommandResult = await customer.handle.execute_update(update, argument)
             except WorkflowUpdateFailedError as exc:
                 if expect_failure:
                     return await customer.handle.query(CustomerWorkflow.snapshot)
@@ -419,7 +421,9 @@ class _Seeder:
             raise _StepRefused("a command that should have failed went through")
         return result
 
-    async def clear_of_period_end(self, customer: _Customer, day: int) -> CustomerSnapshot:
+    async def clear_of_period_end(
+        self, customer: _Customer, day: int
+    ) -> CommandResult | CustomerSnapshot:
         """Wait until ``day``, moved to the next day when a period ends on it: the command
         then never races the workflow's period-end timer (a cancellation or a scheduled
         change taking effect), and every run takes the same path."""
@@ -530,7 +534,7 @@ class _Seeder:
         return True
 
     async def pause(
-        self, customer: _Customer, step: Step, snapshot: CustomerSnapshot, day: int
+        self, customer: _Customer, step: Step, snapshot: CommandResult | CustomerSnapshot, day: int
     ) -> None:
         state = snapshot.state
         pause_days = step.pause_days
@@ -700,7 +704,7 @@ async def seed(
                 product_name=config.product_name,
                 app_url=config.app_url,
                 load_terms=terms_loader(settings),
-                max_concurrent_activities=concurrency,
+                tuning=WorkerTuning(max_concurrent_activities=concurrency),
             )
             plans = plan_customers(customers, total_days, seed, TrialShape.of(config.policy.trial))
             say(

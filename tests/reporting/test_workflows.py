@@ -27,7 +27,7 @@ from workflows.customer import CustomerWorkflow
 from workflows.messages import (
     CancelSubscription,
     ChangeSubscription,
-    CustomerSnapshot,
+    CommandResult,
     PauseSubscription,
     PurchaseAddon,
     ResumeSubscription,
@@ -50,8 +50,8 @@ async def worker(
         yield running
 
 
-async def _update(started: Started, update: Any, command: Any) -> CustomerSnapshot:
-    return cast(CustomerSnapshot, await started.handle.execute_update(update, command))
+async def _update(started: Started, update: Any, command: Any) -> CommandResult:
+    return cast(CommandResult, await started.handle.execute_update(update, command))
 
 
 async def _subscribe(started: Started, plan: str, interval: BillingInterval) -> None:

@@ -23,6 +23,7 @@ from tests.factories import api_client, auth, make_settings, make_worker, unique
 from tests.helpers import eventually, outbox
 from tests.usage.support import Json, event, ingest, ok, override
 from tests.workflows.histories import record_customer_history
+from workers.worker import run_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -171,3 +172,39 @@ async def test_a_signal_that_failed_is_retried_on_the_next_request(
     await eventually(
         lambda: usage_emails(sessions, cid), lambda c: c == Counter({"usage_warning": 1})
     )
+
+
+async def test_a_notice_the_api_could_not_deliver_goes_out_with_no_further_request(
+    dev_server_env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    database_url: str,
+    task_queue: str,
+) -> None:
+    """The API committed the crossing and then could not signal (it died, or Temporal was
+    away) and the customer sends nothing more. Before: the notice waited for the
+    customer's next usage request, for ever if none came. The worker relays it."""
+    target = dev_server_env.client.service_client.config.target_host
+    settings = make_settings(
+        database_url=database_url, task_queue=task_queue, temporal_address=target
+    )
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker(settings, stop=stop))
+    try:
+        async with api_client(settings, dev_server_env.client) as http:
+            cid = await sign_up(http, sessions)
+        down = await Client.connect("127.0.0.1:1", lazy=True, data_converter=DATA_CONVERTER)
+        async with api_client(settings, down) as offline:
+            await ingest(offline, [event(cid, "api_calls", 8_500)])  # 85 % of 10,000
+        await eventually(
+            lambda: usage_emails(sessions, cid),
+            lambda c: c == Counter({"usage_warning": 1}),
+            timeout=30,
+        )
+    finally:
+        stop.set()
+        await worker
+    async with sessions() as session:
+        [crossing] = await session.scalars(
+            select(UsageThresholdCrossing).where(UsageThresholdCrossing.customer_id == cid)
+        )
+    assert crossing.signalled_at is not None

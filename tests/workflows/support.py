@@ -12,7 +12,7 @@ from db.engine import SessionFactory
 from db.models import Customer
 from domain.policy import Policy
 from lifecycle.config import EngineConfig
-from tests.factories import insert_customer
+from tests.factories import insert_customer, store_terms
 from workflows.customer import CustomerWorkflow
 from workflows.messages import CustomerSnapshot, CustomerWorkflowInput, workflow_id_for
 
@@ -39,11 +39,10 @@ async def start_customer(
     policy = policy or config.policy
     now = await env.get_current_time()
     customer = await insert_customer(sessions, policy=policy, signed_up_at=now)
+    version = await store_terms(sessions, config, policy)
     handle = await env.client.start_workflow(
         CustomerWorkflow.run,
-        CustomerWorkflowInput(
-            customer_id=customer.id, signed_up_at=now, policy=policy, catalog=config.catalog
-        ),
+        CustomerWorkflowInput(customer_id=customer.id, signed_up_at=now, terms_version=version),
         id=workflow_id_for(customer.id),
         task_queue=task_queue,
     )

@@ -30,7 +30,7 @@ from workflows.customer import CustomerWorkflow
 from workflows.messages import (
     CancelSubscription,
     ChangeSubscription,
-    CustomerSnapshot,
+    CommandResult,
     PauseSubscription,
     ReactivateSubscription,
     ResumeSubscription,
@@ -66,14 +66,14 @@ async def started(
     return customer
 
 
-async def _update(started: Started, update: Any, command: Any) -> CustomerSnapshot:
+async def _update(started: Started, update: Any, command: Any) -> CommandResult:
     result = await started.handle.execute_update(update, command)
-    return cast(CustomerSnapshot, result)
+    return cast(CommandResult, result)
 
 
 async def _subscribe(
     started: Started, plan: str = "starter", interval: BillingInterval = MONTH, **kwargs: Any
-) -> CustomerSnapshot:
+) -> CommandResult:
     return await _update(
         started,
         CustomerWorkflow.change_subscription,
@@ -87,7 +87,7 @@ async def _subscribe(
     )
 
 
-def _period(snapshot: CustomerSnapshot) -> tuple[datetime, datetime]:
+def _period(snapshot: CommandResult) -> tuple[datetime, datetime]:
     start, end = snapshot.state.current_period_start, snapshot.state.current_period_end
     assert start is not None and end is not None
     return start, end
@@ -204,8 +204,8 @@ async def test_declined_conversion_changes_nothing(
     assert all(i.status != "paid" for i in await _invoices(sessions, cid))
 
     # The customer fixes the card and converts.
-    snapshot = await _subscribe(started, "pro", MONTH, payment_method="pm_card_visa")
-    assert snapshot.state.status == "active"
+    converted = await _subscribe(started, "pro", MONTH, payment_method="pm_card_visa")
+    assert converted.state.status == "active"
     await record_history(started.handle, f"declined_conversion_{decline_code}")
 
 
@@ -278,9 +278,9 @@ async def test_downgrade_waits_for_the_period_end(
 
     await time_skipping_env.sleep(period_end - await time_skipping_env.get_current_time())
     await time_skipping_env.sleep(timedelta(minutes=5))
-    snapshot = await eventually(started.snapshot, lambda s: s.state.plan == "starter")
-    assert snapshot.state.scheduled_change is None
-    assert snapshot.state.mrr_cents == 2900
+    changed = await eventually(started.snapshot, lambda s: s.state.plan == "starter")
+    assert changed.state.scheduled_change is None
+    assert changed.state.mrr_cents == 2900
     changes = [e for e in await ledger(sessions, cid) if e.kind == "plan_changed"]
     assert [(c.plan, c.mrr_delta_cents, c.data["change"]) for c in changes] == [
         ("starter", -7000, "downgrade")
@@ -336,7 +336,7 @@ async def test_cancel_at_period_end_then_ends(
     period_end = _period(first)[1]
     await time_skipping_env.sleep(period_end - await time_skipping_env.get_current_time())
     await time_skipping_env.sleep(timedelta(minutes=5))
-    snapshot = await eventually(started.snapshot, lambda s: s.state.status == "canceled")
+    await eventually(started.snapshot, lambda s: s.state.status == "canceled")
     last = (await ledger(sessions, cid))[-1]
     assert (last.kind, last.mrr_delta_cents, last.data["reason"]) == (
         "subscription_canceled",
@@ -363,8 +363,7 @@ async def test_reactivate_before_period_end_keeps_the_subscription(
     period_end = _period(first)[1]
     await time_skipping_env.sleep(period_end - await time_skipping_env.get_current_time())
     await time_skipping_env.sleep(timedelta(hours=1))
-    snapshot = await started.snapshot()
-    assert snapshot.state.status == "active"
+    assert (await started.snapshot()).state.status == "active"
     kinds = [e.kind for e in await ledger(sessions, started.customer.id)]
     assert kinds[-2:] == ["cancellation_scheduled", "cancellation_withdrawn"]
     assert (await _templates(sessions, started.customer.id))[-1] == "subscription_reactivated"

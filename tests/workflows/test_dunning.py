@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
@@ -11,9 +13,15 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import select
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.payments.base import InvoiceInfo, PaymentGateway
+from adapters.payments.base import (
+    InvoiceInfo,
+    PaymentGateway,
+    PaymentProviderUnavailable,
+    PaymentRequestRejected,
+)
 from adapters.payments.simulator import SimulatedGateway
 from adapters.payments.stripe_objects import parse_event
 from db.engine import SessionFactory
@@ -26,8 +34,14 @@ from tests.factories import days, make_policy, make_simulator, make_worker
 from tests.helpers import eventually, ledger, outbox
 from tests.workflows.histories import record_history
 from tests.workflows.support import Started, start_customer
+from workflows import search_attributes as sa
 from workflows.customer import CustomerWorkflow
-from workflows.messages import ChangeSubscription, CustomerSnapshot, UpdatePaymentMethod
+from workflows.messages import (
+    CancelSubscription,
+    ChangeSubscription,
+    CommandResult,
+    UpdatePaymentMethod,
+)
 
 ACTOR = "app:test"
 RETRIES = [days(1), days(3), days(5), days(7)]
@@ -44,8 +58,8 @@ class Dunning:
     def customer_id(self) -> str:
         return self.started.customer.id
 
-    async def update(self, update: Any, command: Any) -> CustomerSnapshot:
-        return cast(CustomerSnapshot, await self.started.handle.execute_update(update, command))
+    async def update(self, update: Any, command: Any) -> CommandResult:
+        return cast(CommandResult, await self.started.handle.execute_update(update, command))
 
     async def provider_customer(self) -> str:
         async with self.sessions() as session:
@@ -68,6 +82,8 @@ class Dunning:
             await self.started.handle.signal(CustomerWorkflow.payment_event, event)
         assert failed is not None, [e["type"] for e in events]
         await eventually(self.started.snapshot, lambda s: s.state.status == "past_due")
+        # The status changes first; its ledger row, email and notification follow.
+        await eventually(self.templates, lambda t: t.count("payment_failed") == 1)
         return failed
 
     async def fix_card_quietly(self) -> None:
@@ -155,13 +171,18 @@ async def test_failed_renewal_starts_dunning_with_email_notification_and_next_re
     assert failed.data["attempt"] == 1
     assert failed.data["next_retry_at"] == state.dunning.next_retry_at.isoformat()
     assert "/billing/payment-method" in (failed.body or "")
-    async with dunning.sessions() as session:
-        notes = list(
-            await session.scalars(
-                select(Notification).where(Notification.customer_id == dunning.customer_id)
+
+    async def notes() -> list[Notification]:
+        async with dunning.sessions() as session:
+            return list(
+                await session.scalars(
+                    select(Notification).where(Notification.customer_id == dunning.customer_id)
+                )
             )
-        )
-    assert [(n.kind, n.cta_label) for n in notes] == [("payment_failed", "Update card")]
+
+    # The in-app notification follows its email.
+    found = await eventually(notes, lambda n: len(n) == 1)
+    assert [(n.kind, n.cta_label) for n in found] == [("payment_failed", "Update card")]
     row = (await ledger(dunning.sessions, dunning.customer_id))[-1]
     assert (row.kind, row.from_status, row.to_status, row.mrr_delta_cents) == (
         "payment_failed",
@@ -357,3 +378,192 @@ async def test_payment_while_a_retry_is_in_flight_charges_once(
     assert templates.count("payment_recovered") == 1
     assert templates.count("payment_failed") == 1
     await record_history(dunning.started.handle, "dunning_paid_while_retry_in_flight")
+
+
+# -- failures that are not the card's -----------------------------------------------------
+
+
+class Flaky:
+    """The simulator, except that the named calls fail while ``failing`` is set: refused
+    (a request the provider will not take) or unreachable (an outage)."""
+
+    def __init__(self, inner: SimulatedGateway, calls: set[str], error: type[Exception]) -> None:
+        self._inner = inner
+        self._calls = calls
+        self._error = error
+        self.failing = False
+        self.failures = 0
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._inner, name)
+        if name not in self._calls:
+            return found
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            if self.failing:
+                self.failures += 1
+                if self._error is PaymentRequestRejected:
+                    raise PaymentRequestRejected("this invoice is locked", code="invoice_locked")
+                raise PaymentProviderUnavailable("the provider is down")
+            return await found(*args, **kwargs)
+
+        return call
+
+
+@asynccontextmanager
+async def _flaky_dunning(
+    env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    config: EngineConfig,
+    task_queue: str,
+    calls: set[str],
+    error: type[Exception],
+    **policy: Any,
+) -> AsyncIterator[tuple[Dunning, Flaky]]:
+    simulator = make_simulator(sessions, config)
+    assert isinstance(simulator, SimulatedGateway)
+    flaky = Flaky(simulator, calls, error)
+    async for dunning in _dunning(
+        env,
+        sessions,
+        config,
+        task_queue,
+        make_policy(config, **policy),
+        gateway=cast(PaymentGateway, flaky),
+    ):
+        yield dunning, flaky
+
+
+async def _kinds(dunning: Dunning) -> list[str]:
+    return [e.kind for e in await ledger(dunning.sessions, dunning.customer_id)]
+
+
+async def _needs_attention(dunning: Dunning) -> tuple[bool, bool | None]:
+    """The read model's flag and the search attribute admins filter on."""
+    async with dunning.sessions() as session:
+        row = await session.get(Customer, dunning.customer_id)
+        assert row is not None
+    described = await dunning.started.handle.describe()
+    return row.needs_attention, described.typed_search_attributes.get(sa.NEEDS_ATTENTION)
+
+
+async def test_a_refused_retry_is_retried_flagged_and_dunning_goes_on(
+    time_skipping_env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    engine_config: EngineConfig,
+    task_queue: str,
+) -> None:
+    """The provider refuses the first scheduled retry (not the card: the invoice is locked).
+    Before: recorded once, the step marked done, and no retry or final action ever came;
+    the customer stayed past_due for good."""
+    env = time_skipping_env
+    async with _flaky_dunning(
+        env, sessions, engine_config, task_queue, {"pay_invoice"}, PaymentRequestRejected
+    ) as (dunning, flaky):
+        await dunning.fail_next_renewal()
+        flaky.failing = True
+        await env.sleep(days(1) + timedelta(minutes=1))
+        await eventually(lambda: _kinds(dunning), lambda k: "automation_failed" in k)
+        snapshot = await dunning.started.snapshot()
+        [stall] = snapshot.state.stalled.values()
+        assert (
+            stall.key.startswith("dunning_retry:") and stall.error_type == "PaymentRequestRejected"
+        )
+        assert await eventually(lambda: _needs_attention(dunning), lambda f: f == (True, True))
+
+        # Still refused at the next attempts (1, then 2 minutes later): one ledger row only.
+        await env.sleep(timedelta(minutes=4))
+        assert (await _kinds(dunning)).count("automation_failed") == 1
+        assert flaky.failures >= 2
+
+        flaky.failing = False
+        await env.sleep(timedelta(hours=2))
+        kinds = await eventually(lambda: _kinds(dunning), lambda k: "automation_recovered" in k)
+        assert kinds[-2:] == ["payment_retry_failed", "automation_recovered"]
+        assert await eventually(lambda: _needs_attention(dunning), lambda f: f == (False, False))
+
+        # The schedule goes on to its end: the final action cancels.
+        await env.sleep(days(7))
+        final = await eventually(dunning.started.snapshot, lambda s: s.state.status == "canceled")
+        assert final.state.stalled == {}
+    templates = await dunning.templates()
+    assert templates.count("payment_failed") == 5
+    assert templates[-1] == "subscription_canceled"
+    await record_history(dunning.started.handle, "dunning_retry_refused_then_retried")
+
+
+async def test_a_final_action_that_fails_is_retried(
+    time_skipping_env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    engine_config: EngineConfig,
+    task_queue: str,
+) -> None:
+    """The provider refuses the cancellation at the end of dunning. Before: recorded, and
+    the customer stayed past_due (with access) forever."""
+    env = time_skipping_env
+    async with _flaky_dunning(
+        env,
+        sessions,
+        engine_config,
+        task_queue,
+        {"cancel_subscription"},
+        PaymentRequestRejected,
+        retries=["1d"],
+    ) as (dunning, flaky):
+        await dunning.fail_next_renewal()
+        flaky.failing = True
+        await env.sleep(days(1) + timedelta(minutes=1))
+        await eventually(lambda: _kinds(dunning), lambda k: "automation_failed" in k)
+        assert (await dunning.started.snapshot()).state.status == "past_due"
+        flaky.failing = False
+        await env.sleep(timedelta(minutes=5))
+        await eventually(dunning.started.snapshot, lambda s: s.state.status == "canceled")
+    kinds = await _kinds(dunning)
+    assert kinds[-2:] == ["subscription_canceled", "automation_recovered"]
+    assert kinds.count("subscription_canceled") == 1
+    await record_history(dunning.started.handle, "dunning_final_action_retried")
+
+
+async def test_commands_answer_during_an_outage_while_a_retry_waits_outside_the_lock(
+    time_skipping_env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    engine_config: EngineConfig,
+    task_queue: str,
+) -> None:
+    """The provider is down when a dunning retry falls due. Before: the retry was retried
+    without limit while holding the workflow's lock, and every command hung behind it."""
+    env = time_skipping_env
+    async with _flaky_dunning(
+        env, sessions, engine_config, task_queue, {"pay_invoice"}, PaymentProviderUnavailable
+    ) as (dunning, flaky):
+        await dunning.fail_next_renewal()
+        flaky.failing = True
+        await env.sleep(days(1) + timedelta(minutes=1))
+        # A command that needs no payment goes through once the retry has given up.
+        scheduled = await asyncio.wait_for(
+            dunning.update(CustomerWorkflow.cancel, CancelSubscription(actor=ACTOR)), timeout=90
+        )
+        assert scheduled.state.cancel_at_period_end is True
+        assert scheduled.state.needs_attention is True
+        # One that needs the provider hears 503 at once, not after a retry schedule.
+        began = time.monotonic()
+        with pytest.raises(WorkflowUpdateFailedError) as failed:
+            await asyncio.wait_for(
+                dunning.update(
+                    CustomerWorkflow.update_payment_method,
+                    UpdatePaymentMethod(actor=ACTOR, payment_method="pm_card_visa"),
+                ),
+                timeout=90,
+            )
+        assert isinstance(failed.value.cause, ApplicationError)
+        assert failed.value.cause.type == "PaymentProviderUnavailable"
+        assert time.monotonic() - began < 15
+
+        # The provider is back: the stalled retry (new card on file now) recovers.
+        flaky.failing = False
+        await env.sleep(timedelta(minutes=10))
+        await eventually(dunning.started.snapshot, lambda s: s.state.status == "active")
+    kinds = await _kinds(dunning)
+    assert kinds.count("automation_failed") == 1
+    assert kinds[-2:] == ["payment_recovered", "automation_recovered"]
+    await record_history(dunning.started.handle, "dunning_outage_while_commands_answer")

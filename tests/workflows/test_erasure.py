@@ -17,7 +17,7 @@ from tests.helpers import eventually, ledger
 from tests.workflows.histories import record_history
 from tests.workflows.support import start_customer
 from workflows.customer import CustomerWorkflow
-from workflows.messages import CustomerSnapshot, EraseCustomer
+from workflows.messages import CommandResult, EraseCustomer
 
 
 class _HeldWelcome(LogEmailSender):
@@ -56,7 +56,7 @@ async def test_erasure_while_the_welcome_email_is_in_flight_ends_the_workflow(
         )
         sender.release.set()
         # The SDK types an async update's result as its coroutine.
-        snapshot = cast(CustomerSnapshot, await update.result())
+        snapshot = cast(CommandResult, await update.result())
         assert snapshot.state.status == "canceled"
 
         async def status() -> WorkflowExecutionStatus | None:

@@ -1,4 +1,6 @@
-"""Every saved history still replays on today's workflow code."""
+"""Every saved history still replays on today's workflow code, in both sandboxes: the
+strict one (workflow modules re-imported per run, forbidden calls trapped) and the one
+the worker process runs (workflow modules loaded once)."""
 
 from __future__ import annotations
 
@@ -10,18 +12,64 @@ from temporalio.worker import Replayer
 
 from lifecycle.temporal import DATA_CONVERTER
 from tests.workflows.histories import saved_histories
+from workers.tuning import PRODUCTION_RUNNER, STRICT_RUNNER
 from workflows.customer import CustomerWorkflow
 
 SAVED = saved_histories()
+RUNNERS = {"strict": STRICT_RUNNER, "production": PRODUCTION_RUNNER}
 
 
 def test_histories_are_saved() -> None:
     assert SAVED, "no saved histories; record them with LIFECYCLE_RECORD_HISTORIES=<generation>"
 
 
+@pytest.mark.parametrize("runner", RUNNERS)
 @pytest.mark.parametrize("path", SAVED, ids=[f"{p.parent.name}/{p.stem}" for p in SAVED])
-async def test_saved_history_replays(path: Path) -> None:
+async def test_saved_history_replays(path: Path, runner: str) -> None:
     history = WorkflowHistory.from_json(f"customer-{path.stem}", path.read_text())
-    replayer = Replayer(workflows=[CustomerWorkflow], data_converter=DATA_CONVERTER)
+    replayer = Replayer(
+        workflows=[CustomerWorkflow],
+        data_converter=DATA_CONVERTER,
+        workflow_runner=RUNNERS[runner],
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
+
+
+# Every path a customer's workflow can take, each recorded in every generation.
+PATHS = {
+    "trial_to_winback",
+    "trial_extended",
+    "expired_trial_reopened",
+    "trial_extended_by_signal",
+    "conversion",
+    "declined_conversion_generic_decline",
+    "expired_trial_to_annual_with_winback",
+    "upgrade_now",
+    "downgrade_at_period_end",
+    "cancel_now",
+    "cancel_at_period_end",
+    "cancel_then_reactivate",
+    "pause_resume",
+    "pause_until_date",
+    "dunning_recovered_at_retry_2",
+    "dunning_recovered_by_new_card",
+    "dunning_paid_while_retry_in_flight",
+    "dunning_exhausted_cancel",
+    "dunning_exhausted_downgrade",
+    "addon_recurring",
+    "addon_message_pack",
+    "addon_feature",
+    "usage_thresholds",
+    "erasure_during_welcome",
+    "continue_as_new_first_run",
+    "continue_as_new_last_run",
+    "e2e_convert_upgrade_downgrade_renew_cancel",
+    "e2e_dunning_retries_then_new_card",
+}
+
+
+@pytest.mark.parametrize("generation", sorted({p.parent.name for p in SAVED}))
+def test_every_generation_covers_every_path(generation: str) -> None:
+    recorded = {p.stem for p in SAVED if p.parent.name == generation}
+    assert recorded >= PATHS, sorted(PATHS - recorded)

@@ -1,0 +1,270 @@
+"""Payment failures: past_due, retries on the policy's schedule, recovery, final action."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.billing import (
+        AttachPaymentMethodInput,
+        BillingActivities,
+        ChangePriceInput,
+        SyncPaymentMethodInput,
+    )
+    from adapters.payments.base import InvoiceInfo
+    from domain.changes import ChangeKind, PlanChoice
+    from domain.emails import EmailTemplate
+    from domain.failures import CARD_DECLINED, PAYMENT_METHOD_REQUIRED
+    from domain.lifecycle import Status
+    from domain.notifications import NotificationKind
+    from domain.policy import FinalAction
+    from workflows.customer import effects, patches, subscription
+    from workflows.customer.context import PROVIDER_ACTOR, SYSTEM_ACTOR, CustomerContext
+    from workflows.customer.effects import iso
+    from workflows.customer.timetable import next_retry_after
+    from workflows.messages import Dunning, UpdatePaymentMethod
+
+
+async def payment_failed(ctx: CustomerContext, invoice: InvoiceInfo) -> None:
+    """A renewal could not be charged: past_due, then retries on the policy's schedule."""
+    state = ctx.state
+    retries = ctx.policy.dunning.retries
+    now = workflow.now()
+    state.dunning = Dunning(
+        invoice_id=invoice.id, started_at=now, attempts=1, next_retry_at=now + retries[0]
+    )
+    await effects.move(
+        ctx,
+        Status.PAST_DUE,
+        "payment_failed",
+        actor=PROVIDER_ACTOR,
+        data={
+            "invoice_id": invoice.id,
+            "attempt": 1,
+            "amount_due_cents": invoice.amount_due_cents,
+            "decline_code": invoice.decline_code,
+        },
+    )
+    await tell_payment_failed(ctx)
+
+
+async def tell_payment_failed(ctx: CustomerContext) -> None:
+    dunning = ctx.state.dunning
+    assert dunning is not None
+    data = {
+        **ctx.plan_data(),
+        "attempt": dunning.attempts,
+        "invoice_id": dunning.invoice_id,
+        "next_retry_at": iso(dunning.next_retry_at),
+    }
+    key = f"payment_failed:{dunning.invoice_id}:{dunning.attempts}"
+    await effects.email(ctx, EmailTemplate.PAYMENT_FAILED, key=key, data=data)
+    await effects.notify(ctx, NotificationKind.PAYMENT_FAILED, key=key, data=data)
+
+
+def _card_failure(exc: ApplicationError) -> bool:
+    """The customer's card (or its absence) is why the payment failed: dunning goes on."""
+    if exc.type == CARD_DECLINED:
+        return True
+    return exc.type == PAYMENT_METHOD_REQUIRED and workflow.patched(patches.DUNNING_CATCH_UP)
+
+
+async def retry(ctx: CustomerContext) -> None:
+    """A scheduled retry: charge the open invoice again. A failure other than the card's
+    propagates, and the step stalls and backs off (see ``CustomerWorkflow``)."""
+    dunning = ctx.state.dunning
+    assert dunning is not None
+    try:
+        invoice = await effects.invoice_command(
+            ctx, "pay", dunning.invoice_id, f"dunning:{dunning.invoice_id}:{dunning.attempts + 1}"
+        )
+    except ApplicationError as exc:
+        if not _card_failure(exc):
+            # Not the card (the invoice was voided, say): an admin has to look.
+            raise
+        await retry_failed(ctx)
+        return
+    if invoice.status == "paid":
+        await recover(ctx, via="retry", actor=SYSTEM_ACTOR, invoice=invoice)
+    elif workflow.patched(patches.DUNNING_CATCH_UP):
+        # Not charged and not declined (the card needs the customer, say): a failed try.
+        await retry_failed(ctx)
+
+
+async def retry_failed(ctx: CustomerContext) -> None:
+    state = ctx.state
+    dunning = state.dunning
+    assert dunning is not None
+    retries = ctx.policy.dunning.retries
+    dunning.attempts += 1
+    catch_up = workflow.patched(patches.DUNNING_CATCH_UP)
+    if catch_up:
+        _, dunning.next_retry_at = next_retry_after(dunning.started_at, retries, 0, workflow.now())
+    else:
+        retries_done = dunning.attempts - 1
+        dunning.next_retry_at = (
+            dunning.started_at + retries[retries_done] if retries_done < len(retries) else None
+        )
+    await effects.record(
+        ctx,
+        "payment_retry_failed",
+        data={"invoice_id": dunning.invoice_id, "attempt": dunning.attempts},
+    )
+    await tell_payment_failed(ctx)
+    if dunning.next_retry_at is None:
+        if catch_up:
+            # The final action is a step of its own: retried (not lost) if it fails.
+            dunning.final_action_at = workflow.now()
+        else:
+            await final_action(ctx, stable_keys=False)
+
+
+async def recover(
+    ctx: CustomerContext, *, via: str, actor: str, invoice: InvoiceInfo | None
+) -> None:
+    state = ctx.state
+    dunning = state.dunning
+    assert dunning is not None
+    state.dunning = None
+    await effects.move(
+        ctx,
+        Status.ACTIVE,
+        "payment_recovered",
+        actor=actor,
+        data={
+            "via": via,
+            "invoice_id": dunning.invoice_id,
+            "attempts": dunning.attempts,
+            "amount_paid_cents": invoice.amount_paid_cents if invoice else None,
+        },
+    )
+    data = {
+        **ctx.plan_data(),
+        "amount_cents": invoice.amount_paid_cents if invoice else 0,
+        "currency": invoice.currency if invoice else ctx.catalog.currency,
+    }
+    key = f"payment_recovered:{dunning.invoice_id}"
+    await effects.email(ctx, EmailTemplate.PAYMENT_RECOVERED, key=key, data=data)
+    await effects.notify(ctx, NotificationKind.PAYMENT_RECOVERED, key=key, data=data)
+
+
+async def final_action(ctx: CustomerContext, *, stable_keys: bool = True) -> None:
+    """The last retry failed: the policy's final action.
+
+    ``stable_keys``: provider idempotency keys derive from the invoice, so a retry of this
+    step after a failure repeats the provider's first answer instead of acting twice."""
+    state = ctx.state
+    dunning = state.dunning
+    assert dunning is not None
+    policy = ctx.policy.dunning
+    seq = ctx.next_command()
+    key = f"dunning_exhausted:{dunning.invoice_id}"
+    token = f"dunning_final:{dunning.invoice_id}" if stable_keys else str(seq)
+    if policy.final_action is FinalAction.DOWNGRADE and policy.downgrade_plan:
+        assert state.interval is not None and state.subscription_id is not None
+        await effects.invoice_command(
+            ctx, "mark_uncollectible", dunning.invoice_id, f"{token}:write_off"
+        )
+        target = PlanChoice(policy.downgrade_plan, state.interval)
+        changed = await effects.billing(
+            ctx,
+            BillingActivities.change_price,
+            ChangePriceInput(
+                customer_id=state.customer_id,
+                subscription_id=state.subscription_id,
+                plan=target.plan,
+                interval=target.interval,
+                proration="none",
+                idempotency_key=f"{state.customer_id}:{token}:dunning_downgrade",
+            ),
+        )
+        effects.adopt_period(ctx, changed)
+        state.dunning = None
+        state.status = Status.ACTIVE
+        await subscription.apply_plan(
+            ctx,
+            target,
+            ChangeKind.DOWNGRADE,
+            actor=SYSTEM_ACTOR,
+            amount_cents=0,
+            key=key,
+            reason="dunning_exhausted",
+            from_status=Status.PAST_DUE,
+        )
+        return
+    await effects.subscription_command(
+        ctx,
+        "cancel",
+        seq,
+        at_period_end=False,
+        idempotency_key=f"{state.customer_id}:{token}:cancel" if stable_keys else None,
+    )
+    state.dunning = None
+    await subscription.end_subscription(
+        ctx, actor=SYSTEM_ACTOR, reason="dunning_exhausted", key=key
+    )
+    await effects.notify(ctx, NotificationKind.SUBSCRIPTION_CANCELED, key=key, data=ctx.plan_data())
+
+
+# -- a new card -----------------------------------------------------------------------------
+
+
+async def update_payment_method(ctx: CustomerContext, command: UpdatePaymentMethod) -> None:
+    state = ctx.state
+    provider_customer = await effects.ensure_provider_customer(ctx)
+    seq = ctx.next_command()
+    attached = await effects.billing(
+        ctx,
+        BillingActivities.attach_payment_method,
+        AttachPaymentMethodInput(
+            customer_id=state.customer_id,
+            provider_customer_id=provider_customer,
+            payment_method=command.payment_method,
+            idempotency_key=ctx.key(seq, "attach"),
+        ),
+    )
+    state.payment_method_id = attached.id
+    await effects.record(ctx, "payment_method_updated", actor=command.actor)
+    if state.status is Status.PAST_DUE and state.dunning is not None:
+        # A new card is the likeliest fix: retry now rather than at the next step.
+        dunning = state.dunning
+        suffix = f"dunning:{dunning.invoice_id}:card:{seq}"
+        if ctx.request_id is not None:
+            suffix = ctx.key(seq, f"pay:{dunning.invoice_id}").removeprefix(f"{state.customer_id}:")
+        invoice = await effects.invoice_command(ctx, "pay", dunning.invoice_id, suffix)
+        if invoice.status == "paid":
+            await recover(ctx, via="new_card", actor=command.actor, invoice=invoice)
+
+
+async def payment_method_changed(ctx: CustomerContext, actor: str) -> None:
+    """Mirror the provider's default card; a new card while past due retries at once."""
+    state = ctx.state
+    if state.provider_customer_id is None:
+        return
+    method = await effects.billing(
+        ctx,
+        BillingActivities.sync_payment_method,
+        SyncPaymentMethodInput(
+            customer_id=state.customer_id, provider_customer_id=state.provider_customer_id
+        ),
+    )
+    previous, state.payment_method_id = state.payment_method_id, method.id if method else None
+    dunning = state.dunning
+    if (
+        method is None
+        or method.id == previous
+        or state.status is not Status.PAST_DUE
+        or dunning is None
+    ):
+        return
+    try:
+        invoice = await effects.invoice_command(
+            ctx, "pay", dunning.invoice_id, f"dunning:{dunning.invoice_id}:card:{method.id}"
+        )
+    except ApplicationError as exc:
+        if not _card_failure(exc):
+            raise
+        return
+    if invoice.status == "paid":
+        await recover(ctx, via="new_card", actor=actor, invoice=invoice)

@@ -1,0 +1,199 @@
+"""What the payment provider tells the engine (Stripe webhooks), and the resync that
+replaces an event that could not be applied: read the provider's current state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from adapters.payments.base import PaymentEvent, SubscriptionInfo
+    from domain.changes import SUBSCRIBABLE, PlanChoice
+    from domain.lifecycle import Status
+    from workflows.customer import dunning, effects, patches, subscription
+    from workflows.customer.context import PROVIDER_ACTOR, CustomerContext
+    from workflows.customer.effects import iso
+
+# Recently applied provider event ids (redeliveries change nothing).
+SEEN_EVENTS_KEPT = 200
+_LIVE = ("active", "trialing")
+_CHECKOUT_PAID = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
+
+
+async def on_payment_event(ctx: CustomerContext, event: PaymentEvent) -> None:
+    state = ctx.state
+    if event.id in state.seen_events:
+        return
+    state.seen_events = [*state.seen_events, event.id][-SEEN_EVENTS_KEPT:]
+    if event.type == "checkout.session.completed" or (
+        event.type in _CHECKOUT_PAID and workflow.patched(patches.ADOPT_PENDING_CHECKOUT)
+    ):
+        if state.status in SUBSCRIBABLE and event.checkout_subscription_id:
+            await _checkout_subscription(ctx, event.checkout_subscription_id)
+        return
+    if event.type in ("payment_method.attached", "customer.updated"):
+        # The card may have changed in the Customer Portal.
+        await dunning.payment_method_changed(ctx, PROVIDER_ACTOR)
+        return
+    subscription_id = (
+        event.subscription.id
+        if event.subscription is not None
+        else event.invoice.subscription
+        if event.invoice is not None
+        else None
+    )
+    if (
+        subscription_id is not None
+        and subscription_id == state.pending_subscription_id
+        and state.status in SUBSCRIBABLE
+        and workflow.patched(patches.ADOPT_PENDING_CHECKOUT)
+    ):
+        # The first payment of a Checkout subscription went through after all.
+        await _checkout_subscription(ctx, subscription_id)
+        return
+    if subscription_id is None or subscription_id != state.subscription_id:
+        return
+    if state.provider_as_of is not None and event.created < state.provider_as_of:
+        # Older than what was already applied: never roll state back.
+        return
+    if event.invoice is None:
+        assert event.subscription is not None
+        await reconcile(ctx, event.subscription, as_of=event.created)
+        return
+    # Invoice events say something happened to the subscription; ask what, first.
+    invoice = event.invoice
+    await reconcile(
+        ctx, await effects.fetch_subscription(ctx, subscription_id), as_of=event.created
+    )
+    if (
+        event.type == "invoice.payment_failed"
+        and state.status is Status.ACTIVE
+        and invoice.status == "open"
+    ):
+        await dunning.payment_failed(ctx, invoice)
+    elif (
+        event.type in ("invoice.paid", "invoice.payment_succeeded")
+        and state.status is Status.PAST_DUE
+        and state.dunning is not None
+        and invoice.id == state.dunning.invoice_id
+    ):
+        await dunning.recover(ctx, via="payment", actor=PROVIDER_ACTOR, invoice=invoice)
+
+
+async def _checkout_subscription(ctx: CustomerContext, subscription_id: str) -> None:
+    """Adopt a subscription made in Checkout once it is live; remember it until then."""
+    state = ctx.state
+    found = await effects.fetch_subscription(ctx, subscription_id)
+    if found.status in _LIVE:
+        state.provider_customer_id = found.customer
+        await subscription.start_subscription(ctx, found, PROVIDER_ACTOR, via="checkout")
+        await dunning.payment_method_changed(ctx, PROVIDER_ACTOR)
+    elif found.status == "incomplete" and workflow.patched(patches.ADOPT_PENDING_CHECKOUT):
+        # 3-D Secure or a delayed method: the first invoice is not paid yet.
+        state.pending_subscription_id = subscription_id
+        state.provider_customer_id = found.customer
+
+
+async def resync(ctx: CustomerContext) -> None:
+    """Read what the provider knows now and apply it, in place of events that failed."""
+    state = ctx.state
+    if state.pending_subscription_id is not None and state.status in SUBSCRIBABLE:
+        await _checkout_subscription(ctx, state.pending_subscription_id)
+    await dunning.payment_method_changed(ctx, PROVIDER_ACTOR)
+    if state.subscription_id is None or state.status is Status.CANCELED:
+        return
+    current = await effects.fetch_subscription(ctx, state.subscription_id)
+    await reconcile(ctx, current, as_of=workflow.now())
+    invoice = current.latest_invoice
+    if (
+        current.status == "past_due"
+        and state.status is Status.ACTIVE
+        and invoice is not None
+        and invoice.status == "open"
+    ):
+        await dunning.payment_failed(ctx, invoice)
+
+
+async def reconcile(ctx: CustomerContext, found: SubscriptionInfo, *, as_of: datetime) -> None:
+    """Bring the lifecycle in line with the provider's view of the subscription."""
+    state = ctx.state
+    state.provider_as_of = max(as_of, state.provider_as_of or as_of)
+    if state.status is Status.CANCELED:
+        return
+    if found.status == "canceled":
+        reason = "cancel_at_period_end" if state.cancel_at_period_end else "provider"
+        await subscription.end_subscription(
+            ctx, actor=PROVIDER_ACTOR, reason=reason, key=f"ended:{found.id}"
+        )
+        return
+    rolled = (
+        state.current_period_end is not None
+        and found.current_period_start >= state.current_period_end
+    )
+    if rolled:
+        assert state.current_period_end is not None
+        await subscription.period_ended(ctx, state.current_period_end, actor=PROVIDER_ACTOR)
+        if state.status is Status.CANCELED:
+            return
+    changed = effects.adopt_period(ctx, found)
+    if rolled:
+        invoice = found.latest_invoice
+        await effects.record(
+            ctx,
+            "subscription_renewed",
+            actor=PROVIDER_ACTOR,
+            data={
+                "period_start": iso(found.current_period_start),
+                "period_end": iso(found.current_period_end),
+                "invoice_id": invoice.id if invoice else None,
+                "amount_paid_cents": invoice.amount_paid_cents if invoice else None,
+            },
+        )
+        changed = False
+    price = found.price
+    if price is not None and (price.plan, price.interval) != (state.plan, state.interval):
+        await _provider_changed_plan(ctx, found, PlanChoice(price.plan, price.interval), as_of)
+    if found.status == "active" and state.status is Status.PAST_DUE:
+        # Paid outside the engine's retries (the hosted invoice page, the portal).
+        await dunning.recover(ctx, via="payment", actor=PROVIDER_ACTOR, invoice=None)
+    if found.paused and state.status is Status.ACTIVE:
+        state.pause_resumes_at = found.pause_resumes_at
+        await effects.move(
+            ctx, Status.PAUSED, "subscription_paused", actor=PROVIDER_ACTOR, new_mrr=0
+        )
+    elif not found.paused and state.status is Status.PAUSED:
+        await subscription.resume(ctx, PROVIDER_ACTOR, call_provider=False)
+    if found.cancel_at_period_end != state.cancel_at_period_end:
+        state.cancel_at_period_end = found.cancel_at_period_end
+        await effects.record(
+            ctx,
+            "cancellation_scheduled" if found.cancel_at_period_end else "cancellation_withdrawn",
+            actor=PROVIDER_ACTOR,
+        )
+    elif changed:
+        await effects.sync_view(ctx)
+
+
+async def _provider_changed_plan(
+    ctx: CustomerContext, found: SubscriptionInfo, wanted: PlanChoice, as_of: datetime
+) -> None:
+    """The plan was changed outside the engine, e.g. in the Customer Portal."""
+    state = ctx.state
+    assert state.interval is not None
+    key = f"provider_change:{found.id}:{as_of.isoformat()}"
+    if wanted.plan not in ctx.catalog.plans:
+        # A price the customer's terms do not know: keep what the engine knows, and say so.
+        await effects.record(
+            ctx,
+            "automation_failed",
+            actor=PROVIDER_ACTOR,
+            data={
+                "step": key,
+                "error": f"the provider's price is for plan {wanted.plan!r}, not in the catalog",
+                "type": "UnknownPlan",
+            },
+        )
+        return
+    kind = subscription.classify(ctx, PlanChoice(state.plan, state.interval), wanted)
+    await subscription.apply_plan(ctx, wanted, kind, actor=PROVIDER_ACTOR, amount_cents=0, key=key)
