@@ -15,7 +15,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -122,7 +122,8 @@ class UsageNotices:
         async with self._sessions() as session:
             customers = list(
                 await session.scalars(
-                    select(distinct(UsageThresholdCrossing.customer_id))
+                    select(UsageThresholdCrossing.customer_id)
+                    .distinct()
                     .where(
                         UsageThresholdCrossing.signalled_at.is_(None),
                         UsageThresholdCrossing.crossed_at <= cutoff,

@@ -194,16 +194,24 @@ async def test_worker_killed_mid_dunning_loses_and_repeats_nothing(
                 timeout=150,
             )
     templates = [r.template for r in rows]
+    context = (
+        [(r.idempotency_key, r.created_at.isoformat()) for r in rows],
+        [(e.kind, e.occurred_at.isoformat(), e.data) for e in await ledger(sessions, cid)],
+        log.read_text()[-3000:],
+    )
+    failed = templates.count("payment_failed")
+    # The renewal, the first retry, and one catch-up for the two missed (none if the
+    # first retry itself ran after the last one was due, on a very busy machine).
+    assert failed in (2, 3), context
     assert templates == [
         "welcome",
         "trial_converted",
-        "payment_failed",
-        "payment_failed",
-        "payment_failed",
+        *["payment_failed"] * failed,
         "subscription_canceled",
-    ], ([(r.idempotency_key, r.created_at.isoformat()) for r in rows], log.read_text()[-3000:])
+    ], context
+    assert len({r.idempotency_key for r in rows}) == len(rows), context
     kinds = [e.kind for e in await ledger(sessions, cid)]
-    assert kinds.count("payment_retry_failed") == 2
+    assert kinds.count("payment_retry_failed") == failed - 1
     assert kinds[-1] == "subscription_canceled"
     deliveries = [
         line.split(" email ", 1)[1].split()[0]

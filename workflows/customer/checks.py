@@ -7,6 +7,7 @@ and again under the lock, as the state may have changed while the command waited
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from temporalio import workflow
 
@@ -21,6 +22,8 @@ with workflow.unsafe.imports_passed_through():
         ExtendTrial,
         PauseSubscription,
         PurchaseAddon,
+        ReactivateSubscription,
+        ResumeSubscription,
     )
 
 MAX_EXTENSION_DAYS = 90
@@ -90,3 +93,27 @@ def check_addon(state: CustomerState, catalog: Catalog, command: PurchaseAddon) 
         raise TransitionRefused(f"quantity must be between 1 and {MAX_ADDON_QUANTITY}")
     if addon.kind == "feature" and (command.quantity != 1 or state.addons.get(addon.id)):
         raise TransitionRefused(f"{addon.id} is an on/off feature; it is bought once")
+
+
+def check(state: CustomerState, catalog: Catalog | None, command: Any, now: datetime) -> None:
+    """The rules of any command. ``catalog`` is None while the terms the command needs are
+    not loaded yet: its catalog rules are then checked under the lock."""
+    match command:
+        case ChangeSubscription():
+            check_change(state, catalog, command)
+        case CancelSubscription():
+            check_cancel(state, command)
+        case ReactivateSubscription():
+            check_reactivate(state)
+        case PauseSubscription():
+            check_pause(state, command, now)
+        case ResumeSubscription():
+            check_resume(state)
+        case ExtendTrial():
+            check_extension(state, command)
+        case PurchaseAddon():
+            if catalog is not None:
+                check_addon(state, catalog, command)
+        case _:
+            # A new card and erasure are allowed in every state.
+            pass
