@@ -29,7 +29,7 @@ from domain.failures import (
     TRANSITION_REFUSED,
 )
 from workflows import search_attributes as sa
-from workflows.customer import CustomerWorkflow
+from workflows.customer import GENERATION, CustomerWorkflow
 from workflows.messages import (
     CommandResult,
     CustomerWorkflowInput,
@@ -60,7 +60,10 @@ async def start_customer_workflow(
         await context.temporal.start_workflow(
             CustomerWorkflow.run,
             CustomerWorkflowInput(
-                customer_id=customer_id, signed_up_at=signed_up_at, terms_version=terms_version
+                customer_id=customer_id,
+                signed_up_at=signed_up_at,
+                terms_version=terms_version,
+                generation=GENERATION,
             ),
             id=workflow_id_for(customer_id),
             task_queue=context.task_queue,

@@ -141,6 +141,9 @@ class CustomerWorkflowInput:
     signed_up_at: datetime
     # The version of the terms the customer signed up under (``TermsStore``).
     terms_version: str | None = None
+    # The generation of the code that started this run (see workflows/customer/patches.py);
+    # absent (0) in inputs from before generations existed.
+    generation: int = 0
     # Present when the workflow continues as new.
     state: CustomerState | None = None
     policy: Policy | None = None

@@ -25,7 +25,6 @@ from .burst import burst
 from .common import DEFAULT_ADMIN_URL, REPO_ROOT, asyncpg_dsn, log
 from .database import create_database, drop_database
 from .report import Results, render
-from .signups import run_engine
 from .stack import Stack
 from .throughput import throughput
 from .trialing import TrialingResult, plan_trial, trialing
@@ -58,16 +57,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--burst-concurrency", type=int, default=64, help="requests in flight, burst"
     )
-    parser.add_argument("--customers", type=int, default=10_000, help="trialing customers")
+    parser.add_argument(
+        "--customers", type=int, default=10_000, help="live trialing customers (the population)"
+    )
     parser.add_argument(
         "--customers-concurrency", type=int, default=32, help="in flight, creating customers"
     )
     parser.add_argument(
-        "--customers-rate",
+        "--probes", type=int, default=600, help="customers whose reminder falls due in the run"
+    )
+    parser.add_argument(
+        "--probe-rate",
         type=float,
-        default=0,
-        help="hold the creation of trialing customers to this many per second (their "
-        "reminders then fall due at that rate); 0: as fast as the API accepts them",
+        default=5.0,
+        help="probe sign-ups per second, so their reminders fall due at this rate",
     )
     parser.add_argument("--renewals", type=int, default=12, help="renewals of the year phase")
     parser.add_argument(
@@ -218,33 +221,8 @@ async def run(args: argparse.Namespace) -> int:
 async def _customers(
     stack: Stack, dsn: str, tag: str, results: Results, args: argparse.Namespace
 ) -> TrialingResult:
-    rate, source = await _creation_rate(stack, dsn, tag, results, args)
-    plan = plan_trial(args.customers, rate, source, pace=args.customers_rate)
+    plan = plan_trial(args.customers, args.probes, args.probe_rate)
     return await trialing(stack, dsn, tag, plan=plan, concurrency=args.customers_concurrency)
-
-
-async def _creation_rate(
-    stack: Stack, dsn: str, tag: str, results: Results, args: argparse.Namespace
-) -> tuple[float, str]:
-    """Sign-ups per second, end to end, from an earlier phase, or a short calibration."""
-    if results.burst is not None:
-        run = results.burst.engine
-        return run.count / run.seconds, f"the burst's end-to-end rate at {run.concurrency}"
-    if results.throughput is not None:
-        return results.throughput.engine.rate, "the throughput phase's rate"
-    count = min(max(50, args.customers // 20), 200)
-    log(f"customers: calibrating the creation rate with {count} sign-ups (after 20 to warm up)")
-    for prefix, size in ((f"{tag}-calw", 20), (f"{tag}-cal", count)):
-        run = await run_engine(
-            stack,
-            dsn,
-            prefix,
-            count=size,
-            concurrency=args.customers_concurrency,
-            what="calibration",
-            closed_loop=False,
-        )
-    return run.count / run.seconds, f"a calibration of {count} sign-ups"
 
 
 async def _describe_code(root: Path) -> str:

@@ -177,35 +177,30 @@ def _burst(table: Table, r: BurstResult) -> list[str]:
 def _trialing(table: Table, r: TrialingResult) -> None:
     plan = r.plan
     table.section(
-        f"Trialing customers: {r.created:,} created in {r.creation_seconds:,.0f} s "
-        f"({r.created / r.creation_seconds:,.1f}/s"
-        + (f", paced at {plan.pace:g}/s" if plan.pace else "")
-        + f"), one reminder each, due {plan.reminder_after} s after sign-up "
-        f'(trial "{plan.length}s", reminders ["{plan.reminders[0]}"])'
+        f"Live trialing customers: {r.created:,} created in {r.creation_seconds:,.0f} s "
+        f"({r.created / r.creation_seconds:,.1f}/s), every welcome sent after "
+        f"{r.settle_seconds:,.0f} s; then {plan.describe()}"
     )
-    worker = r.rss.get("worker")
-    if worker is not None:
-        table.row(
-            "  worker RSS max / at the end",
-            f"{_mib(worker[1])} / {_mib(worker[2])}",
-            note=f"target <= {RSS_TARGET_MIB} MiB: {_met(worker[1] <= RSS_TARGET_MIB * 1024)}; "
-            f"{_mib(worker[0])} before the phase",
-        )
-    server = r.rss.get("temporal")
-    if server is not None:
-        table.row(
-            "  Temporal server RSS max / at the end",
-            f"{_mib(server[1])} / {_mib(server[2])}",
-            note=f"{_mib(server[0])} before the phase",
-        )
-    api = r.rss.get("api")
-    if api is not None:
-        table.row("  API RSS max / at the end", f"{_mib(api[1])} / {_mib(api[2])}")
+    for label, rss in (("population", r.rss_population), ("probes", r.rss_probes)):
+        worker = rss.get("worker")
+        if worker is not None:
+            table.row(
+                f"  worker RSS max / at the end ({label})",
+                f"{_mib(worker[1])} / {_mib(worker[2])}",
+                note=f"target <= {RSS_TARGET_MIB} MiB: "
+                f"{_met(worker[1] <= RSS_TARGET_MIB * 1024)}; {_mib(worker[0])} at the start",
+            )
+        server = rss.get("temporal")
+        if server is not None:
+            table.row(
+                f"  Temporal server RSS max / at the end ({label})",
+                f"{_mib(server[1])} / {_mib(server[2])}",
+            )
     table.row(
-        "  reminders sent",
-        f"{r.reminders:,} / {r.created:,}",
-        note=("" if r.reminders >= r.created else "MISSING REMINDERS; ")
-        + f"they fell due at {r.due_rate:,.1f}/s (the creation rate)",
+        "  probe reminders sent",
+        f"{r.reminders:,} / {r.probes:,}",
+        note=("" if r.reminders >= r.probes else "MISSING REMINDERS; ")
+        + f"they fell due at {r.due_rate:,.1f}/s",
     )
     late = r.late_created
     p99 = percentile(late, 0.99)
@@ -235,13 +230,6 @@ def _trialing(table: Table, r: TrialingResult) -> None:
                 for name, v in parts
             ),
         )
-    if r.creation_overran_first_due > 0:
-        table.row(
-            "  WARNING: creation overran the first due time",
-            f"{r.creation_overran_first_due:.0f} s",
-        )
-    if r.api_retries:
-        table.row("  retried sign-ups (503)", f"{r.api_retries:,}")
 
 
 def _year(table: Table, r: YearResult) -> None:

@@ -1,9 +1,16 @@
-"""Many trialing customers, one reminder each: worker and server RSS, reminder lateness."""
+"""Many live trialing customers: worker and server RSS, and the lateness of reminders that
+fall due while the worker holds them all.
+
+Two groups, told apart by the terms they signed up under (the API restarts with another
+config in between; each customer keeps its terms): the population, on the default 14-day
+trial, created as fast as the API accepts them, whose reminders are days away; then the
+probes, created at a steady pace with a reminder due shortly after sign-up, so reminders
+fall due at that pace while the population stays live in the worker.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -16,8 +23,7 @@ from .common import CUSTOMER_WORKFLOW_PREFIX, log
 from .signups import EngineSignups
 from .stack import Stack
 
-# The reminder is this long before the trial's end; the end (and its trial_expired email)
-# stays well after the run.
+# The probes' reminder is this long before their trial's end; the end stays after the run.
 REMINDER_BEFORE_END = 3600
 # How long after the last reminder was due the benchmark waits for stragglers.
 GRACE_AFTER_LAST_DUE = 300.0
@@ -34,36 +40,30 @@ WHERE o.template = 'trial_reminder' AND c.external_id LIKE $1
 
 @dataclass(frozen=True)
 class TrialPlan:
-    customers: int
-    estimated_rate: float
-    rate_source: str
-    reminder_after: int  # seconds after sign-up
-    length: int  # seconds
+    customers: int  # the live population
+    probes: int
+    pace: float  # probe sign-ups per second, so their reminders fall due at this rate
+    reminder_after: int  # seconds after a probe's sign-up
+
+    @property
+    def length(self) -> int:
+        return self.reminder_after + REMINDER_BEFORE_END
 
     @property
     def reminders(self) -> list[str]:
         return [f"{REMINDER_BEFORE_END}s"]
 
-    pace: float  # sign-ups per second the creation is held to; 0 = as fast as accepted
-
     def describe(self) -> str:
-        paced = f", creation paced at {self.pace:g}/s" if self.pace else ""
         return (
-            f'trial length "{self.length}s", reminders ["{REMINDER_BEFORE_END}s"] before the '
-            f"end = due {self.reminder_after} s after sign-up (creation with welcomes sent "
-            f"estimated at {self.customers / self.estimated_rate:.0f} s from "
-            f"{self.estimated_rate:.1f}/s, {self.rate_source}{paced}; 1.5 x that + 30 s)"
+            f'{self.probes:,} probes at {self.pace:g}/s, trial "{self.length}s" with reminders '
+            f'["{REMINDER_BEFORE_END}s"]: each due {self.reminder_after} s after sign-up'
         )
 
 
-def plan_trial(customers: int, rate: float, source: str, pace: float = 0) -> TrialPlan:
-    """Due late enough that every customer exists and its welcome is out before the first
-    reminder: 1.5 x the estimated time for that plus 30 s. ``rate``: sign-ups per second end
-    to end (welcome sent); ``pace``: the creation's own limit, if any."""
-    if pace:
-        rate = min(rate, pace)
-    after = math.ceil(customers / rate * 1.5 + 30)
-    return TrialPlan(customers, rate, source, after, after + REMINDER_BEFORE_END, pace)
+def plan_trial(customers: int, probes: int, pace: float) -> TrialPlan:
+    """The probes' reminders start falling due while the last probes are still created (a
+    mixed load), a minute after the first sign-up."""
+    return TrialPlan(customers, probes, pace, reminder_after=60)
 
 
 @dataclass
@@ -125,14 +125,15 @@ class TrialingResult:
     plan: TrialPlan
     created: int
     creation_seconds: float
+    settle_seconds: float  # until every welcome of the population was sent
     api_retries: int
-    creation_overran_first_due: float  # > 0: seconds the creation ran past the first due time
-    due_rate: float  # reminders falling due per second (the creation rate)
+    probes: int
+    due_rate: float  # probe reminders falling due per second
     reminders: int
     late_created: list[float]  # outbox row created_at (workflow time) - due
     late_sent: list[float]  # outbox row sent_at - due
-    rss: dict[str, tuple[int, int, int]]  # process -> (first, max, last) KiB
-    wait_seconds: float
+    rss_population: dict[str, tuple[int, int, int]]  # process -> (first, max, last) KiB
+    rss_probes: dict[str, tuple[int, int, int]]
     breakdown: TimerBreakdown
 
 
@@ -147,52 +148,89 @@ async def _count(connection: asyncpg.Connection, template: str, like: str) -> in
     )
 
 
-async def trialing(
-    stack: Stack, dsn: str, tag: str, *, plan: TrialPlan, concurrency: int
-) -> TrialingResult:
-    config = stack.config(
-        "lifecycle-trialing.toml",
-        trial={"length": f"{plan.length}s", "reminders": plan.reminders},
-    )
-    log(f"customers: restarting the API with {config.name}: {plan.describe()}")
-    await stack.start_api(config, label="api-trialing")
-    prefix = f"{tag}-tr"
-    like = f"{prefix}-%"
+def _rss(stack: Stack, since: float) -> dict[str, tuple[int, int, int]]:
+    return {
+        name: stats
+        for name in ("worker", "temporal", "api")
+        if (stats := stack.sampler.stats(name, since)) is not None
+    }
+
+
+async def _create(
+    submitter: EngineSignups, count: int, concurrency: int, pace: float, progress: str
+) -> float:
+    """Create ``count`` customers; returns the seconds it took."""
     since = time.time()
-    stack.sampler.sample_now()
-    submitter = EngineSignups(stack.api_url, prefix, concurrency)
-    connection = await asyncpg.connect(dsn)
-    indexes = iter(range(plan.customers))
+    indexes = iter(range(count))
     created = 0
 
     async def lane(number: int) -> None:
         nonlocal created
         for index in indexes:
-            if plan.pace:
+            if pace:
                 # Sign-up i starts at i / pace: reminders then fall due at that rate too.
-                await asyncio.sleep(max(since + index / plan.pace - time.time(), 0))
+                await asyncio.sleep(max(since + index / pace - time.time(), 0))
             await submitter.submit(number, index)
             created += 1
 
-    async def progress() -> None:
+    async def report() -> None:
         while True:
-            await asyncio.sleep(10)
-            welcomes = await _count(connection, "welcome", like)
-            elapsed = time.time() - since
-            log(
-                f"customers: {created:,}/{plan.customers:,} created ({created / elapsed:.1f}/s), "
-                f"{welcomes:,} welcomes sent"
-            )
+            await asyncio.sleep(15)
+            rate = created / (time.time() - since)
+            log(f"{progress}: {created:,}/{count:,} created ({rate:.1f}/s)")
 
+    reporter = asyncio.create_task(report())
     try:
-        reporter = asyncio.create_task(progress())
+        await asyncio.gather(*(lane(n) for n in range(concurrency)))
+    finally:
+        reporter.cancel()
+    return time.time() - since
+
+
+async def trialing(
+    stack: Stack, dsn: str, tag: str, *, plan: TrialPlan, concurrency: int
+) -> TrialingResult:
+    connection = await asyncpg.connect(dsn)
+    try:
+        # The population, on the default terms (the API as started).
+        population = f"{tag}-pop"
+        since = time.time()
+        stack.sampler.sample_now()
+        submitter = EngineSignups(stack.api_url, population, concurrency)
         try:
-            await asyncio.gather(*(lane(n) for n in range(concurrency)))
+            creation = await _create(submitter, plan.customers, concurrency, 0, "population")
         finally:
-            reporter.cancel()
             await submitter.close()
-        creation_end = time.time()
-        log(f"customers: {created:,} created in {creation_end - since:.0f} s")
+        log(f"population: {plan.customers:,} created in {creation:.0f} s; waiting for welcomes")
+        while (sent := await _count(connection, "welcome", f"{population}-%")) < plan.customers:
+            await asyncio.sleep(2)
+            if time.time() - since > creation + 1800:
+                log(f"population: giving up with {sent:,} welcomes sent")
+                break
+        settle = time.time() - since
+        stack.sampler.sample_now()
+        rss_population = _rss(stack, since)
+        worker = rss_population.get("worker")
+        log(
+            f"population: every welcome sent after {settle:.0f} s"
+            + (f"; worker RSS {worker[2] / 1024:.0f} MiB" if worker else "")
+        )
+
+        # The probes, on terms whose reminder falls due a minute after sign-up.
+        config = stack.config(
+            "lifecycle-probes.toml",
+            trial={"length": f"{plan.length}s", "reminders": plan.reminders},
+        )
+        log(f"probes: restarting the API with {config.name}: {plan.describe()}")
+        await stack.start_api(config, label="api-probes")
+        probes = f"{tag}-probe"
+        like = f"{probes}-%"
+        probes_since = time.time()
+        submitter = EngineSignups(stack.api_url, probes, min(concurrency, 8))
+        try:
+            await _create(submitter, plan.probes, min(concurrency, 8), plan.pace, "probes")
+        finally:
+            await submitter.close()
         signed_up = {
             str(row[0]): row[1].timestamp()
             for row in await connection.fetch(
@@ -203,30 +241,20 @@ async def trialing(
         first_due = min(started) + plan.reminder_after
         last_due = max(started) + plan.reminder_after
         due_rate = len(started) / max(last_due - first_due, 1e-3)
-        overran = creation_end - first_due
-        if overran > 0:
-            log(f"customers: WARNING creation ran {overran:.0f} s past the first reminder due")
-        log(
-            f"customers: reminders due from +{first_due - time.time():.0f} s to "
-            f"+{last_due - time.time():.0f} s from now"
-        )
-        wait_start = time.time()
         reminders = 0
         next_report = 0.0
         while True:
             reminders = await _count(connection, "trial_reminder", like)
             now = time.time()
-            if reminders >= created:
+            if reminders >= len(started):
                 break
             if now > last_due + GRACE_AFTER_LAST_DUE:
-                log(f"customers: giving up: {created - reminders} reminders missing")
+                log(f"probes: giving up: {len(started) - reminders} reminders missing")
                 break
             if now >= next_report:
                 due = sum(1 for s in started if s + plan.reminder_after <= now)
-                worker = stack.sampler.stats("worker", since)
-                memory = f", worker RSS {worker[2] / 1024:.0f} MiB" if worker else ""
-                log(f"customers: {reminders:,} reminders sent, {due:,} due by now{memory}")
-                next_report = now + (10 if now >= first_due - 10 else 30)
+                log(f"probes: {reminders:,} reminders sent, {due:,} due by now")
+                next_report = now + 10
             await asyncio.sleep(1.0)
         rows = await connection.fetch(LATENESS, like, plan.reminder_after)
     finally:
@@ -234,26 +262,21 @@ async def trialing(
     stack.sampler.sample_now()
     assert stack.client is not None
     sample = random.Random(7).sample(sorted(signed_up), min(BREAKDOWN_SAMPLE, len(signed_up)))
-    log(f"customers: reading {len(sample)} histories for the lateness breakdown")
     breakdown = await timer_breakdown(
         stack.client, {cid: signed_up[cid] + plan.reminder_after for cid in sample}
     )
-    rss = {
-        name: stats
-        for name in ("worker", "temporal", "api")
-        if (stats := stack.sampler.stats(name, since)) is not None
-    }
     return TrialingResult(
         plan=plan,
-        created=created,
-        creation_seconds=creation_end - since,
+        created=plan.customers,
+        creation_seconds=creation,
+        settle_seconds=settle,
         api_retries=submitter.retries,
-        creation_overran_first_due=overran,
+        probes=len(started),
         due_rate=due_rate,
         reminders=reminders,
         late_created=[float(r[0]) for r in rows],
         late_sent=[float(r[1]) for r in rows if r[1] is not None],
-        rss=rss,
-        wait_seconds=time.time() - wait_start,
+        rss_population=rss_population,
+        rss_probes=_rss(stack, probes_since),
         breakdown=breakdown,
     )

@@ -57,7 +57,7 @@ async def eager_env() -> AsyncIterator[WorkflowEnvironment]:
         search_attributes=search_attributes.ALL,
         dev_server_extra_args=[
             "--dynamic-config-value",
-            "limit.historyCount.suggestContinueAsNew=12",
+            "limit.historyCount.suggestContinueAsNew=8",
         ],
         dev_server_startup_timeout=timedelta(seconds=90),
     )

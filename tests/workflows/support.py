@@ -13,7 +13,7 @@ from db.models import Customer
 from domain.policy import Policy
 from lifecycle.config import EngineConfig
 from tests.factories import insert_customer, store_terms
-from workflows.customer import CustomerWorkflow
+from workflows.customer import GENERATION, CustomerWorkflow
 from workflows.messages import CustomerSnapshot, CustomerWorkflowInput, workflow_id_for
 
 
@@ -42,7 +42,12 @@ async def start_customer(
     version = await store_terms(sessions, config, policy)
     handle = await env.client.start_workflow(
         CustomerWorkflow.run,
-        CustomerWorkflowInput(customer_id=customer.id, signed_up_at=now, terms_version=version),
+        CustomerWorkflowInput(
+            customer_id=customer.id,
+            signed_up_at=now,
+            terms_version=version,
+            generation=GENERATION,
+        ),
         id=workflow_id_for(customer.id),
         task_queue=task_queue,
     )

@@ -11,10 +11,10 @@ from db.engine import SessionFactory
 from domain.policy import Policy
 from lifecycle.config import EngineConfig, load_config
 from lifecycle.settings import REPO_ROOT
-from tests.factories import days, insert_customer, make_policy, make_worker
+from tests.factories import days, insert_customer, make_policy, make_worker, store_terms
 from tests.helpers import eventually, ledger, outbox
 from tests.workflows.histories import record_history
-from workflows.customer import CustomerWorkflow
+from workflows.customer import GENERATION, CustomerWorkflow
 from workflows.messages import CustomerSnapshot, CustomerWorkflowInput, workflow_id_for
 
 
@@ -25,12 +25,17 @@ def _worker(env: WorkflowEnvironment, task_queue: str, sessions: SessionFactory,
     )
 
 
-async def _start(env, task_queue, customer_id, signed_up_at, policy) -> WorkflowHandle:
-    catalog = load_config(REPO_ROOT / "lifecycle.toml").catalog
+async def _start(env, task_queue, sessions, customer_id, signed_up_at, policy) -> WorkflowHandle:
+    """As the API starts a customer's workflow: the terms by version, this generation."""
+    config = load_config(REPO_ROOT / "lifecycle.toml")
+    version = await store_terms(sessions, config, policy)
     return await env.client.start_workflow(
         CustomerWorkflow.run,
         CustomerWorkflowInput(
-            customer_id=customer_id, signed_up_at=signed_up_at, policy=policy, catalog=catalog
+            customer_id=customer_id,
+            signed_up_at=signed_up_at,
+            terms_version=version,
+            generation=GENERATION,
         ),
         id=workflow_id_for(customer_id),
         task_queue=task_queue,
@@ -53,7 +58,7 @@ async def test_whole_trial_sends_each_email_once_at_its_time(
     customer = await insert_customer(sessions, policy=policy, signed_up_at=start)
 
     async with _worker(env, task_queue, sessions, policy):
-        handle = await _start(env, task_queue, customer.id, start, policy)
+        handle = await _start(env, task_queue, sessions, customer.id, start, policy)
         await eventually(lambda: outbox(sessions, customer.id), lambda rows: len(rows) == 1)
 
         await env.sleep(days(14) + timedelta(hours=1))
@@ -105,7 +110,7 @@ async def test_reminders_that_would_precede_sign_up_are_skipped_not_sent_late(
     start = await env.get_current_time()
     customer = await insert_customer(sessions, policy=policy, signed_up_at=start)
     async with _worker(env, task_queue, sessions, policy):
-        handle = await _start(env, task_queue, customer.id, start, policy)
+        handle = await _start(env, task_queue, sessions, customer.id, start, policy)
         await env.sleep(days(3))
         await eventually(
             lambda: handle.query(CustomerWorkflow.snapshot),
@@ -129,7 +134,7 @@ async def test_a_new_run_carries_the_state_and_sends_nothing_twice(
     start = await env.get_current_time()
     customer = await insert_customer(sessions, policy=policy, signed_up_at=start)
     async with _worker(env, task_queue, sessions, policy):
-        first = await _start(env, task_queue, customer.id, start, policy)
+        first = await _start(env, task_queue, sessions, customer.id, start, policy)
         await env.sleep(days(8))
         snapshot = await eventually(
             lambda: first.query(CustomerWorkflow.snapshot),

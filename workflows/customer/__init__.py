@@ -13,6 +13,7 @@ are the concerns it dispatches to, sharing one ``CustomerContext``:
 from __future__ import annotations
 
 from domain.failures import PAYMENT_PROVIDER_UNAVAILABLE, TRANSITION_REFUSED
+from workflows.customer.patches import GENERATION
 from workflows.customer.workflow import CustomerWorkflow
 
-__all__ = ["PAYMENT_PROVIDER_UNAVAILABLE", "TRANSITION_REFUSED", "CustomerWorkflow"]
+__all__ = ["GENERATION", "PAYMENT_PROVIDER_UNAVAILABLE", "TRANSITION_REFUSED", "CustomerWorkflow"]

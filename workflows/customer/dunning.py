@@ -63,11 +63,11 @@ async def tell_payment_failed(ctx: CustomerContext) -> None:
     await effects.notify(ctx, NotificationKind.PAYMENT_FAILED, key=key, data=data)
 
 
-def _card_failure(exc: ApplicationError) -> bool:
+def _card_failure(ctx: CustomerContext, exc: ApplicationError) -> bool:
     """The customer's card (or its absence) is why the payment failed: dunning goes on."""
     if exc.type == CARD_DECLINED:
         return True
-    return exc.type == PAYMENT_METHOD_REQUIRED and workflow.patched(patches.DUNNING_CATCH_UP)
+    return exc.type == PAYMENT_METHOD_REQUIRED and ctx.fixed(patches.DUNNING_CATCH_UP)
 
 
 async def retry(ctx: CustomerContext) -> None:
@@ -80,14 +80,14 @@ async def retry(ctx: CustomerContext) -> None:
             ctx, "pay", dunning.invoice_id, f"dunning:{dunning.invoice_id}:{dunning.attempts + 1}"
         )
     except ApplicationError as exc:
-        if not _card_failure(exc):
+        if not _card_failure(ctx, exc):
             # Not the card (the invoice was voided, say): an admin has to look.
             raise
         await retry_failed(ctx)
         return
     if invoice.status == "paid":
         await recover(ctx, via="retry", actor=SYSTEM_ACTOR, invoice=invoice)
-    elif workflow.patched(patches.DUNNING_CATCH_UP):
+    elif ctx.fixed(patches.DUNNING_CATCH_UP):
         # Not charged and not declined (the card needs the customer, say): a failed try.
         await retry_failed(ctx)
 
@@ -98,7 +98,7 @@ async def retry_failed(ctx: CustomerContext) -> None:
     assert dunning is not None
     retries = ctx.policy.dunning.retries
     dunning.attempts += 1
-    catch_up = workflow.patched(patches.DUNNING_CATCH_UP)
+    catch_up = ctx.fixed(patches.DUNNING_CATCH_UP)
     if catch_up:
         _, dunning.next_retry_at = next_retry_after(dunning.started_at, retries, 0, workflow.now())
     else:
@@ -263,7 +263,7 @@ async def payment_method_changed(ctx: CustomerContext, actor: str) -> None:
             ctx, "pay", dunning.invoice_id, f"dunning:{dunning.invoice_id}:card:{method.id}"
         )
     except ApplicationError as exc:
-        if not _card_failure(exc):
+        if not _card_failure(ctx, exc):
             raise
         return
     if invoice.status == "paid":

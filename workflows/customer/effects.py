@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -130,15 +130,28 @@ async def record(
 async def sync_view(ctx: CustomerContext, entry: LedgerEntry | None = None) -> None:
     state = ctx.state
     state.version += 1
-    await workflow.execute_activity_method(
+    await _database_write(
+        ctx,
         CustomerActivities.apply_transition,
         ApplyTransitionInput(
             customer_id=state.customer_id, version=state.version, view=_view(ctx), entry=entry
         ),
-        start_to_close_timeout=_DB_TIMEOUT,
-        retry_policy=_DB_RETRY,
     )
     _upsert_visibility(ctx)
+
+
+async def _database_write(
+    ctx: CustomerContext, activity: Callable[[Any, Any], Awaitable[Any]], arg: Any
+) -> None:
+    """A short, idempotent write to the app database."""
+    if ctx.current:
+        await workflow.execute_local_activity_method(
+            activity, arg, start_to_close_timeout=_DB_TIMEOUT, retry_policy=_DB_RETRY
+        )
+        return
+    await workflow.execute_activity_method(
+        activity, arg, start_to_close_timeout=_DB_TIMEOUT, retry_policy=_DB_RETRY
+    )
 
 
 def _view(ctx: CustomerContext) -> CustomerViewUpdate:
@@ -170,16 +183,28 @@ def _view(ctx: CustomerContext) -> CustomerViewUpdate:
 
 def _upsert_visibility(ctx: CustomerContext) -> None:
     state = ctx.state
-    updates: list[SearchAttributeUpdate[Any]] = [
-        sa.LIFECYCLE_STATUS.value_set(state.status.value),
-        sa.PLAN_ID.value_set(state.plan),
+    current = workflow.info().typed_search_attributes
+    wanted: list[tuple[SearchAttributeKey[Any], Any]] = [
+        (sa.LIFECYCLE_STATUS, state.status.value),
+        (sa.PLAN_ID, state.plan),
     ]
     if state.trial_ends_at is not None:
-        updates.append(sa.TRIAL_ENDS_AT.value_set(state.trial_ends_at))
+        wanted.append((sa.TRIAL_ENDS_AT, state.trial_ends_at))
     attention = timetable.needs_attention(state, ctx.policy)
-    if attention or workflow.info().typed_search_attributes.get(sa.NEEDS_ATTENTION):
-        updates.append(sa.NEEDS_ATTENTION.value_set(attention))
-    workflow.upsert_search_attributes(updates)
+    if attention or current.get(sa.NEEDS_ATTENTION):
+        wanted.append((sa.NEEDS_ATTENTION, attention))
+    upsert_search_attributes(ctx, wanted)
+
+
+def upsert_search_attributes(
+    ctx: CustomerContext, wanted: list[tuple[SearchAttributeKey[Any], Any]]
+) -> None:
+    current = workflow.info().typed_search_attributes
+    if ctx.current:
+        wanted = [(key, value) for key, value in wanted if current.get(key) != value]
+        if not wanted:
+            return
+    workflow.upsert_search_attributes([key.value_set(value) for key, value in wanted])
 
 
 # -- messages to the customer --------------------------------------------------------------
@@ -205,7 +230,8 @@ async def email(
 async def notify(
     ctx: CustomerContext, kind: NotificationKind, *, key: str, data: dict[str, Any]
 ) -> None:
-    await workflow.execute_activity_method(
+    await _database_write(
+        ctx,
         NotificationActivities.notify,
         NotifyInput(
             customer_id=ctx.customer_id,
@@ -214,8 +240,6 @@ async def notify(
             created_at=workflow.now(),
             data=data,
         ),
-        start_to_close_timeout=_DB_TIMEOUT,
-        retry_policy=_DB_RETRY,
     )
 
 
@@ -228,7 +252,7 @@ def _payment_retry(ctx: CustomerContext) -> RetryPolicy:
             stall.error_type == PAYMENT_PROVIDER_UNAVAILABLE for stall in ctx.state.stalled.values()
         )
         return _PAYMENT_RETRY_PROBE if down else _PAYMENT_RETRY
-    if workflow.patched(patches.FAILED_STEPS_RETRY):
+    if ctx.fixed(patches.FAILED_STEPS_RETRY):
         return _PAYMENT_RETRY_BACKGROUND
     return _PAYMENT_RETRY_PATIENT
 

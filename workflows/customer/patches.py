@@ -1,30 +1,55 @@
-"""Every behaviour change made to running customer workflows, one patch id each.
+"""Every behaviour change made to customer workflows, and how runs of older code keep theirs.
 
-A workflow started before a change replays its history with ``workflow.patched(id)``
-answering False at the point where the change applies, so it keeps the old behaviour for
-the rest of that run; a run started (or continued as new) after the change answers True
-and records that it did. When no running workflow can still replay without the marker
-(every run started before the change has ended or continued as new, and its saved history
-is retired), the old branch goes and ``workflow.deprecate_patch(id)`` stays one release.
+Two mechanisms, both deterministic on replay:
 
-A fix that turns a failing workflow task into progress needs no patch: no history holds
-the failing branch's commands (a failed task records none).
+- **Generations.** A run's input carries the generation of the code that started it (the
+  API at sign-up, or the previous run at continue-as-new). Changes listed under a
+  generation apply to runs of that generation and later, never to a run already going,
+  and cost the history nothing. ``GENERATION`` is what this code starts runs at.
+- **Patches.** A fix that must also reach runs already going sits behind
+  ``workflow.patched(id)`` where it diverges, in runs of an older generation only
+  (``CustomerContext.fixed``): such a run replays its history with ``patched`` answering
+  False until the branch is first reached after the deploy, and True from then on. A
+  newer run takes the fix without consulting the patch (each patch records a marker and
+  upserts the ``TemporalChangeVersion`` search attribute, a write to the server's
+  visibility store: four of them per sign-up cost the burst benchmark its headroom).
 
-The saved histories in ``tests/workflows/histories/v0`` were recorded before every change
-below, and replay in ``make test``.
+When no run of an older generation can still be running (and its saved histories are
+retired), its branches go; a patch id then stays one release as ``deprecate_patch``.
+
+A fix that turns a failing workflow task into progress needs neither: no history holds the
+failing branch's commands (a failed task records none).
+
+The saved histories in ``tests/workflows/histories/v0`` are generation 0 (recorded before
+every change below); ``v1`` is generation 1. ``make test`` replays both.
 """
 
 from __future__ import annotations
+
+GENERATION = 1
+
+# -- generation 1 (2026-12): for runs started by this code -----------------------------------
+#
+# - Timed actions take the lock one at a time, so a command waiting on it runs between two
+#   of them (a new card before an overdue dunning retry). Before: all due actions under one
+#   hold of the lock.
+# - State stays bounded: step keys the timetable can no longer produce are dropped, usage
+#   notices keep only each metric's latest period, and a notice for an older period is
+#   stale. Before: every key ever was kept.
+# - The ledger-and-read-model write and in-app notifications run as local activities: a
+#   short, idempotent database write each, with no activity task, no extra workflow task
+#   and no input in the history. Before: regular activities (a sign-up cost the server
+#   three workflow tasks and two activity tasks; now two and one).
+# - Search attributes are upserted only when a value changes (the API sets them at start),
+#   each upsert being a write to the visibility store. Before: all of them at every ledger
+#   row, and the customer id again at sign-up.
+
+# -- patches: fixes that also reach runs of generation 0 -------------------------------------
 
 # Continue-as-new carries the terms' version (or the terms the run already has): nothing
 # is awaited between draining handlers and continuing, and a config change never reaches
 # a running customer. Before: an activity read today's config file first.
 TERMS_KEPT_AT_CONTINUE_AS_NEW = "2026-12-terms-kept-at-continue-as-new"
-
-# Timed actions take the lock one at a time, so a command waiting on it runs between two
-# of them (a new card before an overdue dunning retry). Before: all due actions under one
-# hold of the lock.
-LOCK_PER_TIMED_ACTION = "2026-12-lock-per-timed-action"
 
 # A timed step or provider event that fails for a reason other than the card (provider
 # outage, refused request) is retried with backoff and flagged for admins, never marked
@@ -37,11 +62,6 @@ FAILED_STEPS_RETRY = "2026-12-failed-steps-retry"
 # action is a step of its own (retried like any other). Before: each overdue retry ran
 # back to back, and the final action ran inside the last retry.
 DUNNING_CATCH_UP = "2026-12-dunning-catch-up"
-
-# State stays bounded: step keys the timetable can no longer produce are dropped, usage
-# notices keep only each metric's latest period, and a notice for an older period is
-# stale. Before: every key ever was kept.
-BOUNDED_STATE = "2026-12-bounded-state"
 
 # A subscription created in Checkout that waits for its first payment (3-D Secure, delayed
 # methods) is remembered and adopted once the provider reports it active. Before: ignored.

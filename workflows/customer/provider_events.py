@@ -27,7 +27,7 @@ async def on_payment_event(ctx: CustomerContext, event: PaymentEvent) -> None:
         return
     state.seen_events = [*state.seen_events, event.id][-SEEN_EVENTS_KEPT:]
     if event.type == "checkout.session.completed" or (
-        event.type in _CHECKOUT_PAID and workflow.patched(patches.ADOPT_PENDING_CHECKOUT)
+        event.type in _CHECKOUT_PAID and ctx.fixed(patches.ADOPT_PENDING_CHECKOUT)
     ):
         if state.status in SUBSCRIBABLE and event.checkout_subscription_id:
             await _checkout_subscription(ctx, event.checkout_subscription_id)
@@ -47,7 +47,7 @@ async def on_payment_event(ctx: CustomerContext, event: PaymentEvent) -> None:
         subscription_id is not None
         and subscription_id == state.pending_subscription_id
         and state.status in SUBSCRIBABLE
-        and workflow.patched(patches.ADOPT_PENDING_CHECKOUT)
+        and ctx.fixed(patches.ADOPT_PENDING_CHECKOUT)
     ):
         # The first payment of a Checkout subscription went through after all.
         await _checkout_subscription(ctx, subscription_id)
@@ -89,7 +89,7 @@ async def _checkout_subscription(ctx: CustomerContext, subscription_id: str) -> 
         state.provider_customer_id = found.customer
         await subscription.start_subscription(ctx, found, PROVIDER_ACTOR, via="checkout")
         await dunning.payment_method_changed(ctx, PROVIDER_ACTOR)
-    elif found.status == "incomplete" and workflow.patched(patches.ADOPT_PENDING_CHECKOUT):
+    elif found.status == "incomplete" and ctx.fixed(patches.ADOPT_PENDING_CHECKOUT):
         # 3-D Secure or a delayed method: the first invoice is not paid yet.
         state.pending_subscription_id = subscription_id
         state.provider_customer_id = found.customer

@@ -10,6 +10,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.lifecycle import Status
     from domain.trial import TrialStep
     from workflows.customer.context import CustomerContext
+    from workflows.customer.patches import GENERATION
     from workflows.messages import CustomerState, CustomerWorkflowInput
 
 
@@ -64,6 +65,7 @@ def next_run(ctx: CustomerContext) -> CustomerWorkflowInput:
         customer_id=ctx.state.customer_id,
         signed_up_at=ctx.state.signed_up_at,
         terms_version=ctx.terms_version,
+        generation=GENERATION,
         state=ctx.state,
         policy=ctx.terms.policy if inline else None,
         catalog=ctx.terms.catalog if inline else None,

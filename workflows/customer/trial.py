@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
 
 async def start(ctx: CustomerContext) -> None:
     state = ctx.state
-    workflow.upsert_search_attributes([sa.CUSTOMER_ID.value_set(state.customer_id)])
+    effects.upsert_search_attributes(ctx, [(sa.CUSTOMER_ID, state.customer_id)])
     await effects.record(
         ctx, "trial_started", from_status=None, data={"trial_ends_at": iso(state.trial_ends_at)}
     )

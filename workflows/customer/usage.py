@@ -10,7 +10,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain.emails import EmailTemplate
     from domain.notifications import NotificationKind
-    from workflows.customer import effects, patches
+    from workflows.customer import effects
     from workflows.customer.context import CustomerContext
     from workflows.messages import CustomerState, UsageThresholdCrossed
 
@@ -46,11 +46,7 @@ async def threshold_crossed(ctx: CustomerContext, crossed: UsageThresholdCrossed
     if key in state.done or key in state.usage_notified:
         return
     latest = latest_period(state, crossed.metric)
-    if (
-        latest is not None
-        and crossed.period_start < latest
-        and workflow.patched(patches.BOUNDED_STATE)
-    ):
+    if latest is not None and crossed.period_start < latest and ctx.current:
         # A notice for a period that is over, delivered late: nobody needs it now.
         return
     upgrade_name = None
@@ -85,5 +81,5 @@ async def threshold_crossed(ctx: CustomerContext, crossed: UsageThresholdCrossed
         data=data,
     )
     state.usage_notified.append(key)
-    if workflow.patched(patches.BOUNDED_STATE):
+    if ctx.current:
         keep_latest_period(state, crossed.metric)

@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
         trial,
         usage,
     )
-    from workflows.customer.context import SYSTEM_ACTOR, CustomerContext
+    from workflows.customer.context import SYSTEM_ACTOR, CustomerContext, shared_terms
     from workflows.customer.timetable import Due, DueKind
     from workflows.messages import (
         CancelSubscription,
@@ -78,7 +78,7 @@ class CustomerWorkflow:
             terms = Terms(policy=params.policy, catalog=params.catalog)
         state = params.state or runs.new_state(params)
         runs.carry_over(state)
-        self._ctx = CustomerContext(state, terms, params.terms_version)
+        self._ctx = CustomerContext(state, terms, params.terms_version, params.generation)
         self._wake = False
         self._lock = asyncio.Lock()
         self._erased = False
@@ -92,12 +92,12 @@ class CustomerWorkflow:
                 runs.start_trial(ctx.state, ctx.policy.trial.plan, ctx.policy.trial.length)
         if params.state is None:
             await trial.start(ctx)
-        elif runs.final_action_lost(ctx.state) and workflow.patched(patches.DUNNING_CATCH_UP):
+        elif runs.final_action_lost(ctx.state) and ctx.fixed(patches.DUNNING_CATCH_UP):
             assert ctx.state.dunning is not None
             ctx.state.dunning.final_action_at = workflow.now()
         while True:
             await self._perform_due_actions()
-            if workflow.patched(patches.BOUNDED_STATE):
+            if ctx.current:
                 # Commands and events leave keys too (a period end applied on renewal).
                 timetable.prune(ctx.state, ctx.policy)
             if self._erased:
@@ -117,12 +117,13 @@ class CustomerWorkflow:
 
     async def _load_terms(self, version: str | None) -> Terms:
         assert version is not None, "a run has its terms inline or their version"
-        return await workflow.execute_local_activity_method(
+        loaded = await workflow.execute_local_activity_method(
             PolicyActivities.terms,
             version,
             start_to_close_timeout=_TERMS_TIMEOUT,
             retry_policy=_TERMS_RETRY,
         )
+        return shared_terms(version, loaded)
 
     async def _terms_loaded(self) -> None:
         # Only awaits in the first moments of a run; otherwise no await (and no reordering
@@ -133,7 +134,7 @@ class CustomerWorkflow:
     async def _continue_as_new(self) -> None:
         # Let in-flight updates and signals finish so none is lost across the new run.
         await workflow.wait_condition(workflow.all_handlers_finished)
-        if not workflow.patched(patches.TERMS_KEPT_AT_CONTINUE_AS_NEW):
+        if not self._ctx.fixed(patches.TERMS_KEPT_AT_CONTINUE_AS_NEW):
             self._ctx.terms = await workflow.execute_activity_method(
                 PolicyActivities.current_terms,
                 start_to_close_timeout=timedelta(seconds=15),
@@ -167,7 +168,7 @@ class CustomerWorkflow:
     # -- timed actions -----------------------------------------------------------------------
 
     async def _perform_due_actions(self) -> None:
-        if not workflow.patched(patches.LOCK_PER_TIMED_ACTION):
+        if not self._ctx.current:
             async with self._lock:
                 # An erasure may have finished while this loop waited for the lock.
                 while not self._erased and (action := self._due_now()) is not None:
@@ -189,7 +190,7 @@ class CustomerWorkflow:
         try:
             await self._run_action(action)
         except ApplicationError as exc:
-            if workflow.patched(patches.FAILED_STEPS_RETRY):
+            if ctx.fixed(patches.FAILED_STEPS_RETRY):
                 # Not marked done: tried again after a backoff, and shown to admins.
                 await stalls.stall(ctx, action.key, exc)
                 return
@@ -392,7 +393,7 @@ class CustomerWorkflow:
             try:
                 await provider_events.on_payment_event(self._ctx, event)
             except ApplicationError as exc:
-                if workflow.patched(patches.FAILED_STEPS_RETRY):
+                if self._ctx.fixed(patches.FAILED_STEPS_RETRY):
                     # Read the provider's state once it answers again, instead.
                     await stalls.stall(self._ctx, timetable.RESYNC_KEY, exc)
                 else:
