@@ -128,6 +128,9 @@ class BurstResult:
     # Dev server log lines (warn and error) during each side's burst.
     engine_server_log: list[str]
     bare_server_log: list[str]
+    # Process -> CPU seconds used during each side's burst (first request to last send).
+    engine_cpu: dict[str, float] = field(default_factory=dict)
+    bare_cpu: dict[str, float] = field(default_factory=dict)
 
 
 async def burst(stack: Stack, dsn: str, tag: str, *, size: int, concurrency: int) -> BurstResult:
@@ -179,4 +182,13 @@ async def burst(stack: Stack, dsn: str, tag: str, *, size: int, concurrency: int
         api_lines,
         engine_server_log,
         bare_server_log,
+        engine_cpu=_cpu(stack, engine),
+        bare_cpu=_cpu(stack, bare),
     )
+
+
+def _cpu(stack: Stack, run: SignupRun) -> dict[str, float]:
+    used = {
+        name: stack.sampler.cpu(name, run.first_start, run.last_settled) for name in stack.processes
+    }
+    return {name: seconds for name, seconds in used.items() if seconds is not None}

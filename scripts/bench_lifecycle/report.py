@@ -119,6 +119,21 @@ def _burst(table: Table, r: BurstResult) -> list[str]:
         f"{e.count / e.seconds:.1f}/s vs {b.count / b.seconds:.1f}/s end to end",
     )
     _latencies(table, "request start -> sent", e.latencies, b.latencies)
+    for name, label in (
+        ("temporal", "Temporal server"),
+        ("worker", "engine worker"),
+        ("api", "engine API"),
+        ("bare-worker", "bare worker"),
+    ):
+        engine_cpu, bare_cpu = r.engine_cpu.get(name), r.bare_cpu.get(name)
+        if engine_cpu is None and bare_cpu is None:
+            continue
+        table.row(
+            f"  CPU of the {label}",
+            _cores(engine_cpu, e.seconds),
+            _cores(bare_cpu, b.seconds),
+            note="CPU seconds (cores busy on average) from the first request to the last send",
+        )
     eh, bh = r.engine_history, r.bare_history
     timeouts_ok = eh.task_timeouts == 0
     table.row(
@@ -286,3 +301,9 @@ def render(results: Results) -> str:
     if results.notes:
         table.lines += ["", *results.notes]
     return "\n".join(table.lines)
+
+
+def _cores(seconds: float | None, over: float) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:,.0f} s ({seconds / over:.2f})"

@@ -114,12 +114,29 @@ def spawn(
     return Process(name, popen, log_path, stop_signal)
 
 
+def read_cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time a live process has used, in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # utime and stime are the 14th and 15th fields; 11th and 12th after the command name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class RssSeries:
     samples: list[tuple[float, int]] = field(default_factory=list)
+    # (time, CPU seconds used so far)
+    cpu: list[tuple[float, float]] = field(default_factory=list)
 
     def window(self, since: float) -> list[int]:
         return [kib for at, kib in self.samples if at >= since]
+
+    def cpu_between(self, start: float, end: float) -> float | None:
+        inside = [used for at, used in self.cpu if start <= at <= end]
+        return inside[-1] - inside[0] if len(inside) >= 2 else None
 
 
 class RssSampler:
@@ -140,6 +157,13 @@ class RssSampler:
             kib = read_rss_kib(process.pid)
             if kib is not None:
                 self.series[name].samples.append((now, kib))
+            used = read_cpu_seconds(process.pid)
+            if used is not None:
+                self.series[name].cpu.append((now, used))
+
+    def cpu(self, name: str, start: float, end: float) -> float | None:
+        """CPU seconds the process used between ``start`` and ``end`` (sampled each second)."""
+        return self.series.get(name, RssSeries()).cpu_between(start, end)
 
     async def _run(self) -> None:
         while True:
