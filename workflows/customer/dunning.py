@@ -7,7 +7,6 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.billing import (
-        AttachPaymentMethodInput,
         BillingActivities,
         ChangePriceInput,
         SyncPaymentMethodInput,
@@ -214,17 +213,7 @@ async def update_payment_method(ctx: CustomerContext, command: UpdatePaymentMeth
     state = ctx.state
     provider_customer = await effects.ensure_provider_customer(ctx)
     seq = ctx.next_command()
-    attached = await effects.billing(
-        ctx,
-        BillingActivities.attach_payment_method,
-        AttachPaymentMethodInput(
-            customer_id=state.customer_id,
-            provider_customer_id=provider_customer,
-            payment_method=command.payment_method,
-            idempotency_key=ctx.key(seq, "attach"),
-        ),
-    )
-    state.payment_method_id = attached.id
+    await effects.attach_payment_method(ctx, provider_customer, command.payment_method, seq)
     await effects.record(ctx, "payment_method_updated", actor=command.actor)
     if state.status is Status.PAST_DUE and state.dunning is not None:
         # A new card is the likeliest fix: retry now rather than at the next step.

@@ -13,6 +13,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.billing import (
+        AttachPaymentMethodInput,
         BillingActivities,
         EnsureProviderCustomerInput,
         FetchSubscriptionInput,
@@ -293,6 +294,23 @@ async def ensure_provider_customer(ctx: CustomerContext) -> str:
             ),
         )
     return state.provider_customer_id
+
+
+async def attach_payment_method(
+    ctx: CustomerContext, provider_customer_id: str, payment_method: str, seq: int
+) -> None:
+    """Attach a card and make it the customer's default at the provider."""
+    attached = await billing(
+        ctx,
+        BillingActivities.attach_payment_method,
+        AttachPaymentMethodInput(
+            customer_id=ctx.customer_id,
+            provider_customer_id=provider_customer_id,
+            payment_method=payment_method,
+            idempotency_key=ctx.key(seq, "attach"),
+        ),
+    )
+    ctx.state.payment_method_id = attached.id
 
 
 async def subscription_command(

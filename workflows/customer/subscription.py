@@ -8,7 +8,6 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.billing import (
-        AttachPaymentMethodInput,
         BillingActivities,
         ChangePriceInput,
         CreateSubscriptionInput,
@@ -47,17 +46,7 @@ async def subscribe(ctx: CustomerContext, command: ChangeSubscription) -> None:
     seq = ctx.next_command()
     provider_customer = await effects.ensure_provider_customer(ctx)
     if command.payment_method:
-        attached = await effects.billing(
-            ctx,
-            BillingActivities.attach_payment_method,
-            AttachPaymentMethodInput(
-                customer_id=state.customer_id,
-                provider_customer_id=provider_customer,
-                payment_method=command.payment_method,
-                idempotency_key=ctx.key(seq, "attach"),
-            ),
-        )
-        state.payment_method_id = attached.id
+        await effects.attach_payment_method(ctx, provider_customer, command.payment_method, seq)
     subscription = await effects.billing(
         ctx,
         BillingActivities.create_subscription,
