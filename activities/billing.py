@@ -7,8 +7,6 @@ returns the first result instead of charging again; database writes are upserts.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ from db.models import Customer, CustomerAddon
 from db.writes import insert_ignoring_conflict
 from domain.failures import CARD_DECLINED, PAYMENT_METHOD_REQUIRED, PAYMENT_REQUEST_REJECTED
 from domain.lifecycle import BillingInterval
+from domain.provider_keys import address_key
 
 
 def _utcnow() -> datetime:
@@ -62,6 +61,9 @@ class AttachPaymentMethodInput:
     provider_customer_id: str
     payment_method: str
     idempotency_key: str
+    # Set when there is a subscription: its own card is replaced too, or its invoices
+    # (dunning retries among them) would keep charging the old one.
+    subscription_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,9 @@ class PurchaseAddonInput:
     # The billing period a one-off pack belongs to.
     period_start: datetime | None = None
     period_end: datetime | None = None
+    # The card a one-off pack is charged to: the one the subscription pays with (a Checkout
+    # customer has no default card of its own).
+    payment_method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,14 @@ class PurchaseAddonResult:
 class SyncPaymentMethodInput:
     customer_id: str
     provider_customer_id: str
+    # The subscription's own card wins over the customer's default (Checkout saves it there).
+    subscription_id: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchInvoiceInput:
+    customer_id: str
+    invoice_id: str
 
 
 @dataclass(frozen=True)
@@ -209,11 +222,10 @@ class BillingActivities:
         if customer.billing_address:
             # An address given during the trial belongs on the provider's invoices too.
             address = customer.billing_address
-            digest = hashlib.sha256(json.dumps(address, sort_keys=True).encode()).hexdigest()
             with final_failures():
                 await self._gateway.update_customer(
                     provider_id,
-                    idempotency_key=f"{customer.id}:address:{digest[:24]}",
+                    idempotency_key=address_key(customer.id, address, customer.updated_at),
                     address=Address(**address),
                 )
         async with self._sessions.begin() as session:
@@ -244,6 +256,7 @@ class BillingActivities:
                 request.provider_customer_id,
                 request.payment_method,
                 idempotency_key=request.idempotency_key,
+                subscription_id=request.subscription_id,
             )
         async with self._sessions.begin() as session:
             await session.execute(
@@ -273,6 +286,7 @@ class BillingActivities:
                     request.lookup_key,
                     request.quantity,
                     idempotency_key=request.idempotency_key,
+                    payment_method=request.payment_method,
                 )
             else:
                 subscription = await self._gateway.add_subscription_item(
@@ -324,7 +338,9 @@ class BillingActivities:
     ) -> PaymentMethodInfo | None:
         """Mirror the provider's current default card (changed in Checkout or the portal)."""
         with final_failures():
-            method = await self._gateway.default_payment_method(request.provider_customer_id)
+            method = await self._gateway.default_payment_method(
+                request.provider_customer_id, subscription_id=request.subscription_id
+            )
         async with self._sessions.begin() as session:
             await session.execute(
                 update(Customer)
@@ -407,6 +423,15 @@ class BillingActivities:
             subscription = await self._gateway.get_subscription(request.subscription_id)
         await self._mirror(request.customer_id, subscription)
         return subscription
+
+    @activity.defn(name="fetch_invoice")
+    async def fetch_invoice(self, request: FetchInvoiceInput) -> InvoiceInfo:
+        """The invoice as the provider has it now (a webhook's payload may be stale)."""
+        with final_failures():
+            invoice = await self._gateway.get_invoice(request.invoice_id)
+        async with self._sessions.begin() as session:
+            await upsert_invoice(session, request.customer_id, invoice, now=self._clock())
+        return invoice
 
     @activity.defn(name="invoice_command")
     async def invoice_command(self, request: InvoiceCommandInput) -> InvoiceInfo:

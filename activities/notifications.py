@@ -44,9 +44,16 @@ class NotificationActivities:
                     "title": rendered.title,
                     "body": rendered.body,
                     "cta_label": rendered.cta_label,
-                    "cta_url": f"{self._app_url}{rendered.cta_path}" if rendered.cta_path else None,
+                    "cta_url": _cta_url(self._app_url, rendered.cta_path),
                     "data": request.data,
                     "created_at": request.created_at,
                 },
                 on=["dedupe_key"],
             )
+
+
+def _cta_url(app_url: str, path: str | None) -> str | None:
+    """A path is the app's; an absolute URL (the provider's hosted invoice page) is kept."""
+    if not path:
+        return None
+    return path if "://" in path else f"{app_url}{path}"

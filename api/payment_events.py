@@ -4,6 +4,7 @@ test clock and checkout, so both feed the engine the same way."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,35 +13,50 @@ from typing import Any
 from sqlalchemy import select, update
 from temporalio.service import RPCError, RPCStatusCode
 
-from adapters.payments.base import PaymentEvent
+from adapters.payments.base import InvoiceInfo, PaymentError, PaymentEvent
 from adapters.payments.stripe_objects import parse_event
 from api.context import AppContext
 from api.errors import Problem
 from api.lifecycle_client import customer_handle
 from db.invoices import upsert_invoice
 from db.ledger import append_ledger
-from db.models import Customer, WebhookEvent
+from db.models import Customer, Invoice, WebhookEvent
 from db.writes import insert_ignoring_conflict
 from workflows.customer import CustomerWorkflow
 
 logger = logging.getLogger("lifecycle.webhooks")
 
-# Events the customer workflow acts on; others are stored and acknowledged only.
+# Events the customer workflow acts on; others are stored and acknowledged only. The
+# README's Stripe section lists them for the webhook endpoint.
 HANDLED_TYPES = frozenset(
     {
         "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
+        "checkout.session.async_payment_failed",
         "customer.subscription.created",
         "customer.subscription.updated",
         "customer.subscription.deleted",
         "customer.subscription.paused",
         "customer.subscription.resumed",
+        "subscription_schedule.created",
+        "subscription_schedule.updated",
+        "subscription_schedule.released",
+        "subscription_schedule.canceled",
+        "subscription_schedule.completed",
         "invoice.paid",
         "invoice.payment_failed",
         "invoice.payment_succeeded",
+        "invoice.payment_action_required",
+        "invoice.voided",
+        "invoice.marked_uncollectible",
         "payment_method.attached",
+        "payment_method.detached",
+        "payment_method.automatically_updated",
         "customer.updated",
     }
 )
+# Recorded in the ledger by the API (money moved back), not acted on by the workflow.
+RECORDED_TYPES = frozenset({"charge.refunded", "charge.dispute.created"})
 
 
 @dataclass(frozen=True)
@@ -50,8 +66,17 @@ class IngestResult:
     status: str
 
 
-async def _customer_for(context: AppContext, event: PaymentEvent) -> Customer | None:
+async def _customer_for(
+    context: AppContext, event: PaymentEvent, invoice_id: str | None
+) -> Customer | None:
     async with context.sessions() as session:
+        if invoice_id is not None and event.provider_customer_id is None:
+            # A dispute names a payment, not a customer: the invoice it paid does.
+            owner = await session.scalar(
+                select(Invoice.customer_id).where(Invoice.id == invoice_id)
+            )
+            if owner is not None:
+                return await session.get(Customer, owner)
         if event.engine_customer_id:
             found = await session.get(Customer, event.engine_customer_id)
             if found is not None:
@@ -76,7 +101,8 @@ async def ingest_payment_event(
     except (KeyError, TypeError, ValueError) as exc:
         raise Problem(400, f"not a valid event: {exc}", type="invalid-event") from None
     now = datetime.now(UTC)
-    customer = await _customer_for(context, event)
+    paid_invoice = await _paid_invoice(context, event)
+    customer = await _customer_for(context, event, paid_invoice)
     customer_id = customer.id if customer is not None else None
     erased = customer is not None and is_erased(customer)
     if erased:
@@ -106,9 +132,11 @@ async def ingest_payment_event(
             # A redelivery of something already handled: acknowledge at once.
             return IngestResult(event.id, duplicate=True, status=stored.status)
         if is_new:
-            await append_ledger(session, _received(event, customer_id, payload, provider, now))
-        if customer_id is not None and event.invoice is not None and not erased:
-            await upsert_invoice(session, customer_id, event.invoice, now=now)
+            await append_ledger(
+                session, _received(event, customer_id, payload, provider, now, paid_invoice)
+            )
+    if customer_id is not None and event.invoice_id is not None and not erased:
+        await _mirror_invoice(context, customer_id, event.invoice_id, now)
     if customer_id is None or erased or event.type not in HANDLED_TYPES:
         reason = (
             "no such customer"
@@ -119,8 +147,10 @@ async def ingest_payment_event(
         )
         await _finish(context, event.id, "ignored", reason)
         return IngestResult(event.id, duplicate=not is_new, status="ignored")
+    # A notice with ids only: the workflow reads the objects as they are when it applies it.
+    notice = dataclasses.replace(event, subscription=None, invoice=None, payment_method=None)
     try:
-        await customer_handle(context, customer_id).signal(CustomerWorkflow.payment_event, event)
+        await customer_handle(context, customer_id).signal(CustomerWorkflow.payment_event, notice)
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:
             await _finish(context, event.id, "ignored", "the customer's lifecycle has ended")
@@ -134,24 +164,70 @@ async def ingest_payment_event(
     return IngestResult(event.id, duplicate=not is_new, status="delivered")
 
 
+async def _provider_call(operation: str, call: Any) -> Any:
+    try:
+        return await call
+    except PaymentError as exc:
+        # Not acknowledged: the provider delivers the event again later.
+        logger.warning("webhook: could not %s: %s", operation, exc)
+        raise Problem(
+            503,
+            f"the payment provider is unavailable ({operation}); retry later",
+            type="payment-provider-unavailable",
+        ) from None
+
+
+async def _paid_invoice(context: AppContext, event: PaymentEvent) -> str | None:
+    """The invoice a refunded or disputed payment paid: a Charge no longer names it."""
+    intent = event.extra.get("payment_intent")
+    if event.type not in RECORDED_TYPES or not intent:
+        return None
+    found: str | None = await _provider_call(
+        "find the invoice of a payment", context.payments.invoice_for_payment_intent(intent)
+    )
+    return found
+
+
+async def _mirror_invoice(
+    context: AppContext, customer_id: str, invoice_id: str, now: datetime
+) -> None:
+    """Mirror the invoice as the provider has it now: the event's copy may be older than
+    one already applied (Stripe does not order deliveries)."""
+    invoice: InvoiceInfo = await _provider_call(
+        "read the invoice", context.payments.get_invoice(invoice_id)
+    )
+    async with context.sessions.begin() as session:
+        await upsert_invoice(session, customer_id, invoice, now=now)
+
+
 def _received(
     event: PaymentEvent,
     customer_id: str | None,
     payload: dict[str, Any],
     provider: str,
     now: datetime,
+    paid_invoice: str | None,
 ) -> dict[str, Any]:
-    """The audit row of a received webhook; refunds carry their amounts."""
-    obj = (payload.get("data") or {}).get("object") or {}
+    """The audit row of a received webhook; refunds and disputes carry their amounts."""
     data: dict[str, Any] = {"event_id": event.id, "type": event.type, "provider": provider}
     kind = "webhook_received"
+    extra = event.extra
     if event.type == "charge.refunded":
         kind = "charge_refunded"
         data.update(
-            charge_id=obj.get("id"),
-            invoice_id=obj.get("invoice"),
-            amount_refunded_cents=int(obj.get("amount_refunded") or 0),
-            currency=obj.get("currency"),
+            charge_id=extra.get("charge"),
+            invoice_id=paid_invoice,
+            amount_refunded_cents=int(extra.get("amount_refunded_cents") or 0),
+            currency=extra.get("currency"),
+        )
+    elif event.type == "charge.dispute.created":
+        kind = "payment_disputed"
+        data.update(
+            charge_id=extra.get("charge"),
+            invoice_id=paid_invoice,
+            amount_cents=int(extra.get("amount_cents") or 0),
+            currency=extra.get("currency"),
+            reason=extra.get("reason"),
         )
     return {
         "event_key": f"webhook:{event.id}",

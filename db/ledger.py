@@ -23,7 +23,9 @@ from db.models import LedgerEvent
 
 GENESIS_HASH = "0" * 64
 # Rows that record what happened around the lifecycle (for audit) rather than a change of it.
-AUDIT_KINDS = frozenset({"email_sent", "webhook_received", "invoice_paid", "charge_refunded"})
+AUDIT_KINDS = frozenset(
+    {"email_sent", "webhook_received", "invoice_paid", "charge_refunded", "payment_disputed"}
+)
 # pg_advisory_xact_lock key serializing appends (any constant unique to this table).
 _LEDGER_LOCK = 7_462_551_009
 

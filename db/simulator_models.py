@@ -51,16 +51,20 @@ class SimCustomer(Base):
 
 
 class SimPaymentMethod(Base):
-    """An attached card, cloned from a test payment method and keeping its behaviour."""
+    """An attached payment method, cloned from a test payment method and keeping its
+    behaviour."""
 
     __tablename__ = "sim_payment_methods"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    customer_id: Mapped[str] = mapped_column(
+    # None once detached (the detach event names the customer it had).
+    customer_id: Mapped[str | None] = mapped_column(
         ForeignKey("sim_customers.id", name="fk_sim_payment_methods_customer_id"), index=True
     )
     # The test payment method it was made from (pm_card_visa, pm_card_chargeCustomerFail...).
     source: Mapped[str] = mapped_column(String(64))
+    # card or sepa_debit.
+    type: Mapped[str] = mapped_column(String(32), default="card")
     brand: Mapped[str] = mapped_column(String(32))
     last4: Mapped[str] = mapped_column(String(4))
     exp_month: Mapped[int] = mapped_column(Integer)
@@ -68,6 +72,9 @@ class SimPaymentMethod(Base):
     # Set when every charge on this card fails: Stripe's error code and decline code.
     charge_error_code: Mapped[str | None] = mapped_column(String(64))
     charge_decline_code: Mapped[str | None] = mapped_column(String(64))
+    # authentication_required (3-D Secure on every off-session charge) or delayed (the
+    # payment stays processing until a test helper settles it).
+    behavior: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -78,7 +85,7 @@ class SimSubscription(Base):
     customer_id: Mapped[str] = mapped_column(
         ForeignKey("sim_customers.id", name="fk_sim_subscriptions_customer_id"), index=True
     )
-    # active, past_due, canceled
+    # incomplete, incomplete_expired, active, past_due, paused, canceled
     status: Mapped[str] = mapped_column(String(32))
     # The plan price (plan_<plan>_<interval>) and its subscription item.
     price_lookup_key: Mapped[str] = mapped_column(String(128))
@@ -89,13 +96,19 @@ class SimSubscription(Base):
     current_period_start: Mapped[datetime] = mapped_column(UTCDateTime())
     current_period_end: Mapped[datetime] = mapped_column(UTCDateTime())
     cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A cancellation scheduled by time (the Customer Portal in flexible billing mode).
+    cancel_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # cancellation_details.reason: cancellation_requested, payment_failed, payment_disputed.
+    cancellation_reason: Mapped[str | None] = mapped_column(String(32))
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # pause_collection: behavior ("void") while paused, and when it resumes by itself.
     pause_behavior: Mapped[str | None] = mapped_column(String(32))
     pause_resumes_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # A price that takes over at the next renewal (a schedule's next phase).
-    scheduled_price_lookup_key: Mapped[str | None] = mapped_column(String(128))
+    # The subscription schedule managing it (a price change at the next renewal).
+    schedule_id: Mapped[str | None] = mapped_column(String(64))
+    # Its own card (Checkout saves it here), which wins over the customer's default.
+    default_payment_method_id: Mapped[str | None] = mapped_column(String(64))
     # The coupon the subscription was created with (applied to its first invoice).
     coupon: Mapped[str | None] = mapped_column(String(64))
     latest_invoice_id: Mapped[str | None] = mapped_column(String(64))
@@ -137,14 +150,60 @@ class SimInvoice(Base):
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)
     attempted: Mapped[bool] = mapped_column(Boolean, default=False)
     next_payment_attempt: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # {"type": "card_error", "code": ..., "decline_code": ..., "message": ...}
-    last_payment_error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     # The subscription's metadata when the invoice was made (parent.subscription_details).
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    marked_uncollectible_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SimPaymentIntent(Base):
+    """The PaymentIntent of an invoice: every payment attempt on the invoice goes through
+    it, and it keeps the last attempt's error (where Stripe reports decline codes)."""
+
+    __tablename__ = "sim_payment_intents"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("sim_customers.id", name="fk_sim_payment_intents_customer_id"), index=True
+    )
+    invoice_id: Mapped[str] = mapped_column(String(64), index=True)
+    # The invoice_payment joining the two (``invoice.payments``).
+    invoice_payment_id: Mapped[str] = mapped_column(String(64))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    amount_received_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(8))
+    # requires_payment_method, requires_action, processing, succeeded, canceled
+    status: Mapped[str] = mapped_column(String(32))
+    payment_method_id: Mapped[str | None] = mapped_column(String(64))
+    # {"type": "card_error", "code": ..., "decline_code": ..., "message": ...}
+    last_payment_error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    latest_charge_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SimSubscriptionSchedule(Base):
+    """A subscription schedule: the current phase and the one a scheduled change starts."""
+
+    __tablename__ = "sim_subscription_schedules"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("sim_customers.id", name="fk_sim_subscription_schedules_customer_id"),
+        index=True,
+    )
+    subscription_id: Mapped[str] = mapped_column(String(64), index=True)
+    # not_started, active, released, completed, canceled
+    status: Mapped[str] = mapped_column(String(16))
+    # [{"start": <unix>, "end": <unix>, "price": "<lookup key>"}], in order.
+    phases: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class SimCharge(Base):
@@ -156,11 +215,15 @@ class SimCharge(Base):
     customer_id: Mapped[str] = mapped_column(
         ForeignKey("sim_customers.id", name="fk_sim_charges_customer_id"), index=True
     )
+    # Not on Stripe's charge (it names the PaymentIntent): kept to find an invoice's charges.
     invoice_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(64), index=True)
     payment_method_id: Mapped[str | None] = mapped_column(String(64))
     amount_cents: Mapped[int] = mapped_column(BigInteger)
+    amount_refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    disputed: Mapped[bool] = mapped_column(Boolean, default=False)
     currency: Mapped[str] = mapped_column(String(8))
-    # succeeded, failed
+    # succeeded, pending, failed
     status: Mapped[str] = mapped_column(String(16))
     failure_code: Mapped[str | None] = mapped_column(String(64))
     decline_code: Mapped[str | None] = mapped_column(String(64))
@@ -188,7 +251,10 @@ class SimCheckoutSession(Base):
     url: Mapped[str] = mapped_column(Text)
     # open, complete, expired
     status: Mapped[str] = mapped_column(String(16))
+    # paid, or unpaid while a delayed payment method (SEPA Direct Debit) is processing.
+    payment_status: Mapped[str] = mapped_column(String(32), default="unpaid")
     subscription_id: Mapped[str | None] = mapped_column(String(64))
+    invoice_id: Mapped[str | None] = mapped_column(String(64))
     # The ids of the events its completion produced (a repeated completion returns them).
     completion_event_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

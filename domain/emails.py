@@ -21,6 +21,8 @@ class EmailTemplate(StrEnum):
     SUBSCRIPTION_RESUMED = "subscription_resumed"
     PAYMENT_FAILED = "payment_failed"
     PAYMENT_RECOVERED = "payment_recovered"
+    PAYMENT_ACTION_REQUIRED = "payment_action_required"
+    CHECKOUT_PAYMENT_FAILED = "checkout_payment_failed"
     TRIAL_EXTENDED = "trial_extended"
     USAGE_WARNING = "usage_warning"
     USAGE_LIMIT_REACHED = "usage_limit_reached"
@@ -94,6 +96,18 @@ _TEMPLATES: dict[EmailTemplate, tuple[str, str]] = {
         "Payment received, thank you",
         "Hi {greeting},\n\nYour payment went through and your {plan_name} subscription is "
         "in good standing again.{amount_line}",
+    ),
+    EmailTemplate.PAYMENT_ACTION_REQUIRED: (
+        "Confirm your {product} payment",
+        "Hi {greeting},\n\nYour bank asks you to confirm the payment of {amount_display} for "
+        "your {plan_name} subscription. Confirm it here: {hosted_invoice_url}\n\n"
+        "Your chatbots keep running meanwhile.",
+    ),
+    EmailTemplate.CHECKOUT_PAYMENT_FAILED: (
+        "Your {product} payment did not go through",
+        "Hi {greeting},\n\nThe payment for your {plan_name} subscription could not be "
+        "completed, so the subscription did not start. Pick a plan again to retry: "
+        "{app_url}/billing",
     ),
     EmailTemplate.TRIAL_EXTENDED: (
         "Your {product} trial has been extended",

@@ -12,6 +12,7 @@ from domain.emails import display_values
 class NotificationKind(StrEnum):
     PAYMENT_FAILED = "payment_failed"
     PAYMENT_RECOVERED = "payment_recovered"
+    PAYMENT_ACTION_REQUIRED = "payment_action_required"
     SUBSCRIPTION_CANCELED = "subscription_canceled"
     USAGE_WARNING = "usage_warning"
     USAGE_LIMIT_REACHED = "usage_limit_reached"
@@ -44,6 +45,14 @@ _TEMPLATES: dict[NotificationKind, tuple[str, str, str | None, str | None]] = {
         "Thanks! Your {plan_name} subscription is in good standing again.",
         None,
         None,
+    ),
+    # The call to action is the provider's hosted invoice page (absolute), where the bank's
+    # authentication happens.
+    NotificationKind.PAYMENT_ACTION_REQUIRED: (
+        "Confirm your payment",
+        "Your bank asks you to confirm the payment of {amount_display} for {plan_name}.",
+        "Confirm payment",
+        "{hosted_invoice_url}",
     ),
     NotificationKind.SUBSCRIPTION_CANCELED: (
         "Subscription canceled",
@@ -81,5 +90,5 @@ def render_notification(kind: NotificationKind, data: dict[str, Any]) -> Rendere
         title=title.format_map(values),
         body=body.format_map(values),
         cta_label=cta_label,
-        cta_path=cta_path,
+        cta_path=cta_path.format_map(values) if cta_path else None,
     )

@@ -180,7 +180,8 @@ app.add_typer(stripe_app, name="stripe")
 
 @stripe_app.command("sync-catalog")
 def stripe_sync_catalog(config: ConfigOption = None) -> None:
-    """Create or update Stripe products and prices from the catalog (safe to run twice).
+    """Create or update Stripe products, prices and the Customer Portal configuration from
+    the catalog (safe to run twice).
 
     Needs STRIPE_API_KEY; STRIPE_API_BASE points it elsewhere (stripe-mock, a proxy).
     """

@@ -10,7 +10,7 @@ set -euo pipefail
 UV_VERSION="0.9.30"
 TEMPORAL_CLI_VERSION="1.5.1"
 TEMPORAL_TEST_SERVER_VERSION="1.31.0"
-STRIPE_MOCK_VERSION="0.197.0"
+STRIPE_MOCK_VERSION="0.203.0"  # embeds Stripe's OpenAPI spec 2026-08-26.dahlia
 
 CACHE="${LIFECYCLE_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lifecycle-engine}"
 mkdir -p "$CACHE/bin"
@@ -99,7 +99,18 @@ install_stripe_mock() {
     fi
     rm -f "$tgz"
   fi
+  # The contract tests read the spec and fixtures stripe-mock embeds (its module source).
+  if [[ ! -s "$dir/openapi/spec3.json" || ! -s "$dir/openapi/fixtures3.json" ]]; then
+    log "fetching stripe-mock $STRIPE_MOCK_VERSION's OpenAPI spec and fixtures"
+    local src
+    src="$(go mod download -json "github.com/stripe/stripe-mock@v${STRIPE_MOCK_VERSION}" \
+      | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
+    mkdir -p "$dir/openapi"
+    cp "$src/embedded/openapi/spec3.json" "$src/embedded/openapi/fixtures3.json" "$dir/openapi/"
+    chmod 644 "$dir/openapi/"*.json
+  fi
   ln -sf "$dir/stripe-mock" "$CACHE/bin/stripe-mock"
+  ln -sfn "$dir/openapi" "$CACHE/stripe-openapi"
 }
 
 case "${1:-all}" in

@@ -67,6 +67,7 @@ def build_worker(
             billing.schedule_price_change,
             billing.subscription_command,
             billing.fetch_subscription,
+            billing.fetch_invoice,
             billing.invoice_command,
             notifications.notify,
             privacy.erase_personal_data,

@@ -49,6 +49,9 @@ class Dunning:
     next_retry_at: datetime | None = None
     # Set when the retries are used up: the policy's final action is due then.
     final_action_at: datetime | None = None
+    # The card on file was declined for good (``domain.declines``): retries wait for a new
+    # card rather than charge it again.
+    hard_decline: bool = False
 
 
 @dataclass

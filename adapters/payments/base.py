@@ -17,6 +17,12 @@ from domain.lifecycle import BillingInterval
 
 ProrationBehavior = Literal["always_invoice", "none"]
 
+# The one Stripe API version the engine speaks: the SDK sends it on every request, the
+# simulator renders it, and the webhook endpoint must be created at it. It is the version of
+# the OpenAPI spec embedded in the pinned stripe-mock (v0.203.0), so the contract tests
+# check the shapes the code reads against Stripe's own published spec and fixtures.
+STRIPE_API_VERSION = "2026-08-26.dahlia"
+
 
 # -- errors ---------------------------------------------------------------------------
 
@@ -113,6 +119,9 @@ class InvoiceLine:
     period_end: datetime | None
     price_lookup_key: str | None = None
     quantity: int = 1
+    # ``pricing.price_details.price``: an id unless expanded (the gateway maps ids to
+    # lookup keys; Stripe's expansion depth stops short of it on an invoice's lines).
+    price_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,9 +148,15 @@ class InvoiceInfo:
     invoice_pdf: str | None = None
     attempt_count: int = 0
     next_payment_attempt: datetime | None = None
-    # Set when the last payment attempt failed.
+    # Set when the last payment attempt failed: Stripe keeps it on the PaymentIntent of the
+    # invoice's latest payment (``payments.data.payment.payment_intent.last_payment_error``),
+    # read only when that is expanded.
     decline_code: str | None = None
     lines: tuple[InvoiceLine, ...] = ()
+    # The latest payment's PaymentIntent and whether it waits for the customer
+    # (``requires_action``: 3-D Secure; the hosted invoice page completes it).
+    payment_intent: str | None = None
+    requires_action: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,6 +188,16 @@ class SubscriptionInfo:
     latest_invoice: InvoiceInfo | None = None
     # The customer's own id in the engine (metadata.customer_id), when Stripe knows it.
     engine_customer_id: str | None = None
+    # When a scheduled cancellation takes effect. In flexible billing mode the Customer
+    # Portal sets ``cancel_at`` (to the period end) and leaves ``cancel_at_period_end``
+    # false; ``cancel_at_period_end`` above is true for either.
+    cancel_at: datetime | None = None
+    # ``cancellation_details.reason``: cancellation_requested, payment_failed,
+    # payment_disputed (the last two are involuntary churn).
+    cancellation_reason: str | None = None
+    # The subscription's own card, which wins over the customer's default for its invoices
+    # (Checkout in subscription mode saves the card here).
+    default_payment_method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -195,7 +220,14 @@ class CatalogSyncReport:
 
 @dataclass(frozen=True)
 class PaymentEvent:
-    """A provider event (a Stripe webhook), parsed and stripped of personal data."""
+    """A provider event (a Stripe webhook), parsed and stripped of personal data.
+
+    Stripe delivers events in no particular order, more than once, and up to three days
+    late, so an event is a notice that an object changed, not a statement of its state: the
+    engine reads the object's current state from the provider (``subscription_id``,
+    ``invoice_id``) and never decides by ``created``. Events from the API carry ids only;
+    ``subscription`` and ``invoice`` are filled in histories recorded before that.
+    """
 
     id: str
     type: str
@@ -205,10 +237,19 @@ class PaymentEvent:
     engine_customer_id: str | None = None
     subscription: SubscriptionInfo | None = None
     invoice: InvoiceInfo | None = None
-    # checkout.session.completed: the subscription the session created.
+    # checkout.session.*: the subscription the session created.
     checkout_subscription_id: str | None = None
     payment_method: PaymentMethodInfo | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The object the event is about: its Stripe type and id (``invoice``, ``in_...``).
+    object_type: str | None = None
+    object_id: str | None = None
+    # The subscription the event concerns (the object itself, an invoice's parent, a
+    # schedule's subscription).
+    subscription_id: str | None = None
+    invoice_id: str | None = None
+    # The endpoint's API version the payload was rendered at.
+    api_version: str | None = None
 
 
 # -- the interface ------------------------------------------------------------------
@@ -242,15 +283,25 @@ class PaymentGateway(Protocol):
         """Delete the provider customer's personal data (GDPR erasure)."""
         ...
 
-    async def default_payment_method(self, provider_customer_id: str) -> PaymentMethodInfo | None:
-        """The card invoices are charged to now (it may have changed in Checkout or the
-        Customer Portal)."""
+    async def default_payment_method(
+        self, provider_customer_id: str, *, subscription_id: str | None = None
+    ) -> PaymentMethodInfo | None:
+        """The card the subscription's invoices are charged to now: the subscription's
+        ``default_payment_method`` (set by Checkout) when it has one, else the customer's
+        ``invoice_settings.default_payment_method`` (it may have changed in the Portal)."""
         ...
 
     async def attach_payment_method(
-        self, provider_customer_id: str, payment_method: str, *, idempotency_key: str
+        self,
+        provider_customer_id: str,
+        payment_method: str,
+        *,
+        idempotency_key: str,
+        subscription_id: str | None = None,
     ) -> PaymentMethodInfo:
-        """Attach and make it the default for invoices. Raises ``CardDeclined``."""
+        """Attach and make it the default for invoices: the customer's, and the
+        subscription's when given (its own card would win otherwise). Raises
+        ``CardDeclined``."""
         ...
 
     async def create_subscription(
@@ -308,7 +359,19 @@ class PaymentGateway(Protocol):
         self, subscription_id: str, *, idempotency_key: str
     ) -> SubscriptionInfo: ...
 
-    async def get_subscription(self, subscription_id: str) -> SubscriptionInfo: ...
+    async def get_subscription(self, subscription_id: str) -> SubscriptionInfo:
+        """The subscription now, with its latest invoice and any scheduled price change."""
+        ...
+
+    async def get_invoice(self, invoice_id: str) -> InvoiceInfo:
+        """The invoice now, with the decline code and ``requires_action`` of its latest
+        payment (``payments.data.payment.payment_intent`` expanded)."""
+        ...
+
+    async def invoice_for_payment_intent(self, payment_intent_id: str) -> str | None:
+        """The invoice a PaymentIntent paid (``invoice_payments``), for refunds and
+        disputes: a Charge no longer names its invoice."""
+        ...
 
     async def preview_change(
         self,
@@ -344,9 +407,12 @@ class PaymentGateway(Protocol):
         quantity: int,
         *,
         idempotency_key: str,
+        payment_method: str | None = None,
     ) -> InvoiceInfo:
-        """Invoice a one-time price now and charge the default card (a message pack).
-        Raises ``CardDeclined`` and then leaves nothing payable behind."""
+        """Invoice a one-time price now and charge it (a message pack): to
+        ``payment_method`` when given (the subscription's own card: a customer converted in
+        Checkout has no default of its own), else the customer's default. Raises
+        ``CardDeclined`` and then leaves nothing payable behind."""
         ...
 
     async def mark_invoice_uncollectible(

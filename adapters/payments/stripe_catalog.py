@@ -6,6 +6,8 @@ gateway finds them too. Stripe prices are immutable: a changed amount or interva
 new price that takes the lookup key over (``transfer_lookup_key``); subscriptions on the
 old price keep it until they are changed. Safe to run any number of times: a second run
 changes nothing, and every create carries an idempotency key derived from what it creates.
+It also creates (or brings back in line) the Customer Portal configuration whose rules are
+the engine's, offering the plans' prices just synced (``adapters.payments.stripe.portal``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from adapters.payments.base import (
     PriceRef,
     addon_lookup_key,
 )
-from adapters.payments.stripe_gateway import stripe_errors
+from adapters.payments.stripe.errors import idempotency_key, stripe_errors
+from adapters.payments.stripe.portal import PortalProduct, sync_portal_configuration
 from domain.catalog import Catalog
 from domain.lifecycle import BillingInterval
 
@@ -144,7 +147,7 @@ async def sync_catalog(client: StripeClient, catalog: Catalog) -> CatalogSyncRep
             with stripe_errors("create product"):
                 await client.v1.products.create_async(
                     {"id": product.id, "name": product.name, "metadata": metadata},
-                    {"idempotency_key": f"catalog:product:{product.id}:create"},
+                    {"idempotency_key": idempotency_key(f"catalog:product:{product.id}:create")},
                 )
             created.append(label)
         elif found.get("name") != product.name or not found.get("active", True):
@@ -155,8 +158,11 @@ async def sync_catalog(client: StripeClient, catalog: Catalog) -> CatalogSyncRep
                     # Keyed by the state it changes (``updated``) and the wanted name: a
                     # retry replays, a later rename is a new request.
                     {
-                        "idempotency_key": f"catalog:product:{product.id}:"
-                        f"{found.get('updated') or found.get('created')}:{_digest(product.name)}"
+                        "idempotency_key": idempotency_key(
+                            f"catalog:product:{product.id}:"
+                            f"{found.get('updated') or found.get('created')}:"
+                            f"{_digest(product.name)}"
+                        )
                     },
                 )
             updated.append(label)
@@ -176,10 +182,12 @@ async def sync_catalog(client: StripeClient, catalog: Catalog) -> CatalogSyncRep
             price = raw.to_dict()
             if price.get("lookup_key") in chunk:
                 existing_prices[str(price["lookup_key"])] = price
+    price_ids: dict[str, str] = {}
     for want in prices:
         label = f"price {want.lookup_key}"
         current = existing_prices.get(want.lookup_key)
         if current is not None and _matches(current, want):
+            price_ids[want.lookup_key] = str(current["id"])
             unchanged.append(label)
             continue
         params: PriceCreateParams = {
@@ -200,7 +208,10 @@ async def sync_catalog(client: StripeClient, catalog: Catalog) -> CatalogSyncRep
             f"{want.interval or 'one_time'}:{replaces}"
         )
         with stripe_errors("create price"):
-            await client.v1.prices.create_async(params, {"idempotency_key": key})
+            made = await client.v1.prices.create_async(
+                params, {"idempotency_key": idempotency_key(key)}
+            )
+        price_ids[want.lookup_key] = str(made.id)
         (created if current is None else updated).append(label)
 
     # Coupons, by our own ids. Stripe coupons cannot change their discount: a different
@@ -218,7 +229,11 @@ async def sync_catalog(client: StripeClient, catalog: Catalog) -> CatalogSyncRep
             with stripe_errors("create coupon"):
                 await client.v1.coupons.create_async(
                     {"id": coupon.id, "percent_off": coupon.percent_off, "duration": "once"},
-                    {"idempotency_key": f"catalog:coupon:{coupon.id}:{coupon.percent_off}"},
+                    {
+                        "idempotency_key": idempotency_key(
+                            f"catalog:coupon:{coupon.id}:{coupon.percent_off}"
+                        )
+                    },
                 )
             created.append(label)
         elif float(found.get("percent_off") or 0) != coupon.percent_off:
@@ -228,6 +243,26 @@ async def sync_catalog(client: StripeClient, catalog: Catalog) -> CatalogSyncRep
             )
         else:
             unchanged.append(label)
+
+    # The portal offers every interval of every self-serve plan.
+    portal_products = [
+        PortalProduct(
+            product.id,
+            tuple(
+                dict.fromkeys(
+                    price_ids[want.lookup_key]
+                    for want in prices
+                    if want.product == product.id and want.interval is not None
+                )
+            ),
+        )
+        for product in products
+        if product.kind == "plan"
+    ]
+    _, outcome = await sync_portal_configuration(client, portal_products)
+    {"created": created, "updated": updated, "unchanged": unchanged}[outcome].append(
+        "portal configuration"
+    )
 
     return CatalogSyncReport(
         created=tuple(created),

@@ -1,10 +1,11 @@
 """Parse Stripe-shaped JSON (API objects and webhook events) into the gateway's values.
 
 Shared by the Stripe adapter, the webhook endpoint and the simulator (which renders the
-same shapes). Lenient about API versions: periods live on subscription items since
-2025-03-31 and on the subscription before; an invoice names its subscription under
-``parent.subscription_details`` since then and at the top level before. Personal data
-(emails, names, addresses) is never copied out.
+same shapes). One API version, ``STRIPE_API_VERSION``: the shapes are that version's (periods
+on subscription items, an invoice's subscription under ``parent.subscription_details``, its
+payments under ``payments``), with no fallback to older ones; the webhook endpoint refuses
+events rendered at another version. Personal data (emails, names, addresses) is never
+copied out.
 """
 
 from __future__ import annotations
@@ -67,9 +68,13 @@ def parse_subscription(obj: Obj) -> SubscriptionInfo:
         ),
         items[0] if items else None,
     )
-    period_source: Obj = plan_item if plan_item and plan_item.get("current_period_end") else obj
+    period_source: Obj = plan_item or {}
     pause = obj.get("pause_collection") or None
-    scheduled = obj.get("scheduled_price_lookup_key")  # the simulator's schedule shortcut
+    status = str(obj.get("status"))
+    cancel_at = ts(obj.get("cancel_at"))
+    details = obj.get("cancellation_details") or {}
+    schedule = obj.get("schedule")
+    scheduled = scheduled_lookup_key(schedule) if isinstance(schedule, Mapping) else None
     latest = obj.get("latest_invoice")
     metadata = obj.get("metadata") or {}
     start = ts(period_source.get("current_period_start"))
@@ -79,15 +84,18 @@ def parse_subscription(obj: Obj) -> SubscriptionInfo:
     return SubscriptionInfo(
         id=str(obj["id"]),
         customer=_id(obj.get("customer")) or "",
-        status=str(obj.get("status")),
+        status=status,
         price=PriceRef.from_lookup_key(_price_lookup_key(plan_item.get("price")))
         if plan_item
         else None,
         current_period_start=start,
         current_period_end=end,
-        cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
+        # Classic mode sets the flag; flexible mode (the Portal) sets ``cancel_at``.
+        cancel_at_period_end=bool(obj.get("cancel_at_period_end")) or cancel_at is not None,
         canceled_at=ts(obj.get("canceled_at")),
-        paused=pause is not None,
+        # ``status: paused`` (the pause endpoint, a trial ending without a card) or
+        # ``pause_collection`` (collection paused, the subscription still active).
+        paused=pause is not None or status == "paused",
         pause_resumes_at=ts(pause.get("resumes_at")) if isinstance(pause, Mapping) else None,
         scheduled_price=PriceRef.from_lookup_key(scheduled) if scheduled else None,
         items=tuple(
@@ -100,15 +108,39 @@ def parse_subscription(obj: Obj) -> SubscriptionInfo:
         ),
         latest_invoice=parse_invoice(latest) if isinstance(latest, Mapping) else None,
         engine_customer_id=str(metadata["customer_id"]) if metadata.get("customer_id") else None,
+        cancel_at=cancel_at,
+        cancellation_reason=details.get("reason") if isinstance(details, Mapping) else None,
+        default_payment_method=_id(obj.get("default_payment_method")),
     )
+
+
+def scheduled_lookup_key(schedule: Obj) -> str | None:
+    """The plan price's lookup key in a live schedule's next phase (prices expanded)."""
+    if schedule.get("status") not in ("not_started", "active"):
+        return None
+    boundary = (schedule.get("current_phase") or {}).get("end_date")
+    upcoming = sorted(
+        (
+            phase
+            for phase in schedule.get("phases") or []
+            if boundary is None or int(phase.get("start_date") or 0) >= int(boundary)
+        ),
+        key=lambda phase: int(phase.get("start_date") or 0),
+    )
+    for phase in upcoming[:1]:
+        for item in phase.get("items") or []:
+            key = _price_lookup_key(item.get("price"))
+            if key and key.startswith(PLAN_PRICE_PREFIX):
+                return key
+    return None
 
 
 def _invoice_subscription(obj: Obj) -> str | None:
     parent = obj.get("parent") or {}
     details = parent.get("subscription_details") if isinstance(parent, Mapping) else None
-    if isinstance(details, Mapping) and details.get("subscription"):
+    if isinstance(details, Mapping):
         return _id(details.get("subscription"))
-    return _id(obj.get("subscription"))
+    return None
 
 
 def _line(obj: Obj) -> InvoiceLine:
@@ -120,10 +152,10 @@ def _line(obj: Obj) -> InvoiceLine:
             parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
         )
     proration = bool(obj.get("proration")) or bool(item_details.get("proration"))
-    price = obj.get("price")
     pricing = obj.get("pricing") or {}
-    if price is None and isinstance(pricing, Mapping):
-        price = (pricing.get("price_details") or {}).get("price")
+    price = (
+        (pricing.get("price_details") or {}).get("price") if isinstance(pricing, Mapping) else None
+    )
     return InvoiceLine(
         description=str(obj.get("description") or ""),
         amount_cents=int(obj.get("amount") or 0),
@@ -132,12 +164,24 @@ def _line(obj: Obj) -> InvoiceLine:
         period_end=ts(period.get("end")),
         price_lookup_key=_price_lookup_key(price),
         quantity=int(obj.get("quantity") or 1),
+        price_id=_id(price),
     )
+
+
+def _latest_payment(obj: Obj) -> tuple[Obj | None, str | None]:
+    """The PaymentIntent of the invoice's latest payment: the object when expanded, and its
+    id either way."""
+    payments = sorted(_data(obj.get("payments")), key=lambda p: int(p.get("created") or 0))
+    for payment in reversed(payments):
+        intent = (payment.get("payment") or {}).get("payment_intent")
+        return (intent if isinstance(intent, Mapping) else None), _id(intent)
+    return None, None
 
 
 def parse_invoice(obj: Obj) -> InvoiceInfo:
     transitions = obj.get("status_transitions") or {}
-    error = obj.get("last_payment_error") or {}
+    intent, intent_id = _latest_payment(obj)
+    error = (intent or {}).get("last_payment_error") or {}
     return InvoiceInfo(
         id=str(obj["id"]),
         customer=_id(obj.get("customer")) or "",
@@ -163,6 +207,8 @@ def parse_invoice(obj: Obj) -> InvoiceInfo:
         if isinstance(error, Mapping)
         else None,
         lines=tuple(_line(line) for line in _data(obj.get("lines"))),
+        payment_intent=intent_id,
+        requires_action=intent is not None and intent.get("status") == "requires_action",
     )
 
 
@@ -177,38 +223,59 @@ def parse_payment_method(obj: Obj) -> PaymentMethodInfo:
     )
 
 
+def is_preview(obj: Obj) -> bool:
+    """``invoice.upcoming`` carries a preview, not an invoice: no id, or ``upcoming_in_...``."""
+    invoice_id = obj.get("id")
+    return not invoice_id or str(invoice_id).startswith("upcoming_")
+
+
 def parse_event(event: Obj) -> PaymentEvent:
     """A webhook event. Unknown types parse too (with no objects) so the inbox records them."""
-    obj: Obj = (event.get("data") or {}).get("object") or {}
+    data = event.get("data") or {}
+    obj: Obj = data.get("object") or {}
+    previous: Obj = data.get("previous_attributes") or {}
     kind = str(obj.get("object") or "")
     created = ts(event.get("created")) or datetime.now(UTC)
     subscription = invoice = payment_method = None
     engine_customer_id = None
-    checkout_subscription = None
+    checkout_subscription = subscription_id = invoice_id = None
+    extra: dict[str, Any] = {}
+    provider_customer = obj.get("id") if kind == "customer" else _id(obj.get("customer"))
     if kind == "subscription":
         subscription = parse_subscription(obj)
         engine_customer_id = subscription.engine_customer_id
+        subscription_id = subscription.id
     elif kind == "invoice":
-        invoice = parse_invoice(obj)
         parent = obj.get("parent") or {}
         details = parent.get("subscription_details") if isinstance(parent, Mapping) else None
-        metadata = (
-            (details or {}).get("metadata")
-            # Before 2025-03-31 at the top level; either may be present but null.
-            or (obj.get("subscription_details") or {}).get("metadata")
-            or {}
-        )
-        engine_customer_id = metadata.get("customer_id")
+        engine_customer_id = ((details or {}).get("metadata") or {}).get("customer_id")
+        subscription_id = _invoice_subscription(obj)
+        if not is_preview(obj):
+            invoice = parse_invoice(obj)
+            invoice_id = invoice.id
+    elif kind == "subscription_schedule":
+        subscription_id = _id(obj.get("subscription"))
+        engine_customer_id = (obj.get("metadata") or {}).get("customer_id")
     elif kind == "checkout.session":
         engine_customer_id = obj.get("client_reference_id") or (obj.get("metadata") or {}).get(
             "customer_id"
         )
-        checkout_subscription = _id(obj.get("subscription"))
+        checkout_subscription = subscription_id = _id(obj.get("subscription"))
     elif kind == "payment_method":
         payment_method = parse_payment_method(obj)
+        # A detached card no longer names its customer; the event says whose it was.
+        provider_customer = provider_customer or _id(previous.get("customer"))
     elif kind == "customer":
         engine_customer_id = (obj.get("metadata") or {}).get("customer_id")
-    provider_customer = obj.get("id") if kind == "customer" else _id(obj.get("customer"))
+    elif kind in ("charge", "dispute"):
+        extra = {
+            "payment_intent": _id(obj.get("payment_intent")),
+            "charge": str(obj["id"]) if kind == "charge" else _id(obj.get("charge")),
+            "amount_cents": int(obj.get("amount") or 0),
+            "amount_refunded_cents": int(obj.get("amount_refunded") or 0),
+            "currency": obj.get("currency"),
+            "reason": obj.get("reason") if kind == "dispute" else None,
+        }
     return PaymentEvent(
         id=str(event["id"]),
         type=str(event.get("type")),
@@ -219,4 +286,10 @@ def parse_event(event: Obj) -> PaymentEvent:
         invoice=invoice,
         checkout_subscription_id=checkout_subscription,
         payment_method=payment_method,
+        extra=extra,
+        object_type=kind or None,
+        object_id=_id(obj.get("id")),
+        subscription_id=subscription_id,
+        invoice_id=invoice_id,
+        api_version=event.get("api_version"),
     )

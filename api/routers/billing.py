@@ -8,8 +8,6 @@ address) do not pass through the workflow, which carries no PII.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from datetime import UTC, datetime
 from typing import Any
@@ -53,6 +51,7 @@ from api.schemas import (
 )
 from db.models import Customer, CustomerAddon, Invoice
 from domain.lifecycle import BillingInterval, Status
+from domain.provider_keys import address_key, checkout_key
 from workflows.customer import CustomerWorkflow
 from workflows.messages import (
     CancelSubscription,
@@ -384,11 +383,6 @@ async def update_payment_method(
     )
 
 
-def _address_key(customer_id: str, address: dict[str, Any]) -> str:
-    digest = hashlib.sha256(json.dumps(address, sort_keys=True).encode()).hexdigest()[:24]
-    return f"{customer_id}:address:{digest}"
-
-
 @router.put("/billing-address", response_model=CustomerView)
 async def update_billing_address(
     customer_id: str,
@@ -399,11 +393,12 @@ async def update_billing_address(
     """Store the address and sync it to the provider customer, where invoices show it."""
     customer = await _customer(context, customer_id)
     address = body.model_dump()
+    stored_at = datetime.now(UTC)
     if customer.provider_customer_id is not None:
         try:
             await context.payments.update_customer(
                 customer.provider_customer_id,
-                idempotency_key=_address_key(customer_id, address),
+                idempotency_key=address_key(customer_id, address, stored_at),
                 address=Address(**address),
             )
         except PaymentError as exc:
@@ -412,7 +407,7 @@ async def update_billing_address(
         await session.execute(
             update(Customer)
             .where(Customer.id == customer_id)
-            .values(billing_address=address, updated_at=datetime.now(UTC))
+            .values(billing_address=address, updated_at=stored_at)
         )
     return await _command_result(context, customer_id)
 
@@ -439,7 +434,7 @@ async def _provider_customer(context: AppContext, customer: Customer) -> str:
     if customer.billing_address:
         await context.payments.update_customer(
             provider_id,
-            idempotency_key=_address_key(customer.id, customer.billing_address),
+            idempotency_key=address_key(customer.id, customer.billing_address, customer.updated_at),
             address=Address(**customer.billing_address),
         )
     return provider_id
@@ -476,7 +471,9 @@ async def create_checkout_session(
             price=PriceRef(plan, interval),
             success_url=_with_query(return_url, "success"),
             cancel_url=_with_query(return_url, "canceled"),
-            idempotency_key=f"{customer.id}:checkout:{plan}:{interval.value}:{return_url}",
+            idempotency_key=checkout_key(
+                customer.id, plan, interval.value, return_url, customer.updated_at
+            ),
         )
     except PaymentError as exc:
         raise _payment_problem(exc) from None

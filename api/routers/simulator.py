@@ -1,5 +1,7 @@
 """Endpoints that exist only with the embedded payment simulator (no STRIPE_API_KEY):
-the test clock, and a stand-in for Stripe's hosted Checkout page."""
+the test clock, and stand-ins for Stripe's hosted pages (Checkout, the hosted invoice page,
+the Customer Portal). What a customer does on a page feeds the events the simulator emitted
+to the engine, as Stripe's webhooks would."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
 
-from adapters.payments.base import CardDeclined, PaymentError
+from adapters.payments.base import CardDeclined, PaymentError, PriceRef
 from api.auth import require_admin
 from api.context import AppContext, get_context
 from api.errors import Problem, not_found
@@ -18,8 +21,11 @@ from api.routers.customers import customer_view
 from api.schemas import CheckoutCompletion, TestClockAdvance, TestClockResult
 from db.models import Customer
 from domain.emails import format_money
+from domain.lifecycle import BillingInterval
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from adapters.payments.simulator import SimulatedGateway
 
 admin_router = APIRouter(
@@ -69,43 +75,59 @@ async def advance_test_clock(
     return TestClockResult(events=types, customer=customer_view(refreshed))
 
 
-@public_router.get("/checkout/{session_id}", response_class=HTMLResponse)
-async def checkout_page(session_id: str, context: AppContext = Depends(get_context)) -> str:
-    _simulator(context)
-    safe = html.escape(session_id)
+# Test payment methods the pages offer (``adapters/payments/simulator/cards.py``).
+CHECKOUT_METHODS = (
+    "pm_card_visa",
+    "pm_card_authenticationRequired",
+    "pm_sepaDebit",
+    "pm_card_chargeDeclined",
+    "pm_card_chargeCustomerFail",
+)
+PORTAL_CARDS = ("pm_card_visa", "pm_card_mastercard", "pm_card_chargeCustomerFail")
+
+
+class PlanChange(BaseModel):
+    """A plan chosen in the portal, by its price's lookup key (``plan_pro_month``)."""
+
+    price: str = Field(min_length=1)
+
+
+class InvoicePayment(BaseModel):
+    # None: complete 3-D Secure for the card already on the invoice.
+    payment_method: str | None = None
+
+
+def _options(values: tuple[str, ...]) -> str:
+    return "".join(f"<option>{html.escape(v)}</option>" for v in values)
+
+
+def _page(title: str, body: str) -> str:
+    """A page whose forms POST JSON to their ``action`` and show the answer below."""
     return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Simulated checkout</title></head>
-<body style="font-family: sans-serif; max-width: 28rem; margin: 3rem auto">
-<h1>Simulated checkout</h1>
-<p>This page stands in for Stripe Checkout while the engine runs without a Stripe key.</p>
-<form method="post" action="/v1/simulator/checkout/{safe}/complete" id="pay">
-<label>Test card <select name="payment_method">
-<option>pm_card_visa</option><option>pm_card_chargeDeclined</option>
-<option>pm_card_chargeCustomerFail</option></select></label>
-<button type="submit">Pay</button></form>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>
+<body style="font-family: sans-serif; max-width: 32rem; margin: 3rem auto">
+<h1>{html.escape(title)}</h1>
+{body}
 <script>
-document.getElementById("pay").addEventListener("submit", async (e) => {{
-  e.preventDefault();
-  const pm = new FormData(e.target).get("payment_method");
-  const r = await fetch(e.target.action, {{
-    method: "POST",
-    headers: {{"content-type": "application/json"}},
-    body: JSON.stringify({{payment_method: pm}}),
+for (const form of document.querySelectorAll("form")) {{
+  form.addEventListener("submit", async (e) => {{
+    e.preventDefault();
+    const body = Object.fromEntries(new FormData(e.target));
+    const r = await fetch(e.target.action, {{
+      method: "POST",
+      headers: {{"content-type": "application/json"}},
+      body: JSON.stringify(body),
+    }});
+    document.body.insertAdjacentHTML("beforeend", "<pre>" + (await r.text()) + "</pre>");
   }});
-  document.body.insertAdjacentHTML("beforeend", "<pre>" + (await r.text()) + "</pre>");
-}});
+}}
 </script></body></html>"""
 
 
-@public_router.post("/checkout/{session_id}/complete")
-async def complete_checkout(
-    session_id: str, body: CheckoutCompletion, context: AppContext = Depends(get_context)
-) -> dict[str, object]:
-    """What a customer paying on the Checkout page does; the engine hears of it through
-    ``checkout.session.completed`` like with Stripe."""
-    simulator = _simulator(context)
+async def _act(context: AppContext, action: Awaitable[list[dict]]) -> dict[str, object]:
+    """Run a page action and deliver its events; declines and refusals as problems."""
     try:
-        events = await simulator.complete_checkout(session_id, body.payment_method)
+        events = await action
     except CardDeclined as exc:
         raise Problem(
             402, str(exc), type="card-declined", extra={"decline_code": exc.decline_code}
@@ -115,9 +137,34 @@ async def complete_checkout(
     return {"events": await _feed(context, events)}
 
 
+@public_router.get("/checkout/{session_id}", response_class=HTMLResponse)
+async def checkout_page(session_id: str, context: AppContext = Depends(get_context)) -> str:
+    _simulator(context)
+    safe = html.escape(session_id)
+    return _page(
+        "Simulated checkout",
+        f"""<p>This page stands in for Stripe Checkout while the engine runs without a Stripe
+key. 3-D Secure completes on this page; a SEPA debit completes the session unpaid.</p>
+<form method="post" action="/v1/simulator/checkout/{safe}/complete">
+<label>Test payment method <select name="payment_method">{_options(CHECKOUT_METHODS)}</select>
+</label> <button type="submit">Pay</button></form>""",
+    )
+
+
+@public_router.post("/checkout/{session_id}/complete")
+async def complete_checkout(
+    session_id: str, body: CheckoutCompletion, context: AppContext = Depends(get_context)
+) -> dict[str, object]:
+    """What a customer paying on the Checkout page does; the engine hears of it through
+    ``checkout.session.completed`` like with Stripe."""
+    simulator = _simulator(context)
+    return await _act(context, simulator.complete_checkout(session_id, body.payment_method))
+
+
 @public_router.get("/invoices/{invoice_id}", response_class=HTMLResponse)
 async def invoice_page(invoice_id: str, context: AppContext = Depends(get_context)) -> str:
-    """Stands in for Stripe's hosted invoice page."""
+    """Stands in for Stripe's hosted invoice page: an open invoice can be paid here,
+    completing 3-D Secure for the card on file or with another card."""
     simulator = _simulator(context)
     try:
         invoice = await simulator.get_invoice(invoice_id)
@@ -129,17 +176,40 @@ async def invoice_page(invoice_id: str, context: AppContext = Depends(get_contex
         f"{format_money(line.amount_cents, invoice.currency)}</td></tr>"
         for line in invoice.lines
     )
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Invoice {html.escape(invoice.number or invoice.id)}</title>
-</head><body style="font-family: sans-serif; max-width: 36rem; margin: 3rem auto">
-<h1>Invoice {html.escape(invoice.number or invoice.id)}</h1>
-<p>Status: <strong>{html.escape(invoice.status)}</strong></p>
+    safe = html.escape(invoice_id)
+    pay = ""
+    if invoice.status == "open":
+        note = (
+            "<p>Your bank asks you to confirm this payment (3-D Secure).</p>"
+            if invoice.requires_action
+            else ""
+        )
+        pay = f"""{note}<form method="post" action="/v1/simulator/invoices/{safe}/pay">
+<button type="submit">Confirm and pay</button></form>
+<form method="post" action="/v1/simulator/invoices/{safe}/pay">
+<label>Or pay with <select name="payment_method">{_options(PORTAL_CARDS)}</select></label>
+<button type="submit">Pay</button></form>"""
+    return _page(
+        f"Invoice {invoice.number or invoice.id}",
+        f"""<p>Status: <strong>{html.escape(invoice.status)}</strong></p>
 <table style="width: 100%">{lines}
 <tr><th style="text-align:left">Total</th>
 <th style="text-align:right">{format_money(invoice.total_cents, invoice.currency)}</th></tr>
 <tr><td>Paid</td>
 <td style="text-align:right">{format_money(invoice.amount_paid_cents, invoice.currency)}</td></tr>
-</table></body></html>"""
+</table>{pay}""",
+    )
+
+
+@public_router.post("/invoices/{invoice_id}/pay")
+async def pay_invoice_page(
+    invoice_id: str, body: InvoicePayment, context: AppContext = Depends(get_context)
+) -> dict[str, object]:
+    """Paying on the hosted invoice page; a decline shows in the events it returns."""
+    simulator = _simulator(context)
+    return await _act(
+        context, simulator.pay_invoice_on_hosted_page(invoice_id, body.payment_method)
+    )
 
 
 @public_router.get("/invoices/{invoice_id}/pdf")
@@ -163,55 +233,62 @@ async def invoice_pdf(invoice_id: str, context: AppContext = Depends(get_context
 
 @public_router.get("/portal/{session_id}", response_class=HTMLResponse)
 async def portal_page(session_id: str, context: AppContext = Depends(get_context)) -> str:
-    """Stands in for the Stripe Customer Portal: replace the card."""
+    """Stands in for the Stripe Customer Portal as the engine configures it: change plan
+    (upgrades now, downgrades at the period end), cancel at the period end, replace the
+    card."""
     _simulator(context)
     safe = html.escape(session_id)
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Simulated customer portal</title></head>
-<body style="font-family: sans-serif; max-width: 28rem; margin: 3rem auto">
-<h1>Simulated customer portal</h1>
-<form id="card"><label>New card <select name="payment_method">
-<option>pm_card_visa</option><option>pm_card_mastercard</option>
-<option>pm_card_chargeCustomerFail</option></select></label>
-<button type="submit">Save</button></form>
-<script>
-document.getElementById("card").addEventListener("submit", async (e) => {{
-  e.preventDefault();
-  const pm = new FormData(e.target).get("payment_method");
-  const r = await fetch("/v1/simulator/portal/{safe}/payment-method", {{
-    method: "POST",
-    headers: {{"content-type": "application/json"}},
-    body: JSON.stringify({{payment_method: pm}}),
-  }});
-  document.body.insertAdjacentHTML("beforeend", "<pre>" + (await r.text()) + "</pre>");
-}});
-</script></body></html>"""
+    plans = tuple(
+        PriceRef(plan_id, interval).lookup_key
+        for plan_id, plan in context.config.catalog.plans.items()
+        for interval in BillingInterval
+        if context.config.catalog.price_cents(plan, interval) is not None
+    )
+    base = f"/v1/simulator/portal/{safe}"
+    return _page(
+        "Simulated customer portal",
+        f"""<form method="post" action="{base}/plan"><label>Plan
+<select name="price">{_options(plans)}</select></label>
+<button type="submit">Change plan</button></form>
+<form method="post" action="{base}/cancel"><button type="submit">Cancel plan</button></form>
+<form method="post" action="{base}/renew"><button type="submit">Don't cancel</button></form>
+<form method="post" action="{base}/payment-method"><label>New card
+<select name="payment_method">{_options(PORTAL_CARDS)}</select></label>
+<button type="submit">Save</button></form>""",
+    )
+
+
+@public_router.post("/portal/{session_id}/plan")
+async def portal_change_plan(
+    session_id: str, body: PlanChange, context: AppContext = Depends(get_context)
+) -> dict[str, object]:
+    simulator = _simulator(context)
+    price = PriceRef.from_lookup_key(body.price)
+    if price is None:
+        raise Problem(422, f"not a plan price: {body.price}", type="payment-request-rejected")
+    return await _act(context, simulator.portal_change_plan(session_id, price))
+
+
+@public_router.post("/portal/{session_id}/cancel")
+async def portal_cancel(
+    session_id: str, context: AppContext = Depends(get_context)
+) -> dict[str, object]:
+    return await _act(context, _simulator(context).portal_cancel(session_id))
+
+
+@public_router.post("/portal/{session_id}/renew")
+async def portal_renew(
+    session_id: str, context: AppContext = Depends(get_context)
+) -> dict[str, object]:
+    return await _act(context, _simulator(context).portal_reactivate(session_id))
 
 
 @public_router.post("/portal/{session_id}/payment-method")
 async def portal_update_card(
     session_id: str, body: CheckoutCompletion, context: AppContext = Depends(get_context)
 ) -> dict[str, object]:
-    """What changing the card in the portal does: the engine hears ``payment_method.attached``
-    (and, past due, retries the open invoice with the new card)."""
+    """What changing the card in the portal does: the engine hears
+    ``payment_method.attached``, ``customer.updated`` and, when the subscription had its
+    own card, ``customer.subscription.updated``."""
     simulator = _simulator(context)
-    try:
-        portal = await simulator.get_checkout_session(session_id)
-        provider_customer = str(portal["customer"])
-        await simulator.attach_payment_method(
-            provider_customer,
-            body.payment_method,
-            idempotency_key=f"portal:{session_id}:{body.payment_method}",
-        )
-    except CardDeclined as exc:
-        raise Problem(
-            402, str(exc), type="card-declined", extra={"decline_code": exc.decline_code}
-        ) from None
-    except PaymentError as exc:
-        raise Problem(422, str(exc), type="payment-request-rejected") from None
-    events = [
-        e
-        for e in await simulator.events(provider_customer)
-        if e["type"] == "payment_method.attached"
-    ][-1:]
-    return {"events": await _feed(context, events)}
+    return await _act(context, simulator.portal_update_card(session_id, body.payment_method))

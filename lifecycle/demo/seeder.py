@@ -620,6 +620,7 @@ class _Seeder:
                     state.provider_customer_id,
                     GOOD_CARD,
                     idempotency_key=f"demo-fix:{customer.id}:{end_day}",
+                    subscription_id=state.subscription_id,
                 )
             customer.cursor = end_day + 4
         return True

@@ -22,6 +22,8 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import stripe
 
+from adapters.payments.base import STRIPE_API_VERSION
+from adapters.payments.stripe.errors import MAX_IDEMPOTENCY_KEY
 from adapters.payments.stripe_gateway import StripeGateway
 from tests.conftest import tool
 
@@ -97,6 +99,13 @@ class Exchange:
                 return value
         return None
 
+    @property
+    def api_version(self) -> str | None:
+        for name, value in self.headers.items():
+            if name.lower() == "stripe-version":
+                return value
+        return None
+
     def __repr__(self) -> str:
         return f"<{self.method} {self.path} {self.status} key={self.idempotency_key}>"
 
@@ -167,12 +176,17 @@ class RecordingHTTPClient(stripe.HTTPXClient):
 
 
 def assert_accepted(exchanges: list[Exchange]) -> None:
-    """stripe-mock accepted every request (its OpenAPI validation passed), and every POST
-    carried an idempotency key."""
+    """stripe-mock accepted every request (its OpenAPI validation passed), every request named
+    the engine's API version (the spec's), and every POST carried an idempotency key Stripe
+    accepts."""
     rejected = [(e, e.body) for e in exchanges if not 200 <= e.status < 300]
     assert not rejected, f"stripe-mock rejected: {rejected}"
+    versions = {e.api_version for e in exchanges}
+    assert versions <= {STRIPE_API_VERSION}, f"Stripe-Version sent: {versions}"
     unkeyed = [e for e in exchanges if e.method == "POST" and not e.idempotency_key]
     assert not unkeyed, f"POST without an Idempotency-Key: {unkeyed}"
+    too_long = [e for e in exchanges if len(e.idempotency_key or "") > MAX_IDEMPOTENCY_KEY]
+    assert not too_long, f"Idempotency-Key over {MAX_IDEMPOTENCY_KEY} characters: {too_long}"
 
 
 @pytest.fixture
@@ -206,4 +220,38 @@ def world(recorder: RecordingHTTPClient) -> FixtureWorld:
 
     world = FixtureWorld()
     recorder.rewrites.append(world)
+    recorder.rewrites.append(subscription_flags)
     return world
+
+
+def subscription_flags(exchange: Exchange, body: Any) -> Any:
+    """stripe-mock's fixture subscription is scheduled to cancel (``cancel_at``), paused and
+    carries a card of its own (any ``expand`` of it fills one in), whatever was asked: the
+    world's subscriptions have none of that unless the request just set it."""
+
+    def reset(obj: dict[str, Any]) -> None:
+        if obj.get("object") == "subscription":
+            obj.update(cancel_at=None, canceled_at=None, ended_at=None, pause_collection=None)
+            obj["cancel_at_period_end"] = False
+            obj["default_payment_method"] = None
+
+    walk(body, reset)
+    if (
+        exchange.method == "POST"
+        and re.fullmatch(r"/v1/subscriptions/[^/]+", exchange.path)
+        and isinstance(body, dict)
+    ):
+        params = exchange.params
+        items = (body.get("items") or {}).get("data") or [{}]
+        if params.get("cancel_at_period_end") == "true":
+            # Flexible billing mode: the flag also sets ``cancel_at`` to the period end.
+            body.update(cancel_at_period_end=True, cancel_at=items[0].get("current_period_end"))
+        if "pause_collection[behavior]" in params:
+            resumes_at = params.get("pause_collection[resumes_at]")
+            body["pause_collection"] = {
+                "behavior": params["pause_collection[behavior]"],
+                "resumes_at": int(resumes_at) if resumes_at else None,
+            }
+        if params.get("default_payment_method"):
+            body["default_payment_method"] = params["default_payment_method"]
+    return body

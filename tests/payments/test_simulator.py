@@ -769,7 +769,8 @@ async def test_declined_message_pack_is_voided(
         "card_declined",
         "generic_decline",
     )
-    voided = (await sim.list_invoices(provider_id))[0]
+    # The decline code is on the invoice's PaymentIntent: get_invoice expands it.
+    voided = await sim.get_invoice((await sim.list_invoices(provider_id))[0].id)
     assert (voided.billing_reason, voided.status) == ("manual", "void")
     # 5000 less the 3500 credit was due; nothing is payable now and the credit is back.
     assert (voided.total_cents, voided.amount_due_cents) == (5000, 1500)
@@ -1030,14 +1031,18 @@ async def test_scheduled_downgrade_applies_at_renewal(
     assert sub.scheduled_price is None
     await sim.schedule_price_change(sub_id, STARTER_MONTH, idempotency_key=f"sch2:{sub_id}")
 
-    paid, updated = parsed(await sim.advance_to_period_end(provider_id))
+    phase, paid, updated = parsed(await sim.advance_to_period_end(provider_id))
+    # The schedule enters its second phase; it lets go of the subscription when that ends.
+    assert (phase.type, phase.subscription_id) == ("subscription_schedule.updated", sub_id)
     assert paid.invoice is not None
     assert paid.invoice.amount_paid_cents == 2900
     assert paid.invoice.lines[0].price_lookup_key == "plan_starter_month"
     assert updated.subscription is not None
     assert updated.subscription.price == STARTER_MONTH
-    assert updated.subscription.scheduled_price is None
     assert updated.subscription.current_period_end == datetime(2026, 3, 1, tzinfo=UTC)
+    assert (await sim.get_subscription(sub_id)).scheduled_price is None
+    released = [e["type"] for e in await sim.advance_to_period_end(provider_id)]
+    assert released[:2] == ["subscription_schedule.released", "customer.subscription.updated"]
 
 
 async def test_cancel_at_period_end_deletes_at_renewal(
@@ -1094,11 +1099,11 @@ async def test_failing_renewal_goes_past_due_and_recovers(
     assert failed.engine_customer_id == engine_id
     invoice = failed.invoice
     assert invoice is not None
-    assert (invoice.status, invoice.attempt_count, invoice.decline_code) == (
-        "open",
-        1,
-        "generic_decline",
-    )
+    # Events carry the invoice's payments unexpanded: the decline code is on the
+    # PaymentIntent, which get_invoice expands.
+    assert invoice.payment_intent is not None and invoice.decline_code is None
+    assert (await sim.get_invoice(invoice.id)).decline_code == "generic_decline"
+    assert (invoice.status, invoice.attempt_count) == ("open", 1)
     assert (invoice.amount_due_cents, invoice.amount_remaining_cents) == (2900, 2900)
     assert updated.subscription is not None and updated.subscription.status == "past_due"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -50,6 +51,28 @@ PRODUCTS = [
 ]
 
 
+def unflatten(params: dict[str, str]) -> dict[str, Any]:
+    """Form parameters (``a[b][0][c]=v``) back into the JSON they encode."""
+    root: dict[str, Any] = {}
+    for name, value in params.items():
+        keys = [name.split("[", 1)[0], *re.findall(r"\[([^\]]*)\]", name)]
+        node: Any = root
+        for key, following in zip(keys, [*keys[1:], None], strict=True):
+            if following is None:
+                node[key] = {"true": True, "false": False}.get(value, value)
+            else:
+                node = node.setdefault(key, {})
+    return _lists(root)
+
+
+def _lists(node: Any) -> Any:
+    if isinstance(node, dict):
+        if node and all(k.isdigit() for k in node):
+            return [_lists(node[k]) for k in sorted(node, key=int)]
+        return {k: _lists(v) for k, v in node.items()}
+    return node
+
+
 class CatalogState:
     """What Stripe would hold after the requests seen so far."""
 
@@ -57,10 +80,13 @@ class CatalogState:
         self.products: dict[str, dict[str, Any]] = {}
         self.prices: dict[str, dict[str, Any]] = {}  # by id
         self.coupons: dict[str, dict[str, Any]] = {}
+        self.portals: dict[str, dict[str, Any]] = {}
         self._serial = 0
 
     def __call__(self, exchange: Exchange, body: Any) -> Any:
         params = exchange.params
+        if exchange.path.startswith("/v1/billing_portal/configurations"):
+            return self._portal(exchange, body)
         if exchange.method == "POST" and exchange.path == "/v1/products":
             self.products[params["id"]] = {**body, "id": params["id"], "name": params["name"]}
         elif exchange.method == "POST" and exchange.path.startswith("/v1/products/"):
@@ -109,6 +135,26 @@ class CatalogState:
             body["data"] = [p for p in self.prices.values() if p["lookup_key"] in keys]
         return body
 
+    def _portal(self, exchange: Exchange, body: Any) -> Any:
+        self._serial += 1
+        sent = unflatten(exchange.params)
+        if exchange.method == "GET":
+            # The account's Dashboard default is always there too.
+            body["data"] = [body["data"][0], *self.portals.values()]
+            return body
+        if exchange.path == "/v1/billing_portal/configurations":
+            configuration = {**body, "id": f"bpc_engine_{self._serial}", "is_default": False}
+        else:
+            configuration = self.portals[exchange.path.rsplit("/", 1)[1]]
+        configuration.update(
+            features=sent["features"],
+            metadata=sent["metadata"],
+            active=sent.get("active", True),
+            updated=configuration.get("updated", 0) + self._serial,
+        )
+        self.portals[configuration["id"]] = configuration
+        return configuration
+
 
 @pytest.fixture
 async def stripe_client(
@@ -147,7 +193,7 @@ async def test_sync_catalog_creates_then_changes_nothing(
     assert first.created == tuple(
         [f"product {p}" for p in PRODUCTS]
         + [f"price {k}" for k in PLAN_KEYS + ADDON_KEYS]
-        + ["coupon WINBACK20"]
+        + ["coupon WINBACK20", "portal configuration"]
     )
     assert first.updated == first.unchanged == ()
     exchanges = recorder.take()
@@ -188,9 +234,43 @@ async def test_sync_catalog_creates_then_changes_nothing(
     listings = [e for e in exchanges if e.method == "GET" and e.path == "/v1/prices"]
     assert all(sum(k.startswith("lookup_keys[") for k in e.params) <= 10 for e in listings)
 
+    (portal,) = [e for e in exchanges if e.path == "/v1/billing_portal/configurations"][1:]
+    plan_price = {p["lookup_key"]: p["id"] for p in state.prices.values()}
+    assert portal.params == {
+        "name": "Lifecycle engine",
+        "features[subscription_update][enabled]": "true",
+        "features[subscription_update][default_allowed_updates][0]": "price",
+        # Every interval of every self-serve plan; no add-on, no sales-led plan.
+        "features[subscription_update][products][0][product]": "lc_plan_starter",
+        "features[subscription_update][products][0][prices][0]": plan_price["plan_starter_month"],
+        "features[subscription_update][products][0][prices][1]": plan_price["plan_starter_year"],
+        "features[subscription_update][products][1][product]": "lc_plan_pro",
+        "features[subscription_update][products][1][prices][0]": plan_price["plan_pro_month"],
+        "features[subscription_update][products][1][prices][1]": plan_price["plan_pro_year"],
+        # Upgrades now, charged with the proration; downgrades and shorter intervals at
+        # the period end.
+        "features[subscription_update][proration_behavior]": "always_invoice",
+        "features[subscription_update][schedule_at_period_end][conditions][0][type]": (
+            "decreasing_item_amount"
+        ),
+        "features[subscription_update][schedule_at_period_end][conditions][1][type]": (
+            "shortening_interval"
+        ),
+        "features[subscription_cancel][enabled]": "true",
+        "features[subscription_cancel][mode]": "at_period_end",
+        "features[subscription_cancel][proration_behavior]": "none",
+        "features[payment_method_update][enabled]": "true",
+        "features[invoice_history][enabled]": "true",
+        "features[customer_update][enabled]": "false",
+        "metadata[lifecycle_engine]": "portal",
+        "metadata[lifecycle_digest]": portal.params["metadata[lifecycle_digest]"],
+    }
+    assert (portal.idempotency_key or "").startswith("catalog:portal:create:")
+
     second = await sync_catalog(stripe_client.client, catalog)
     assert second.created == second.updated == ()
-    assert len(second.unchanged) == len(PRODUCTS) + len(PLAN_KEYS) + len(ADDON_KEYS) + 1
+    assert len(second.unchanged) == len(PRODUCTS) + len(PLAN_KEYS) + len(ADDON_KEYS) + 2
+    assert second.unchanged[-1] == "portal configuration"
     assert [e for e in recorder.take() if e.method == "POST"] == []
     assert state.coupons["WINBACK20"]["percent_off"] == 20.0
 
@@ -230,9 +310,11 @@ async def test_sync_catalog_replaces_changed_prices(
         "product lc_plan_starter",
         "price plan_pro_month",
         "price plan_pro_year",
+        # It offers the new Pro prices, in place.
+        "portal configuration",
     )
     posts = [e for e in recorder.take() if e.method == "POST"]
-    rename, new_month, new_year = posts
+    rename, new_month, new_year, portal = posts
     assert rename.path == "/v1/products/lc_plan_starter"
     assert rename.params["name"] == "Starter (2027)"
     assert new_month.params["unit_amount"] == "10900"
@@ -242,21 +324,73 @@ async def test_sync_catalog_replaces_changed_prices(
         f"catalog:price:plan_pro_month:10900:usd:month:{old_pro_month}"
     )
     assert new_year.params["unit_amount"] == str(changed.annual_price_cents(pro))
+    (configuration,) = state.portals
+    assert portal.path == f"/v1/billing_portal/configurations/{configuration}"
+    assert portal.params["active"] == "true"
+    assert portal.params["features[subscription_update][products][1][prices][0]"] == (
+        state_price_id(state, "plan_pro_month")
+    )
 
     again = await sync_catalog(stripe_client.client, changed)
     assert again.created == again.updated == ()
+
+
+def state_price_id(state: CatalogState, lookup_key: str) -> str:
+    return str(next(p["id"] for p in state.prices.values() if p["lookup_key"] == lookup_key))
+
+
+@pytest.mark.parametrize(
+    "dashboard_edit",
+    [
+        {"features": {"subscription_cancel": {"enabled": True, "mode": "immediately"}}},
+        {"features": {"subscription_update": {"proration_behavior": "none"}}},
+        {"active": False},
+    ],
+)
+async def test_sync_catalog_restores_an_edited_portal_configuration(
+    stripe_client: StripeGateway,
+    recorder: RecordingHTTPClient,
+    engine_config: EngineConfig,
+    dashboard_edit: dict[str, Any],
+) -> None:
+    """Someone changed the engine's configuration in the Dashboard (or deactivated it): the
+    next sync brings that very configuration back to the engine's rules."""
+    state = CatalogState()
+    recorder.rewrites.append(state)
+    await sync_catalog(stripe_client.client, engine_config.catalog)
+    (configuration,) = state.portals.values()
+    for key, value in dashboard_edit.items():
+        if key == "features":
+            for feature, changes in value.items():
+                configuration["features"][feature].update(changes)
+        else:
+            configuration[key] = value
+    recorder.take()
+
+    report = await sync_catalog(stripe_client.client, engine_config.catalog)
+    assert report.updated == ("portal configuration",)
+    (update,) = [e for e in recorder.take() if e.method == "POST"]
+    assert update.path == f"/v1/billing_portal/configurations/{configuration['id']}"
+    assert update.params["active"] == "true"
+    assert update.params["features[subscription_cancel][mode]"] == "at_period_end"
+    assert len(state.portals) == 1
+    again = await sync_catalog(stripe_client.client, engine_config.catalog)
+    assert again.updated == ()
 
 
 async def test_sync_catalog_keys_are_deterministic(
     stripe_client: StripeGateway, recorder: RecordingHTTPClient, engine_config: EngineConfig
 ) -> None:
     # Raw stripe-mock finds nothing, so both runs create everything: with the same keys.
+    # (Except the portal configuration's, which names the prices offered: stripe-mock gives
+    # each created price a new id.)
     await sync_catalog(stripe_client.client, engine_config.catalog)
     first = [e.idempotency_key for e in recorder.take() if e.method == "POST"]
     await sync_catalog(stripe_client.client, engine_config.catalog)
     second = [e.idempotency_key for e in recorder.take() if e.method == "POST"]
-    assert first == second
-    assert len(set(first)) == len(first) == len(PRODUCTS) + len(PLAN_KEYS) + len(ADDON_KEYS)
+    assert first[:-1] == second[:-1]
+    assert len(set(first)) == len(first) == len(PRODUCTS) + len(PLAN_KEYS) + len(ADDON_KEYS) + 1
+    assert all((k or "").startswith("catalog:portal:create:") for k in (first[-1], second[-1]))
 
 
 # -- the command ----------------------------------------------------------------------
@@ -269,7 +403,7 @@ def test_cli_sync_catalog(stripe_mock: str) -> None:
         env={"STRIPE_API_KEY": API_KEY, "STRIPE_API_BASE": stripe_mock},
     )
     assert result.exit_code == 0, result.output
-    assert "created: 23" in result.output  # 8 products, 15 prices
+    assert "created: 24" in result.output  # 8 products, 15 prices, the portal configuration
     assert "price plan_pro_year" in result.output
 
 

@@ -1,4 +1,6 @@
-"""``parse_event`` on invoice events whose subscription details are present but null."""
+"""``parse_event`` on invoice events: the subscription under ``parent.subscription_details``
+(which is null on an invoice of no subscription), and nowhere else. Stripe's own fixtures
+go through the parser in ``tests/contract/test_stripe_fixtures.py``."""
 
 from __future__ import annotations
 
@@ -21,9 +23,8 @@ def _invoice_event(**invoice: object) -> dict[str, object]:
     }
 
 
-def test_invoice_event_with_null_subscription_details() -> None:
-    # Older API versions put subscription_details at the top level, and it may be null.
-    event = parse_event(_invoice_event(parent=None, subscription_details=None))
+def test_invoice_event_of_no_subscription() -> None:
+    event = parse_event(_invoice_event(parent=None))
     assert event.invoice is not None
     assert event.engine_customer_id is None
     assert event.provider_customer_id == "cus_1"
@@ -43,10 +44,16 @@ def test_invoice_event_names_the_engine_customer() -> None:
     )
     assert current.engine_customer_id == "c-1"
     assert current.invoice is not None and current.invoice.subscription == "sub_1"
+    assert current.subscription_id == "sub_1"
+
+
+def test_invoice_event_in_an_older_shape_is_not_guessed_at() -> None:
+    # Before 2025-03-31 the subscription was a top-level field. The webhook endpoint refuses
+    # events of other API versions, so the parser has no fallback to read it.
     legacy = parse_event(
         _invoice_event(
             subscription="sub_1", subscription_details={"metadata": {"customer_id": "c-1"}}
         )
     )
-    assert legacy.engine_customer_id == "c-1"
-    assert legacy.invoice is not None and legacy.invoice.subscription == "sub_1"
+    assert legacy.engine_customer_id is None
+    assert legacy.subscription_id is None

@@ -7,6 +7,7 @@ consistent with one engine customer.
 
 from __future__ import annotations
 
+import copy
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from adapters.payments.base import (
+    STRIPE_API_VERSION,
     Address,
     CardDeclined,
     PaymentGateway,
@@ -21,8 +23,9 @@ from adapters.payments.base import (
     PaymentRequestRejected,
     addon_lookup_key,
 )
-from adapters.payments.stripe_gateway import ADD_REQUEST_METADATA, StripeGateway
+from adapters.payments.stripe_gateway import ADD_REQUEST_METADATA, StripeGateway, idempotency_key
 from domain.lifecycle import BillingInterval
+from tests.contract.stripe_spec import fixtures
 from tests.payments.conftest import Exchange, RecordingHTTPClient
 from tests.payments.world import (
     CUSTOMER,
@@ -43,6 +46,9 @@ from tests.payments.world import (
 )
 
 MONTH, YEAR = BillingInterval.MONTH, BillingInterval.YEAR
+ENGINE_PORTAL = "bpc_engine"
+CHECKOUT_SUBSCRIPTION = "sub_from_checkout"
+CHECKOUT_CARD = "pm_saved_by_checkout"
 EXTRA_CHATBOT = addon_lookup_key("extra_chatbot", MONTH)
 MESSAGE_PACK = addon_lookup_key("message_pack")
 
@@ -167,6 +173,58 @@ async def test_default_payment_method(
 
     assert await gateway.default_payment_method(CUSTOMER_WITHOUT_PM) is None
     assert calls(recorder.take()) == [("GET", f"/v1/customers/{CUSTOMER_WITHOUT_PM}")]
+
+
+async def test_default_payment_method_of_a_subscription_is_its_own_card(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    """Checkout (subscription mode) saves the card on the subscription, where it wins over
+    the customer's default for that subscription's invoices."""
+
+    def saved_by_checkout(exchange: Exchange, body: Any) -> Any:
+        if exchange.path == f"/v1/subscriptions/{CHECKOUT_SUBSCRIPTION}":
+            card = copy.deepcopy(fixtures()["payment_method"])
+            card["id"] = CHECKOUT_CARD
+            card["card"].update(brand="mastercard", last4="4444")
+            body["default_payment_method"] = card
+        return body
+
+    recorder.rewrites.append(saved_by_checkout)
+    method = await gateway.default_payment_method(CUSTOMER, subscription_id=CHECKOUT_SUBSCRIPTION)
+    assert method is not None
+    assert (method.id, method.brand, method.last4) == (CHECKOUT_CARD, "mastercard", "4444")
+    (request,) = recorder.take()
+    assert (request.method, request.path) == ("GET", f"/v1/subscriptions/{CHECKOUT_SUBSCRIPTION}")
+    assert request.params == {"expand[0]": "default_payment_method"}
+
+    # A subscription without a card of its own is charged to the customer's default.
+    fallback = await gateway.default_payment_method(CUSTOMER, subscription_id=SUBSCRIPTION)
+    assert fallback is not None and fallback.id == DEFAULT_PAYMENT_METHOD
+    assert calls(recorder.take()) == [
+        ("GET", f"/v1/subscriptions/{SUBSCRIPTION}"),
+        ("GET", f"/v1/customers/{CUSTOMER}"),
+    ]
+
+
+async def test_attach_payment_method_to_a_subscription(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    """A new card during dunning: without it on the subscription, ``invoices.pay`` keeps
+    charging the card Checkout saved there."""
+    await gateway.attach_payment_method(
+        CUSTOMER, "pm_card_visa", idempotency_key="c-1:pm:2", subscription_id=SUBSCRIPTION
+    )
+    attach, default, subscription = recorder.take()
+    assert [attach.path, default.path] == [
+        "/v1/payment_methods/pm_card_visa/attach",
+        f"/v1/customers/{CUSTOMER}",
+    ]
+    assert (subscription.method, subscription.path) == (
+        "POST",
+        f"/v1/subscriptions/{SUBSCRIPTION}",
+    )
+    assert subscription.params == {"default_payment_method": "pm_card_visa"}
+    assert subscription.idempotency_key == "c-1:pm:2:subscription"
 
 
 # -- subscriptions ----------------------------------------------------------------------
@@ -438,21 +496,67 @@ async def test_cancel_subscription_twice(
     assert info.status == "canceled"
 
 
-async def test_reactivate_pause_and_resume(
-    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+@pytest.mark.parametrize(
+    ("scheduled", "withdrawal"),
+    [
+        # The engine's own cancel (the flag; flexible mode also sets cancel_at).
+        (
+            {"cancel_at_period_end": True, "cancel_at": PERIOD_END},
+            {"cancel_at_period_end": "false"},
+        ),
+        # The Customer Portal in flexible billing mode: cancel_at only, the flag false.
+        ({"cancel_at_period_end": False, "cancel_at": PERIOD_END}, {"cancel_at": ""}),
+    ],
+)
+async def test_reactivate_withdraws_either_kind_of_scheduled_cancel(
+    gateway: StripeGateway,
+    recorder: RecordingHTTPClient,
+    world: FixtureWorld,
+    scheduled: dict[str, Any],
+    withdrawal: dict[str, str],
 ) -> None:
+    def cancel_scheduled(exchange: Exchange, body: Any) -> Any:
+        if exchange.method == "GET" and exchange.path == f"/v1/subscriptions/{SUBSCRIPTION}":
+            body.update(scheduled)
+        return body
+
+    recorder.rewrites.append(cancel_scheduled)
+    before = await gateway.get_subscription(SUBSCRIPTION)
+    assert before.cancel_at_period_end
+    assert before.cancel_at == datetime.fromtimestamp(PERIOD_END, UTC)
+    recorder.take()
+
     reactivated = await gateway.reactivate_subscription(SUBSCRIPTION, idempotency_key="k:r")
     assert not reactivated.cancel_at_period_end
+    assert reactivated.cancel_at is None
+    retrieve, update = recorder.take()
+    assert (retrieve.method, retrieve.path) == ("GET", f"/v1/subscriptions/{SUBSCRIPTION}")
+    assert (update.method, update.path) == ("POST", f"/v1/subscriptions/{SUBSCRIPTION}")
+    assert update.params == {**withdrawal, "expand[0]": "latest_invoice", "expand[1]": "schedule"}
+    assert update.idempotency_key == "k:r"
+
+
+async def test_reactivate_with_nothing_scheduled_changes_nothing(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    info = await gateway.reactivate_subscription(SUBSCRIPTION, idempotency_key="k:r")
+    assert not info.cancel_at_period_end
+    assert posts(recorder.take()) == []
+
+
+async def test_pause_and_resume(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
     resumes_at = datetime(2027, 2, 1, tzinfo=UTC)
     paused = await gateway.pause_subscription(
         SUBSCRIPTION, resumes_at=resumes_at, idempotency_key="k:p"
     )
     assert paused.paused
+    assert paused.pause_resumes_at == resumes_at
     await gateway.pause_subscription(SUBSCRIPTION, resumes_at=None, idempotency_key="k:p2")
-    await gateway.resume_subscription(SUBSCRIPTION, idempotency_key="k:u")
-    reactivate, pause, pause_open, resume = recorder.take()
-    assert reactivate.params["cancel_at_period_end"] == "false"
-    assert reactivate.idempotency_key == "k:r"
+    resumed = await gateway.resume_subscription(SUBSCRIPTION, idempotency_key="k:u")
+    assert not resumed.paused
+    pause, pause_open, resume = recorder.take()
     assert pause.params["pause_collection[behavior]"] == "void"
     assert pause.params["pause_collection[resumes_at]"] == str(int(resumes_at.timestamp()))
     assert pause.idempotency_key == "k:p"
@@ -646,6 +750,105 @@ async def test_list_invoices(gateway: StripeGateway, recorder: RecordingHTTPClie
     assert request.params == {"customer": CUSTOMER, "limit": "5"}
 
 
+def renewal_invoice(status: str, **error: str) -> Any:
+    """The invoice of a renewal whose payment is ``status``: its line names the plan price
+    by id, its latest payment's PaymentIntent (expanded) holds the outcome."""
+
+    def rewrite(exchange: Exchange, body: Any) -> Any:
+        if exchange.method == "GET" and exchange.path.startswith("/v1/invoices"):
+            invoices = body["data"] if exchange.path == "/v1/invoices" else [body]
+            for invoice in invoices:
+                for line in invoice["lines"]["data"]:
+                    line["pricing"] = {
+                        "type": "price_details",
+                        "price_details": {
+                            "price": price_id(STARTER_MONTH.lookup_key),
+                            "product": "lc_plan_starter",
+                        },
+                        "unit_amount_decimal": "2900",
+                    }
+                for payment in (invoice.get("payments") or {}).get("data") or []:
+                    intent = payment["payment"]["payment_intent"]
+                    assert isinstance(intent, dict), "the PaymentIntent is expanded"
+                    intent.update(id="pi_renewal", status=status, last_payment_error=error or None)
+        return body
+
+    return rewrite
+
+
+async def test_get_invoice_reads_the_latest_payment(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    recorder.rewrites.append(
+        renewal_invoice(
+            "requires_payment_method",
+            type="card_error",
+            code="card_declined",
+            decline_code="insufficient_funds",
+        )
+    )
+    invoice = await gateway.get_invoice("in_123")
+    assert invoice.decline_code == "insufficient_funds"
+    assert invoice.payment_intent == "pi_renewal"
+    assert not invoice.requires_action
+    (line,) = invoice.lines
+    assert line.price_id == price_id(STARTER_MONTH.lookup_key)
+    assert line.price_lookup_key == STARTER_MONTH.lookup_key
+    retrieve, price = recorder.take()
+    assert (retrieve.method, retrieve.path) == ("GET", "/v1/invoices/in_123")
+    assert retrieve.params == {"expand[0]": "payments.data.payment.payment_intent"}
+    # Stripe's expansion stops short of a line's price: looked up by id, then cached.
+    assert (price.method, price.path) == ("GET", f"/v1/prices/{price_id('plan_starter_month')}")
+    await gateway.get_invoice("in_123")
+    assert len(recorder.take()) == 1
+
+
+async def test_get_invoice_waiting_for_authentication(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    recorder.rewrites.append(renewal_invoice("requires_action"))
+    invoice = await gateway.get_invoice("in_123")
+    assert invoice.requires_action
+    assert invoice.decline_code is None
+    assert invoice.payment_intent == "pi_renewal"
+
+
+async def test_listed_invoices_name_their_lines_prices(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    recorder.rewrites.append(renewal_invoice("succeeded"))
+    invoices = await gateway.list_invoices(CUSTOMER, limit=5)
+    assert invoices
+    assert {line.price_lookup_key for i in invoices for line in i.lines} == {
+        STARTER_MONTH.lookup_key
+    }
+    assert (
+        calls(recorder.take()).count(("GET", f"/v1/prices/{price_id('plan_starter_month')}")) == 1
+    )
+
+
+async def test_invoice_for_payment_intent(
+    gateway: StripeGateway, recorder: RecordingHTTPClient
+) -> None:
+    def paid_by(exchange: Exchange, body: Any) -> Any:
+        if exchange.path == "/v1/invoice_payments":
+            body["data"][0]["invoice"] = "in_refunded"
+        return body
+
+    recorder.rewrites.append(paid_by)
+    assert await gateway.invoice_for_payment_intent("pi_123") == "in_refunded"
+    (request,) = recorder.take()
+    assert (request.method, request.path) == ("GET", "/v1/invoice_payments")
+    assert request.params == {
+        "payment[type]": "payment_intent",
+        "payment[payment_intent]": "pi_123",
+        "limit": "1",
+    }
+    # A PaymentIntent that paid no invoice (a one-off outside invoicing).
+    recorder.rewrites.append(lambda exchange, body: {**body, "data": []})
+    assert await gateway.invoice_for_payment_intent("pi_456") is None
+
+
 async def test_pay_invoice(gateway: StripeGateway, recorder: RecordingHTTPClient) -> None:
     invoice = await gateway.pay_invoice("in_123", idempotency_key="k:dunning:2")
     assert invoice.id
@@ -717,6 +920,18 @@ async def test_charge_one_off(
         "c-1:pack:1:finalize",
         "c-1:pack:1:pay",
     ]
+
+
+async def test_charge_one_off_to_the_subscriptions_card(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    """A customer converted in Checkout has its card on the subscription only: the pack is
+    paid with that card, named in the pay request."""
+    await gateway.charge_one_off(
+        CUSTOMER, MESSAGE_PACK, 1, idempotency_key="c-1:pack:3", payment_method="pm_sub_card"
+    )
+    pay = recorder.take()[-1]
+    assert pay.path.endswith("/pay") and pay.params == {"payment_method": "pm_sub_card"}
 
 
 async def test_charge_one_off_declined_voids_the_invoice(
@@ -833,14 +1048,56 @@ async def test_create_checkout_session(
     }
 
 
-async def test_create_portal_session(gateway: StripeGateway, recorder: RecordingHTTPClient) -> None:
+def engine_portal(exchange: Exchange, body: Any) -> Any:
+    """Stripe holds the engine's portal configuration (besides the Dashboard default)."""
+    if exchange.method == "GET" and exchange.path == "/v1/billing_portal/configurations":
+        default = body["data"][0]
+        ours = {
+            **copy.deepcopy(default),
+            "id": ENGINE_PORTAL,
+            "is_default": False,
+            "metadata": {"lifecycle_engine": "portal"},
+        }
+        body["data"] = [default, ours]
+    return body
+
+
+async def test_create_portal_session_uses_the_engine_configuration(
+    gateway: StripeGateway, recorder: RecordingHTTPClient
+) -> None:
+    recorder.rewrites.append(engine_portal)
     url = await gateway.create_portal_session(
         provider_customer_id=CUSTOMER, return_url="https://app.example.com/billing"
     )
     assert url.startswith("https://")
-    (request,) = recorder.take()
+    lookup, request = recorder.take()
+    assert (lookup.method, lookup.path) == ("GET", "/v1/billing_portal/configurations")
+    assert lookup.params == {"limit": "100", "active": "true"}
     assert (request.method, request.path) == ("POST", "/v1/billing_portal/sessions")
-    assert request.params == {"customer": CUSTOMER, "return_url": "https://app.example.com/billing"}
+    assert request.params == {
+        "customer": CUSTOMER,
+        "return_url": "https://app.example.com/billing",
+        "configuration": ENGINE_PORTAL,
+    }
+    # Looked up once: the configuration is updated in place, its id stays.
+    await gateway.create_portal_session(
+        provider_customer_id=CUSTOMER, return_url="https://app.example.com/billing"
+    )
+    (again,) = recorder.take()
+    assert again.params["configuration"] == ENGINE_PORTAL
+
+
+async def test_create_portal_session_without_the_engine_configuration(
+    gateway: StripeGateway, recorder: RecordingHTTPClient
+) -> None:
+    # Raw stripe-mock: only the Dashboard default, which the engine does not use.
+    with pytest.raises(PaymentRequestRejected) as caught:
+        await gateway.create_portal_session(
+            provider_customer_id=CUSTOMER, return_url="https://app.example.com/billing"
+        )
+    assert caught.value.code == "portal_not_configured"
+    assert "sync-catalog" in str(caught.value)
+    assert posts(recorder.take()) == []
 
 
 async def test_price_cache_expires(
@@ -860,3 +1117,51 @@ async def test_price_cache_expires(
             idempotency_key="k:checkout:2",
         )
     assert calls(recorder.take()).count(("GET", "/v1/prices")) == 2
+
+
+# -- requests ---------------------------------------------------------------------------
+
+
+def test_idempotency_keys_fit_stripes_limit() -> None:
+    short = "c-1:convert:1"
+    assert idempotency_key(short) == short
+    exact = "k" * 255
+    assert idempotency_key(exact) == exact
+    long_a = "checkout:https://app.example.com/billing/done?" + "a" * 400
+    long_b = long_a[:-1] + "b"
+    assert len(idempotency_key(long_a)) == 255
+    assert idempotency_key(long_a) == idempotency_key(long_a)
+    assert idempotency_key(long_a) != idempotency_key(long_b)
+    assert idempotency_key(long_a).startswith("checkout:https://app.example.com/billing/done?")
+
+
+async def test_long_caller_keys_are_digested(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    """A key built from a long return URL: Stripe would refuse it with a 400."""
+    long_key = "checkout:https://app.example.com/billing/done?" + "x" * 400
+    for key in (long_key, long_key, long_key + "y"):
+        await gateway.create_checkout_session(
+            provider_customer_id=CUSTOMER,
+            customer_id="c-1",
+            price=PRO_MONTH,
+            success_url="https://app.example.com/billing/done",
+            cancel_url="https://app.example.com/billing",
+            idempotency_key=key,
+        )
+    await gateway.attach_payment_method(CUSTOMER, "pm_card_visa", idempotency_key=long_key)
+    first, retry, other, attach, default = [e.idempotency_key or "" for e in posts(recorder.take())]
+    assert all(len(k) <= 255 for k in (first, retry, other, attach, default))
+    assert first == retry != other
+    # Sub-keys stay apart: the step is part of what is digested.
+    assert len({first, attach, default}) == 3
+
+
+async def test_every_request_names_the_engine_api_version(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    """The SDK would send its own pin; the parser reads the shapes of STRIPE_API_VERSION."""
+    await gateway.get_subscription(SUBSCRIPTION)
+    await gateway.attach_payment_method(CUSTOMER, "pm_card_visa", idempotency_key="k:v")
+    exchanges = recorder.take()
+    assert {e.api_version for e in exchanges} == {STRIPE_API_VERSION}

@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.payments.base import (
+    CardDeclined,
     InvoiceInfo,
     PaymentGateway,
     PaymentProviderUnavailable,
@@ -88,8 +89,14 @@ class Dunning:
 
     async def fix_card_quietly(self) -> None:
         """The customer replaces the card at the provider; the engine's next retry uses it."""
+        snapshot = await self.started.snapshot()
+        # As the Portal does: the new card replaces the subscription's own card too (the
+        # failing one became the subscription's when the customer set it through the API).
         await self.simulator.attach_payment_method(
-            await self.provider_customer(), "pm_card_visa", idempotency_key=f"fix:{id(self)}"
+            await self.provider_customer(),
+            "pm_card_visa",
+            idempotency_key=f"fix:{id(self)}",
+            subscription_id=snapshot.state.subscription_id,
         )
 
     async def templates(self) -> list[str]:
@@ -567,3 +574,64 @@ async def test_commands_answer_during_an_outage_while_a_retry_waits_outside_the_
     assert kinds.count("automation_failed") == 1
     assert kinds[-2:] == ["payment_recovered", "automation_recovered"]
     await record_history(dunning.started.handle, "dunning_outage_while_commands_answer")
+
+
+class LostCard:
+    """The card on file is reported lost after the renewal failed: the issuer answers every
+    charge with ``lost_card``, a decline no retry reverses."""
+
+    def __init__(self, inner: SimulatedGateway) -> None:
+        self._inner = inner
+        self.lost = False
+        self.charges = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> InvoiceInfo:
+        if not self.lost:
+            return await self._inner.pay_invoice(invoice_id, idempotency_key=idempotency_key)
+        self.charges += 1
+        raise CardDeclined(
+            "Your card was declined.", code="card_declined", decline_code="lost_card"
+        )
+
+
+async def test_a_hard_decline_waits_for_a_new_card_instead_of_charging_again(
+    time_skipping_env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    engine_config: EngineConfig,
+    task_queue: str,
+) -> None:
+    """Before: every retry charged the lost card again (card networks count those tries
+    against the merchant), since the decline code was never read."""
+    policy = make_policy(engine_config)
+    simulator = make_simulator(sessions, engine_config)
+    assert isinstance(simulator, SimulatedGateway)
+    lost = LostCard(simulator)
+    async for dunning in _dunning(
+        time_skipping_env,
+        sessions,
+        engine_config,
+        task_queue,
+        policy,
+        gateway=cast(PaymentGateway, lost),
+    ):
+        await dunning.fail_next_renewal()
+        lost.lost = True
+        await time_skipping_env.sleep(days(7) + timedelta(hours=1))
+        snapshot = await eventually(
+            dunning.started.snapshot, lambda s: s.state.status == "canceled"
+        )
+        assert snapshot.state.dunning is None
+        # The first retry learnt the card is lost; the three after it charged nothing.
+        assert lost.charges == 1
+        rows = await ledger(sessions, dunning.customer_id)
+        retries = [r.data for r in rows if r.kind == "payment_retry_failed"]
+        assert [r.get("skipped") for r in retries] == [
+            None,
+            "hard_decline",
+            "hard_decline",
+            "hard_decline",
+        ]
+        assert (await dunning.templates()).count("payment_failed") == 5

@@ -7,7 +7,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities, PurchaseAddonInput
     from adapters.payments.base import addon_lookup_key
-    from workflows.customer import effects
+    from workflows.customer import effects, patches
     from workflows.customer.context import CustomerContext
     from workflows.messages import PurchaseAddon
 
@@ -33,6 +33,9 @@ async def purchase(ctx: CustomerContext, command: PurchaseAddon) -> None:
             idempotency_key=ctx.key(seq, f"addon:{addon.id}"),
             period_start=state.current_period_start,
             period_end=state.current_period_end,
+            payment_method=state.payment_method_id
+            if ctx.since(patches.PROVIDER_STATE_READ)
+            else None,
         ),
     )
     new_mrr = None

@@ -16,7 +16,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.lifecycle import BillingInterval
     from domain.policy import Policy
     from domain.terms import Terms
-    from workflows.customer.patches import GENERATION
     from workflows.messages import CustomerState
 
 SYSTEM_ACTOR = "system"
@@ -52,15 +51,15 @@ class CustomerContext:
         # The caller's idempotency key of the command running now, if it gave one.
         self.request_id: str | None = None
 
-    @property
-    def current(self) -> bool:
-        """A run of this code's generation: every change in ``patches`` applies."""
-        return self.generation >= GENERATION
+    def since(self, generation: int) -> bool:
+        """Whether this run takes the changes of ``generation`` (see ``patches``)."""
+        return self.generation >= generation
 
-    def fixed(self, patch: str) -> bool:
-        """Whether the fix ``patch`` applies: always in a current run, else as the patch
-        decides (see ``patches``)."""
-        return self.current or workflow.patched(patch)
+    def fixed(self, patch: str, generation: int = 1) -> bool:
+        """Whether the fix ``patch`` applies: always in a run of ``generation`` or later
+        (the generation that made it the rule), else as the patch decides (see
+        ``patches``)."""
+        return self.since(generation) or workflow.patched(patch)
 
     @property
     def policy(self) -> Policy:

@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from adapters.payments.base import InvoiceInfo
     from domain.changes import ChangeKind, PlanChoice
+    from domain.declines import is_hard_decline
     from domain.emails import EmailTemplate
     from domain.failures import CARD_DECLINED, PAYMENT_METHOD_REQUIRED
     from domain.lifecycle import Status
@@ -33,6 +34,8 @@ async def payment_failed(ctx: CustomerContext, invoice: InvoiceInfo) -> None:
     state.dunning = Dunning(
         invoice_id=invoice.id, started_at=now, attempts=1, next_retry_at=now + retries[0]
     )
+    if ctx.since(patches.PROVIDER_STATE_READ):
+        state.dunning.hard_decline = is_hard_decline(invoice.decline_code)
     await effects.move(
         ctx,
         Status.PAST_DUE,
@@ -74,6 +77,11 @@ async def retry(ctx: CustomerContext) -> None:
     propagates, and the step stalls and backs off (see ``CustomerWorkflow``)."""
     dunning = ctx.state.dunning
     assert dunning is not None
+    if dunning.hard_decline:
+        # The same card would be declined again (and the card network counts each try):
+        # the attempt passes without a charge, and the customer is asked for a new card.
+        await retry_failed(ctx, charged=False)
+        return
     try:
         invoice = await effects.invoice_command(
             ctx, "pay", dunning.invoice_id, f"dunning:{dunning.invoice_id}:{dunning.attempts + 1}"
@@ -82,6 +90,8 @@ async def retry(ctx: CustomerContext) -> None:
         if not _card_failure(ctx, exc):
             # Not the card (the invoice was voided, say): an admin has to look.
             raise
+        if ctx.since(patches.PROVIDER_STATE_READ):
+            dunning.hard_decline = is_hard_decline(_decline_code(exc))
         await retry_failed(ctx)
         return
     if invoice.status == "paid":
@@ -91,7 +101,12 @@ async def retry(ctx: CustomerContext) -> None:
         await retry_failed(ctx)
 
 
-async def retry_failed(ctx: CustomerContext) -> None:
+def _decline_code(exc: ApplicationError) -> str | None:
+    details = exc.details[0] if exc.details else None
+    return details.get("decline_code") if isinstance(details, dict) else None
+
+
+async def retry_failed(ctx: CustomerContext, *, charged: bool = True) -> None:
     state = ctx.state
     dunning = state.dunning
     assert dunning is not None
@@ -105,11 +120,10 @@ async def retry_failed(ctx: CustomerContext) -> None:
         dunning.next_retry_at = (
             dunning.started_at + retries[retries_done] if retries_done < len(retries) else None
         )
-    await effects.record(
-        ctx,
-        "payment_retry_failed",
-        data={"invoice_id": dunning.invoice_id, "attempt": dunning.attempts},
-    )
+    data: dict[str, object] = {"invoice_id": dunning.invoice_id, "attempt": dunning.attempts}
+    if not charged:
+        data["skipped"] = "hard_decline"
+    await effects.record(ctx, "payment_retry_failed", data=data)
     await tell_payment_failed(ctx)
     if dunning.next_retry_at is None:
         if catch_up:
@@ -146,6 +160,46 @@ async def recover(
     key = f"payment_recovered:{dunning.invoice_id}"
     await effects.email(ctx, EmailTemplate.PAYMENT_RECOVERED, key=key, data=data)
     await effects.notify(ctx, NotificationKind.PAYMENT_RECOVERED, key=key, data=data)
+
+
+async def invoice_closed(ctx: CustomerContext, invoice: InvoiceInfo, actor: str) -> None:
+    """The invoice in dunning was voided or written off outside the engine (the Dashboard):
+    nothing is left to collect, so dunning ends and the subscription is in good standing."""
+    state = ctx.state
+    dunning = state.dunning
+    assert dunning is not None
+    state.dunning = None
+    await effects.move(
+        ctx,
+        Status.ACTIVE,
+        "dunning_ended",
+        actor=actor,
+        data={
+            "invoice_id": dunning.invoice_id,
+            "invoice_status": invoice.status,
+            "attempts": dunning.attempts,
+        },
+    )
+
+
+async def action_required(ctx: CustomerContext, invoice: InvoiceInfo) -> None:
+    """A renewal waits for the customer's bank (3-D Secure): tell them where to confirm."""
+    data = {
+        **ctx.plan_data(),
+        "invoice_id": invoice.id,
+        "amount_cents": invoice.amount_due_cents,
+        "currency": invoice.currency,
+        "hosted_invoice_url": invoice.hosted_invoice_url,
+    }
+    key = f"payment_action_required:{invoice.id}"
+    await effects.record(
+        ctx,
+        "payment_action_required",
+        actor=PROVIDER_ACTOR,
+        data={"invoice_id": invoice.id, "amount_due_cents": invoice.amount_due_cents},
+    )
+    await effects.email(ctx, EmailTemplate.PAYMENT_ACTION_REQUIRED, key=key, data=data)
+    await effects.notify(ctx, NotificationKind.PAYMENT_ACTION_REQUIRED, key=key, data=data)
 
 
 async def final_action(ctx: CustomerContext, *, stable_keys: bool = True) -> None:
@@ -218,6 +272,8 @@ async def update_payment_method(ctx: CustomerContext, command: UpdatePaymentMeth
     if state.status is Status.PAST_DUE and state.dunning is not None:
         # A new card is the likeliest fix: retry now rather than at the next step.
         dunning = state.dunning
+        if ctx.since(patches.PROVIDER_STATE_READ):
+            dunning.hard_decline = False
         suffix = f"dunning:{dunning.invoice_id}:card:{seq}"
         if ctx.request_id is not None:
             suffix = ctx.key(seq, f"pay:{dunning.invoice_id}").removeprefix(f"{state.customer_id}:")
@@ -235,7 +291,9 @@ async def payment_method_changed(ctx: CustomerContext, actor: str) -> None:
         ctx,
         BillingActivities.sync_payment_method,
         SyncPaymentMethodInput(
-            customer_id=state.customer_id, provider_customer_id=state.provider_customer_id
+            customer_id=state.customer_id,
+            provider_customer_id=state.provider_customer_id,
+            subscription_id=state.subscription_id,
         ),
     )
     previous, state.payment_method_id = state.payment_method_id, method.id if method else None
@@ -247,6 +305,9 @@ async def payment_method_changed(ctx: CustomerContext, actor: str) -> None:
         or dunning is None
     ):
         return
+    current = ctx.since(patches.PROVIDER_STATE_READ)
+    if current:
+        dunning.hard_decline = False  # a new card: the schedule's retries charge it again
     try:
         invoice = await effects.invoice_command(
             ctx, "pay", dunning.invoice_id, f"dunning:{dunning.invoice_id}:card:{method.id}"
@@ -254,6 +315,8 @@ async def payment_method_changed(ctx: CustomerContext, actor: str) -> None:
     except ApplicationError as exc:
         if not _card_failure(ctx, exc):
             raise
+        if current:
+            dunning.hard_decline = is_hard_decline(_decline_code(exc))
         return
     if invoice.status == "paid":
         await recover(ctx, via="new_card", actor=actor, invoice=invoice)

@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
         AttachPaymentMethodInput,
         BillingActivities,
         EnsureProviderCustomerInput,
+        FetchInvoiceInput,
         FetchSubscriptionInput,
         InvoiceCommandInput,
         SubscriptionCommandInput,
@@ -145,7 +146,7 @@ async def _database_write(
     ctx: CustomerContext, activity: Callable[[Any, Any], Awaitable[Any]], arg: Any
 ) -> None:
     """A short, idempotent write to the app database."""
-    if ctx.current:
+    if ctx.since(patches.LEAN_RUNS):
         await workflow.execute_local_activity_method(
             activity, arg, start_to_close_timeout=_DB_TIMEOUT, retry_policy=_DB_RETRY
         )
@@ -201,7 +202,7 @@ def upsert_search_attributes(
     ctx: CustomerContext, wanted: list[tuple[SearchAttributeKey[Any], Any]]
 ) -> None:
     current = workflow.info().typed_search_attributes
-    if ctx.current:
+    if ctx.since(patches.LEAN_RUNS):
         wanted = [(key, value) for key, value in wanted if current.get(key) != value]
         if not wanted:
             return
@@ -299,7 +300,8 @@ async def ensure_provider_customer(ctx: CustomerContext) -> str:
 async def attach_payment_method(
     ctx: CustomerContext, provider_customer_id: str, payment_method: str, seq: int
 ) -> None:
-    """Attach a card and make it the customer's default at the provider."""
+    """Attach a card and make it the default at the provider: the customer's, and the
+    subscription's (its own card would win over the new one otherwise)."""
     attached = await billing(
         ctx,
         BillingActivities.attach_payment_method,
@@ -308,6 +310,7 @@ async def attach_payment_method(
             provider_customer_id=provider_customer_id,
             payment_method=payment_method,
             idempotency_key=ctx.key(seq, "attach"),
+            subscription_id=ctx.state.subscription_id,
         ),
     )
     ctx.state.payment_method_id = attached.id
@@ -343,6 +346,14 @@ async def fetch_subscription(ctx: CustomerContext, subscription_id: str) -> Subs
         ctx,
         BillingActivities.fetch_subscription,
         FetchSubscriptionInput(customer_id=ctx.customer_id, subscription_id=subscription_id),
+    )
+
+
+async def fetch_invoice(ctx: CustomerContext, invoice_id: str) -> InvoiceInfo:
+    return await billing(
+        ctx,
+        BillingActivities.fetch_invoice,
+        FetchInvoiceInput(customer_id=ctx.customer_id, invoice_id=invoice_id),
     )
 
 

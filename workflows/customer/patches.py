@@ -20,15 +20,16 @@ retired), its branches go; a patch id then stays one release as ``deprecate_patc
 A fix that turns a failing workflow task into progress needs neither: no history holds the
 failing branch's commands (a failed task records none).
 
-The saved histories in ``tests/workflows/histories/v0`` are generation 0 (recorded before
-every change below); ``v1`` is generation 1. ``make test`` replays both.
+The saved histories in ``tests/workflows/histories/v<N>`` are generation N (``v0`` was
+recorded before every change below). ``make test`` replays them all.
 """
 
 from __future__ import annotations
 
-GENERATION = 1
+GENERATION = 2
 
-# -- generation 1 (2026-12): for runs started by this code -----------------------------------
+# -- generation 1 (2026-12): runs of generation 1 and later ----------------------------------
+LEAN_RUNS = 1
 #
 # - Timed actions take the lock one at a time, so a command waiting on it runs between two
 #   of them (a new card before an overdue dunning retry). Before: all due actions under one
@@ -44,7 +45,16 @@ GENERATION = 1
 #   each upsert being a write to the visibility store. Before: all of them at every ledger
 #   row, and the customer id again at sign-up.
 
-# -- patches: fixes that also reach runs of generation 0 -------------------------------------
+# -- generation 2 (2026-12): runs of generation 2 and later ----------------------------------
+PROVIDER_STATE_READ = 2
+#
+# - Provider events are notices, not states (see the patch below, which makes it the rule).
+# - The card mirror and a new card follow the subscription's own default payment method,
+#   and a one-off charge (a message pack) is paid with that card.
+# - A hard decline (``domain.declines``) stops the retries' charges until a new card comes;
+#   the schedule and its final action stay. Before: the same card charged every retry.
+
+# -- patches: fixes that also reach runs of older generations --------------------------------
 
 # Continue-as-new carries the terms' version (or the terms the run already has): nothing
 # is awaited between draining handlers and continuing, and a config change never reaches
@@ -66,3 +76,15 @@ DUNNING_CATCH_UP = "2026-12-dunning-catch-up"
 # A subscription created in Checkout that waits for its first payment (3-D Secure, delayed
 # methods) is remembered and adopted once the provider reports it active. Before: ignored.
 ADOPT_PENDING_CHECKOUT = "2026-12-adopt-pending-checkout"
+
+# Stripe delivers events in any order, late and twice: a provider event makes the workflow
+# read the subscription (and the invoice it names) as the provider has it now and apply
+# that, never the event's payload and never a decision by ``created``; the engine's own
+# commands are newest by construction (an event is applied under the lock, after them).
+# Also: involuntary cancellations (``cancellation_details.reason``), scheduled changes and
+# cancellations made in the Portal (``schedule``, ``cancel_at``), real pauses (``status:
+# paused``), 3-D Secure renewals (``invoice.payment_action_required``), invoices closed
+# outside dunning (voided, written off) and Checkout payments that fail later. Runs of
+# generation 2 take it unconditionally; older ones from the first event after the deploy.
+# Before: the event's objects were applied unless ``created`` was older than the last one.
+PROVIDER_EVENTS_READ_CURRENT = "2026-12-provider-events-read-current"

@@ -10,14 +10,20 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from adapters.payments.base import PaymentEvent, SubscriptionInfo
     from domain.changes import SUBSCRIBABLE, PlanChoice
+    from domain.emails import EmailTemplate
     from domain.lifecycle import Status
     from workflows.customer import dunning, effects, patches, subscription
     from workflows.customer.context import PROVIDER_ACTOR, CustomerContext
     from workflows.customer.effects import iso
+    from workflows.messages import ScheduledChange
 
+# Stripe's ``cancellation_details.reason`` values that are not the customer's choice.
+INVOLUNTARY = ("payment_failed", "payment_disputed")
 # Recently applied provider event ids (redeliveries change nothing).
 SEEN_EVENTS_KEPT = 200
 _LIVE = ("active", "trialing")
+# A Checkout subscription whose first payment has not gone through (yet, or ever).
+_NOT_STARTED = ("incomplete", "incomplete_expired")
 _CHECKOUT_PAID = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
 
 
@@ -26,6 +32,9 @@ async def on_payment_event(ctx: CustomerContext, event: PaymentEvent) -> None:
     if event.id in state.seen_events:
         return
     state.seen_events = [*state.seen_events, event.id][-SEEN_EVENTS_KEPT:]
+    if ctx.fixed(patches.PROVIDER_EVENTS_READ_CURRENT, patches.PROVIDER_STATE_READ):
+        await _on_notice(ctx, event)
+        return
     if event.type == "checkout.session.completed" or (
         event.type in _CHECKOUT_PAID and ctx.fixed(patches.ADOPT_PENDING_CHECKOUT)
     ):
@@ -81,11 +90,121 @@ async def on_payment_event(ctx: CustomerContext, event: PaymentEvent) -> None:
         await dunning.recover(ctx, via="payment", actor=PROVIDER_ACTOR, invoice=invoice)
 
 
+def _subscription_of(event: PaymentEvent) -> str | None:
+    if event.subscription_id is not None:
+        return event.subscription_id
+    # Events queued before the API sent ids only.
+    if event.subscription is not None:
+        return event.subscription.id
+    if event.invoice is not None:
+        return event.invoice.subscription
+    return event.checkout_subscription_id
+
+
+async def _on_notice(ctx: CustomerContext, event: PaymentEvent) -> None:
+    """An event says an object changed: read it as the provider has it now and apply that.
+
+    Any order and any repetition of the same events ends in the same state, because what
+    is applied is the provider's current state, which the engine's own commands (applied
+    under the same lock, before) already show."""
+    state = ctx.state
+    kind = event.type
+    subscription_id = _subscription_of(event)
+    if kind.startswith("checkout.session."):
+        if kind == "checkout.session.async_payment_failed":
+            await _checkout_failed(ctx, subscription_id)
+        elif (
+            state.status in SUBSCRIBABLE
+            and subscription_id is not None
+            # A late copy about a subscription adopted (and maybe ended) long ago.
+            and subscription_id != state.subscription_id
+        ):
+            await _checkout_subscription(ctx, subscription_id)
+        return
+    if kind.startswith("payment_method.") or kind == "customer.updated":
+        # The card may have changed in the Customer Portal, been detached, or renewed by
+        # the card network.
+        await dunning.payment_method_changed(ctx, PROVIDER_ACTOR)
+        return
+    if subscription_id is None:
+        return
+    if subscription_id == state.pending_subscription_id and state.status in SUBSCRIBABLE:
+        # The first payment of a Checkout subscription went through (or not) since.
+        await _checkout_subscription(ctx, subscription_id)
+        return
+    if subscription_id != state.subscription_id or state.status is Status.CANCELED:
+        return
+    invoice_id = event.invoice_id or (event.invoice.id if event.invoice is not None else None)
+    if kind == "invoice.payment_action_required" and invoice_id is not None:
+        invoice = await effects.fetch_invoice(ctx, invoice_id)
+        if invoice.status == "open" and invoice.requires_action:
+            await dunning.action_required(ctx, invoice)
+    await apply_current(ctx, subscription_id)
+
+
+async def apply_current(ctx: CustomerContext, subscription_id: str) -> None:
+    """Bring the lifecycle in line with the subscription as the provider has it now."""
+    state = ctx.state
+    found = await effects.fetch_subscription(ctx, subscription_id)
+    dunning_invoice = state.dunning.invoice_id if state.dunning is not None else None
+    await reconcile(ctx, found, as_of=workflow.now(), settle_dunning=False)
+    if state.status is Status.CANCELED:
+        return
+    latest = found.latest_invoice
+    if (
+        state.status is Status.PAST_DUE
+        and dunning_invoice is not None
+        and found.status != "past_due"
+    ):
+        # No longer past due at the provider: the invoice says how it closed.
+        invoice = await effects.fetch_invoice(ctx, dunning_invoice)
+        if invoice.status == "paid":
+            await dunning.recover(ctx, via="payment", actor=PROVIDER_ACTOR, invoice=invoice)
+        elif invoice.status in ("void", "uncollectible"):
+            await dunning.invoice_closed(ctx, invoice, PROVIDER_ACTOR)
+    if (
+        state.status is Status.ACTIVE
+        and found.status == "past_due"
+        and latest is not None
+        and latest.status == "open"
+    ):
+        # A renewal failed. The decline code sits on the invoice's PaymentIntent.
+        await dunning.payment_failed(ctx, await effects.fetch_invoice(ctx, latest.id))
+
+
+async def _checkout_failed(ctx: CustomerContext, subscription_id: str | None) -> None:
+    """A delayed payment method (a bank debit) failed after Checkout completed."""
+    state = ctx.state
+    if subscription_id is None or subscription_id != state.pending_subscription_id:
+        return
+    state.pending_subscription_id = None
+    await effects.record(
+        ctx,
+        "checkout_payment_failed",
+        actor=PROVIDER_ACTOR,
+        data={"subscription_id": subscription_id},
+    )
+    await effects.email(
+        ctx,
+        EmailTemplate.CHECKOUT_PAYMENT_FAILED,
+        key=f"checkout_payment_failed:{subscription_id}",
+        data=ctx.plan_data(),
+    )
+
+
 async def _checkout_subscription(ctx: CustomerContext, subscription_id: str) -> None:
     """Adopt a subscription made in Checkout once it is live; remember it until then."""
     state = ctx.state
     found = await effects.fetch_subscription(ctx, subscription_id)
-    if found.status in _LIVE:
+    if ctx.since(patches.PROVIDER_STATE_READ) and found.status not in _NOT_STARTED:
+        # Whatever happened to it since (a failed renewal, a Portal change, a cancellation,
+        # their events still on the way) applies at once, so the order of arrival does
+        # not matter.
+        state.provider_customer_id = found.customer
+        await subscription.start_subscription(ctx, found, PROVIDER_ACTOR, via="checkout")
+        await dunning.payment_method_changed(ctx, PROVIDER_ACTOR)
+        await apply_current(ctx, subscription_id)
+    elif found.status in _LIVE:
         state.provider_customer_id = found.customer
         await subscription.start_subscription(ctx, found, PROVIDER_ACTOR, via="checkout")
         await dunning.payment_method_changed(ctx, PROVIDER_ACTOR)
@@ -93,6 +212,12 @@ async def _checkout_subscription(ctx: CustomerContext, subscription_id: str) -> 
         # 3-D Secure or a delayed method: the first invoice is not paid yet.
         state.pending_subscription_id = subscription_id
         state.provider_customer_id = found.customer
+    elif (
+        found.status == "incomplete_expired"
+        and state.pending_subscription_id == subscription_id
+        and ctx.since(patches.PROVIDER_STATE_READ)
+    ):
+        await _checkout_failed(ctx, subscription_id)
 
 
 async def resync(ctx: CustomerContext) -> None:
@@ -102,6 +227,9 @@ async def resync(ctx: CustomerContext) -> None:
         await _checkout_subscription(ctx, state.pending_subscription_id)
     await dunning.payment_method_changed(ctx, PROVIDER_ACTOR)
     if state.subscription_id is None or state.status is Status.CANCELED:
+        return
+    if ctx.since(patches.PROVIDER_STATE_READ):
+        await apply_current(ctx, state.subscription_id)
         return
     current = await effects.fetch_subscription(ctx, state.subscription_id)
     await reconcile(ctx, current, as_of=workflow.now())
@@ -115,14 +243,27 @@ async def resync(ctx: CustomerContext) -> None:
         await dunning.payment_failed(ctx, invoice)
 
 
-async def reconcile(ctx: CustomerContext, found: SubscriptionInfo, *, as_of: datetime) -> None:
-    """Bring the lifecycle in line with the provider's view of the subscription."""
+async def reconcile(
+    ctx: CustomerContext,
+    found: SubscriptionInfo,
+    *,
+    as_of: datetime,
+    settle_dunning: bool = True,
+) -> None:
+    """Bring the lifecycle in line with the provider's view of the subscription.
+
+    ``settle_dunning``: an active subscription ends dunning as paid (older runs); newer
+    runs ask the dunning invoice what closed it (``apply_current``)."""
     state = ctx.state
     state.provider_as_of = max(as_of, state.provider_as_of or as_of)
     if state.status is Status.CANCELED:
         return
-    if found.status == "canceled":
+    if found.status in ("canceled", "incomplete_expired"):
         reason = "cancel_at_period_end" if state.cancel_at_period_end else "provider"
+        if found.cancellation_reason in INVOLUNTARY and ctx.since(patches.PROVIDER_STATE_READ):
+            # Stripe ended it itself: its retries failed, or the payment was disputed.
+            reason = found.cancellation_reason
+        state.dunning = None if ctx.since(patches.PROVIDER_STATE_READ) else state.dunning
         await subscription.end_subscription(
             ctx, actor=PROVIDER_ACTOR, reason=reason, key=f"ended:{found.id}"
         )
@@ -154,9 +295,11 @@ async def reconcile(ctx: CustomerContext, found: SubscriptionInfo, *, as_of: dat
     price = found.price
     if price is not None and (price.plan, price.interval) != (state.plan, state.interval):
         await _provider_changed_plan(ctx, found, PlanChoice(price.plan, price.interval), as_of)
-    if found.status == "active" and state.status is Status.PAST_DUE:
+    if settle_dunning and found.status == "active" and state.status is Status.PAST_DUE:
         # Paid outside the engine's retries (the hosted invoice page, the portal).
         await dunning.recover(ctx, via="payment", actor=PROVIDER_ACTOR, invoice=None)
+    if ctx.since(patches.PROVIDER_STATE_READ):
+        await _adopt_schedule(ctx, found)
     if found.paused and state.status is Status.ACTIVE:
         state.pause_resumes_at = found.pause_resumes_at
         await effects.move(
@@ -197,3 +340,36 @@ async def _provider_changed_plan(
         return
     kind = subscription.classify(ctx, PlanChoice(state.plan, state.interval), wanted)
     await subscription.apply_plan(ctx, wanted, kind, actor=PROVIDER_ACTOR, amount_cents=0, key=key)
+
+
+async def _adopt_schedule(ctx: CustomerContext, found: SubscriptionInfo) -> None:
+    """A change scheduled for the period end outside the engine (a Portal downgrade), or
+    one the Portal released."""
+    state = ctx.state
+    wanted = found.scheduled_price
+    if wanted is None:
+        if state.scheduled_change is not None:
+            state.scheduled_change = None
+            await effects.record(ctx, "plan_change_withdrawn", actor=PROVIDER_ACTOR)
+        return
+    if wanted.plan not in ctx.catalog.plans:
+        return
+    scheduled = state.scheduled_change
+    if scheduled is not None and (scheduled.plan, scheduled.interval) == (
+        wanted.plan,
+        wanted.interval,
+    ):
+        return
+    state.scheduled_change = ScheduledChange(
+        plan=wanted.plan, interval=wanted.interval, effective_at=found.current_period_end
+    )
+    await effects.record(
+        ctx,
+        "plan_change_scheduled",
+        actor=PROVIDER_ACTOR,
+        data={
+            "to_plan": wanted.plan,
+            "to_interval": wanted.interval.value,
+            "effective_at": iso(found.current_period_end),
+        },
+    )

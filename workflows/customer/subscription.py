@@ -281,6 +281,11 @@ async def cancel(ctx: CustomerContext, command: CancelSubscription) -> None:
     await end_subscription(ctx, actor=command.actor, reason="canceled_now", key=f"cancel:{seq}")
 
 
+# Why a subscription ends without the customer choosing it: the engine's dunning gave up,
+# or Stripe ended it (its own retries failed, a dispute).
+_INVOLUNTARY = ("dunning_exhausted", "payment_failed", "payment_disputed")
+
+
 async def end_subscription(ctx: CustomerContext, *, actor: str, reason: str, key: str) -> None:
     state = ctx.state
     state.canceled_at = workflow.now()
@@ -293,7 +298,7 @@ async def end_subscription(ctx: CustomerContext, *, actor: str, reason: str, key
         "subscription_canceled",
         actor=actor,
         new_mrr=0,
-        data={"reason": reason, "voluntary": reason != "dunning_exhausted"},
+        data={"reason": reason, "voluntary": reason not in _INVOLUNTARY},
     )
     if reason != "cancel_at_period_end":
         await effects.email(

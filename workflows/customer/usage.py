@@ -10,7 +10,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain.emails import EmailTemplate
     from domain.notifications import NotificationKind
-    from workflows.customer import effects
+    from workflows.customer import effects, patches
     from workflows.customer.context import CustomerContext
     from workflows.messages import CustomerState, UsageThresholdCrossed
 
@@ -46,7 +46,7 @@ async def threshold_crossed(ctx: CustomerContext, crossed: UsageThresholdCrossed
     if key in state.done or key in state.usage_notified:
         return
     latest = latest_period(state, crossed.metric)
-    if latest is not None and crossed.period_start < latest and ctx.current:
+    if latest is not None and crossed.period_start < latest and ctx.since(patches.LEAN_RUNS):
         # A notice for a period that is over, delivered late: nobody needs it now.
         return
     upgrade_name = None
@@ -81,5 +81,5 @@ async def threshold_crossed(ctx: CustomerContext, crossed: UsageThresholdCrossed
         data=data,
     )
     state.usage_notified.append(key)
-    if ctx.current:
+    if ctx.since(patches.LEAN_RUNS):
         keep_latest_period(state, crossed.metric)

@@ -97,7 +97,7 @@ class CustomerWorkflow:
             ctx.state.dunning.final_action_at = workflow.now()
         while True:
             await self._perform_due_actions()
-            if ctx.current:
+            if ctx.since(patches.LEAN_RUNS):
                 # Commands and events leave keys too (a period end applied on renewal).
                 timetable.prune(ctx.state, ctx.policy)
             if self._erased:
@@ -168,7 +168,7 @@ class CustomerWorkflow:
     # -- timed actions -----------------------------------------------------------------------
 
     async def _perform_due_actions(self) -> None:
-        if not self._ctx.current:
+        if not self._ctx.since(patches.LEAN_RUNS):
             async with self._lock:
                 # An erasure may have finished while this loop waited for the lock.
                 while not self._erased and (action := self._due_now()) is not None:

@@ -15,6 +15,17 @@ class Decline:
 GENERIC_DECLINE = Decline("card_declined", "generic_decline", "Your card was declined.")
 
 
+AUTHENTICATION_REQUIRED = Decline(
+    "authentication_required",
+    "authentication_required",
+    "Your card was declined. This transaction requires authentication.",
+)
+
+# How a payment method behaves beyond declining (``SimPaymentMethod.behavior``).
+REQUIRES_AUTHENTICATION = "authentication_required"
+DELAYED = "delayed"
+
+
 @dataclass(frozen=True)
 class SimCard:
     brand: str
@@ -23,6 +34,11 @@ class SimCard:
     decline: Decline | None = None
     # Attaches fine, but every charge fails.
     charge_decline: Decline | None = None
+    # card, or a bank debit (sepa_debit) whose payments settle days later.
+    type: str = "card"
+    # REQUIRES_AUTHENTICATION: every off-session payment waits for 3-D Secure; DELAYED:
+    # a payment stays processing until it settles (``settle_async_payment``).
+    behavior: str | None = None
 
     @property
     def declines_on_attach(self) -> bool:
@@ -56,4 +72,9 @@ SIM_CARDS: dict[str, SimCard] = {
         ),
     ),
     "pm_card_chargeCustomerFail": SimCard("visa", "0341", charge_decline=GENERIC_DECLINE),
+    # 4000 0027 6000 3184: authentication on every payment, so renewals need the customer.
+    "pm_card_authenticationRequired": SimCard("visa", "3184", behavior=REQUIRES_AUTHENTICATION),
+    # A SEPA Direct Debit mandate (IBAN DE89 3704 0044 0532 0130 00): accepted at once,
+    # paid or failed days later.
+    "pm_sepaDebit": SimCard("sepa_debit", "3000", type="sepa_debit", behavior=DELAYED),
 }

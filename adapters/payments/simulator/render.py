@@ -1,12 +1,13 @@
-"""The simulator's state rendered as Stripe JSON (API 2025+ shapes).
+"""The simulator's state rendered as Stripe JSON at ``STRIPE_API_VERSION``.
 
-Periods sit on subscription items, an invoice names its subscription and the subscription's
-metadata under ``parent.subscription_details``, lines carry
-``parent.subscription_item_details.proration`` (``parent.invoice_item_details`` for a
-one-off price) and ``pricing.price_details.price`` (the price expanded, so its lookup key
-is there). One extra, non-Stripe field: a subscription's
-``scheduled_price_lookup_key`` (the price a pending schedule switches to at renewal).
-No personal data is rendered except on the customer object itself.
+Every object validates against that version's OpenAPI schema (``tests/contract``): each
+field Stripe requires is there, and none Stripe does not know. Periods sit on subscription
+items; an invoice names its subscription under ``parent.subscription_details`` and its
+payments under ``payments`` (an ``invoice_payment`` per PaymentIntent, which holds the last
+attempt's decline); lines carry ``parent.subscription_item_details`` (or
+``invoice_item_details``) and ``pricing.price_details.price``. Expandable fields are ids
+unless the caller passes the expanded object, as Stripe does on ``expand[]``; events never
+expand. No personal data is rendered except on the customer object itself.
 """
 
 from __future__ import annotations
@@ -14,23 +15,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import stripe
-
+from adapters.payments.base import STRIPE_API_VERSION
 from adapters.payments.simulator.prices import SimPrice
 from db.simulator_models import (
-    SimCheckoutSession,
     SimCustomer,
     SimInvoice,
     SimPaymentMethod,
-    SimSubscription,
 )
 
-# The API version the events claim: the one the installed stripe SDK speaks.
-API_VERSION: str = stripe.api_version
+API_VERSION: str = STRIPE_API_VERSION
 
 Json = dict[str, Any]
 
 TIMES = "\u00d7"  # Stripe's multiplication sign in line descriptions
+
+# Prices come from the catalog, not from a create call: one fixed creation time.
+PRICE_CREATED = 1767225600  # 2026-01-01T00:00:00Z
+
+SELF = {"type": "self"}
 
 
 def unix(moment: datetime | None) -> int | None:
@@ -43,12 +45,17 @@ def money(cents: int, currency: str) -> str:
     return f"{cents / 100:,.2f} {currency.upper()}"
 
 
+def listing(data: list[Json], url: str) -> Json:
+    return {"object": "list", "data": data, "has_more": False, "url": url}
+
+
 def price(p: SimPrice) -> Json:
     return {
         "id": p.id,
         "object": "price",
         "active": True,
         "billing_scheme": "per_unit",
+        "created": PRICE_CREATED,
         "currency": p.currency,
         "livemode": False,
         "lookup_key": p.lookup_key,
@@ -58,6 +65,7 @@ def price(p: SimPrice) -> Json:
         "recurring": {
             "interval": p.interval.value,
             "interval_count": 1,
+            "meter": None,
             "usage_type": "licensed",
         }
         if p.interval
@@ -91,7 +99,8 @@ def invoice_line(
     invoice_item_id: str | None = None,
 ) -> Json:
     """A line of a subscription item, or of an invoice item (a one-off price) when
-    ``invoice_item_id`` is given."""
+    ``invoice_item_id`` is given. The price is expanded: lines are stored as rendered, and
+    the gateway's own answers read lookup keys from them."""
     if invoice_item_id is not None:
         parent: Json = {
             "type": "invoice_item_details",
@@ -129,12 +138,14 @@ def invoice_line(
         "metadata": {},
         "parent": parent,
         "period": {"start": unix(period_start), "end": unix(period_end)},
+        "pretax_credit_amounts": [],
         "pricing": {
             "type": "price_details",
             "price_details": {"price": price(p), "product": p.product_id},
             "unit_amount_decimal": str(p.amount_cents),
         },
         "quantity": quantity,
+        "subtotal": amount_cents,
         "taxes": [],
     }
 
@@ -146,140 +157,132 @@ def customer(c: SimCustomer) -> Json:
         "address": c.address,
         "balance": c.balance_cents,
         "created": unix(c.created_at),
+        "currency": None,
+        "default_source": None,
+        "delinquent": False,
+        "description": None,
         "email": c.email,
         "invoice_prefix": "SIM",
-        "invoice_settings": {"default_payment_method": c.default_payment_method_id},
+        "invoice_settings": {
+            "custom_fields": None,
+            "default_payment_method": c.default_payment_method_id,
+            "footer": None,
+            "rendering_options": None,
+        },
         "livemode": False,
         "metadata": {"customer_id": c.engine_customer_id} if c.engine_customer_id else {},
         "name": c.name,
+        "next_invoice_sequence": c.invoice_sequence + 1,
+        "phone": None,
+        "preferred_locales": [],
+        "shipping": None,
+        "tax_exempt": "none",
         "test_clock": None,
     }
 
 
 def payment_method(pm: SimPaymentMethod) -> Json:
-    return {
+    obj: Json = {
         "id": pm.id,
         "object": "payment_method",
-        "billing_details": {"address": None, "email": None, "name": None, "phone": None},
-        "card": {
-            "brand": pm.brand,
-            "country": "US",
-            "exp_month": pm.exp_month,
-            "exp_year": pm.exp_year,
-            "funding": "credit",
-            "last4": pm.last4,
+        "allow_redisplay": "unspecified",
+        "billing_details": {
+            "address": None,
+            "email": None,
+            "name": None,
+            "phone": None,
+            "tax_id": None,
         },
         "created": unix(pm.created_at),
         "customer": pm.customer_id,
         "livemode": False,
-        "metadata": {"test_payment_method": pm.source},
-        "type": "card",
+        "metadata": {},
+        "type": pm.type,
     }
-
-
-def subscription(
-    sub: SimSubscription,
-    prices: dict[str, SimPrice],
-    *,
-    latest_invoice: Json | None = None,
-) -> Json:
-    """``prices`` maps every lookup key the subscription uses to its price."""
-    start, end = unix(sub.current_period_start), unix(sub.current_period_end)
-    items: list[dict[str, Any]] = [
-        {"id": sub.plan_item_id, "price": sub.price_lookup_key, "quantity": 1}
-    ]
-    items += list(sub.items or [])
-    rendered_items = [
-        {
-            "id": item["id"],
-            "object": "subscription_item",
-            "created": unix(sub.created_at),
-            "current_period_start": start,
-            "current_period_end": end,
-            "discounts": [],
-            "metadata": {},
-            "price": price(prices[item["price"]]),
-            "quantity": int(item.get("quantity") or 1),
-            "subscription": sub.id,
-            "tax_rates": [],
+    if pm.type == "sepa_debit":
+        obj["sepa_debit"] = {
+            "bank_code": "37040044",
+            "branch_code": "",
+            "country": "DE",
+            "fingerprint": f"fp_{pm.source}",
+            "generated_from": None,
+            "last4": pm.last4,
         }
-        for item in items
-    ]
-    pause = (
-        {"behavior": sub.pause_behavior, "resumes_at": unix(sub.pause_resumes_at)}
-        if sub.pause_behavior
-        else None
-    )
-    return {
-        "id": sub.id,
-        "object": "subscription",
-        "billing_cycle_anchor": unix(sub.billing_cycle_anchor),
-        "cancel_at": unix(sub.current_period_end) if sub.cancel_at_period_end else None,
-        "cancel_at_period_end": sub.cancel_at_period_end,
-        "canceled_at": unix(sub.canceled_at),
-        "collection_method": "charge_automatically",
-        "created": unix(sub.created_at),
-        "currency": sub.currency,
-        "customer": sub.customer_id,
-        "default_payment_method": None,
-        "discounts": [],
-        "ended_at": unix(sub.ended_at),
-        "items": {
-            "object": "list",
-            "data": rendered_items,
-            "has_more": False,
-            "total_count": len(rendered_items),
-            "url": f"/v1/subscription_items?subscription={sub.id}",
-        },
-        "latest_invoice": latest_invoice if latest_invoice is not None else sub.latest_invoice_id,
-        "livemode": False,
-        "metadata": dict(sub.meta or {}),
-        "pause_collection": pause,
-        "schedule": None,
-        "scheduled_price_lookup_key": sub.scheduled_price_lookup_key,
-        "start_date": unix(sub.created_at),
-        "status": sub.status,
-        "test_clock": None,
-        "trial_end": None,
-        "trial_start": None,
-    }
+    else:
+        obj["card"] = {
+            "brand": pm.brand,
+            "checks": None,
+            "country": "US",
+            "display_brand": pm.brand,
+            "exp_month": pm.exp_month,
+            "exp_year": pm.exp_year,
+            "fingerprint": f"fp_{pm.source}",
+            "funding": "credit",
+            "generated_from": None,
+            "last4": pm.last4,
+            "networks": None,
+            "regulated_status": "unregulated",
+            "three_d_secure_usage": {"supported": True},
+            "wallet": None,
+        }
+    return obj
 
 
-def invoice(inv: SimInvoice, *, base_url: str, subscription_id: str | None = None) -> Json:
+def invoice(
+    inv: SimInvoice,
+    *,
+    base_url: str,
+    payments: list[Json] | None = None,
+    subscription_id: str | None = None,
+) -> Json:
     subscription_id = subscription_id or inv.subscription_id
     lines = list(inv.lines or [])
     return {
         "id": inv.id,
         "object": "invoice",
         "account_country": "US",
+        "account_name": None,
         "amount_due": inv.amount_due_cents,
+        "amount_overpaid": 0,
         "amount_paid": inv.amount_paid_cents,
+        "amount_paid_off_stripe": 0,
         "amount_remaining": inv.amount_remaining_cents,
+        "amount_shipping": 0,
+        "application": None,
         "attempt_count": inv.attempt_count,
         "attempted": inv.attempted,
         "auto_advance": inv.status == "open",
+        "automatic_tax": {
+            "disabled_reason": None,
+            "enabled": False,
+            "liability": None,
+            "provider": None,
+            "status": None,
+        },
         "billing_reason": inv.billing_reason,
         "collection_method": "charge_automatically",
         "created": unix(inv.created_at),
         "currency": inv.currency,
         "customer": inv.customer_id,
+        "default_payment_method": None,
+        "default_source": None,
+        "default_tax_rates": [],
+        "description": None,
         "discounts": [f"di_sim_{inv.coupon}"] if inv.coupon else [],
+        "due_date": None,
+        "effective_at": unix(inv.finalized_at),
         "ending_balance": inv.ending_balance_cents,
         "hosted_invoice_url": f"{base_url}/v1/simulator/invoices/{inv.id}",
         "invoice_pdf": f"{base_url}/v1/simulator/invoices/{inv.id}/pdf",
-        # Not on Stripe's invoice (it lives on the payment): what the last attempt failed with.
-        "last_payment_error": inv.last_payment_error,
-        "lines": {
-            "object": "list",
-            "data": lines,
-            "has_more": False,
-            "total_count": len(lines),
-            "url": f"/v1/invoices/{inv.id}/lines",
-        },
+        "issuer": SELF,
+        "last_finalization_error": None,
+        "latest_revision": None,
+        "lines": listing(lines, f"/v1/invoices/{inv.id}/lines"),
         "livemode": False,
         "metadata": {},
         "next_payment_attempt": unix(inv.next_payment_attempt),
         "number": inv.number,
+        "on_behalf_of": None,
         "parent": {
             "type": "subscription_details",
             "quote_details": None,
@@ -290,57 +293,58 @@ def invoice(inv: SimInvoice, *, base_url: str, subscription_id: str | None = Non
         }
         if subscription_id
         else None,
+        "payment_settings": {
+            "default_mandate": None,
+            "payment_method_options": None,
+            "payment_method_types": None,
+        },
+        "payments": listing(payments or [], f"/v1/invoice_payments?invoice={inv.id}"),
         "period_end": unix(inv.period_end),
         "period_start": unix(inv.period_start),
+        "post_payment_credit_notes_amount": 0,
+        "pre_payment_credit_notes_amount": 0,
+        "receipt_number": None,
         "starting_balance": inv.starting_balance_cents,
+        "statement_descriptor": None,
         "status": inv.status,
         "status_transitions": {
             "finalized_at": unix(inv.finalized_at),
-            "marked_uncollectible_at": None,
+            "marked_uncollectible_at": unix(inv.marked_uncollectible_at),
             "paid_at": unix(inv.paid_at),
             "voided_at": unix(inv.voided_at),
         },
         "subtotal": inv.subtotal_cents,
+        "subtotal_excluding_tax": inv.subtotal_cents,
+        "test_clock": None,
         "total": inv.total_cents,
         "total_discount_amounts": [
             {"amount": inv.discount_cents, "discount": f"di_sim_{inv.coupon}"}
         ]
         if inv.coupon
         else [],
+        "total_excluding_tax": inv.total_cents,
+        "total_pretax_credit_amounts": [],
         "total_taxes": [],
+        "webhooks_delivered_at": unix(inv.created_at),
     }
 
 
-def checkout_session(cs: SimCheckoutSession, *, invoice_id: str | None = None) -> Json:
-    complete = cs.status == "complete"
-    return {
-        "id": cs.id,
-        "object": "checkout.session",
-        "cancel_url": cs.cancel_url,
-        "client_reference_id": cs.engine_customer_id,
-        "created": unix(cs.created_at),
-        "currency": "usd",
-        "customer": cs.customer_id,
-        "expires_at": unix(cs.expires_at),
-        "invoice": invoice_id,
-        "livemode": False,
-        "metadata": {"customer_id": cs.engine_customer_id} if cs.engine_customer_id else {},
-        "mode": "subscription",
-        "payment_status": "paid" if complete else "unpaid",
-        "status": cs.status,
-        "subscription": cs.subscription_id,
-        "success_url": cs.success_url,
-        "url": None if complete else cs.url,
-    }
-
-
-def event(event_id: str, type_: str, created: datetime, obj: Json) -> Json:
+def event(
+    event_id: str,
+    type_: str,
+    created: datetime,
+    obj: Json,
+    previous_attributes: Json | None = None,
+) -> Json:
+    data: Json = {"object": obj}
+    if previous_attributes is not None:
+        data["previous_attributes"] = previous_attributes
     return {
         "id": event_id,
         "object": "event",
         "api_version": API_VERSION,
         "created": unix(created),
-        "data": {"object": obj},
+        "data": data,
         "livemode": False,
         "pending_webhooks": 0,
         "request": {"id": None, "idempotency_key": None},

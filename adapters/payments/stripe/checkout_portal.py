@@ -1,0 +1,76 @@
+"""Stripe's hosted pages: Checkout for a first subscription, the Customer Portal after."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from adapters.payments.base import PaymentRequestRejected, PriceRef
+from adapters.payments.stripe.client import StripeBase
+from adapters.payments.stripe.errors import options, stripe_errors
+from adapters.payments.stripe.portal import find_portal_configuration
+
+if TYPE_CHECKING:
+    from stripe.params.checkout import SessionCreateParams as CheckoutSessionCreateParams
+
+
+class HostedPagesMixin(StripeBase):
+    async def create_checkout_session(
+        self,
+        *,
+        provider_customer_id: str,
+        customer_id: str,
+        price: PriceRef,
+        success_url: str,
+        cancel_url: str,
+        idempotency_key: str,
+        coupon: str | None = None,
+    ) -> str:
+        resolved = await self._price(price.lookup_key)
+        # In subscription mode Checkout saves the card on the subscription
+        # (``default_payment_method``), not on the customer: the card reads ask there first.
+        params: CheckoutSessionCreateParams = {
+            "mode": "subscription",
+            "customer": provider_customer_id,
+            "client_reference_id": customer_id,
+            "line_items": [{"price": resolved.id, "quantity": 1}],
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "metadata": {"customer_id": customer_id},
+            "subscription_data": {"metadata": {"customer_id": customer_id}},
+        }
+        if coupon:
+            params["discounts"] = [{"coupon": coupon}]
+        with stripe_errors("create checkout session"):
+            session = await self._client.v1.checkout.sessions.create_async(
+                params, options(idempotency_key)
+            )
+        if not session.url:
+            raise PaymentRequestRejected("checkout session has no URL", code="no_url")
+        return str(session.url)
+
+    async def _portal_configuration_id(self) -> str:
+        # Looked up once per process: sync-catalog updates the configuration in place, so
+        # its id does not change.
+        if self._portal_configuration is None:
+            found = await find_portal_configuration(self._client, active_only=True)
+            if found is None:
+                raise PaymentRequestRejected(
+                    "Stripe has no active Customer Portal configuration of the engine's "
+                    "(run `lifecycle stripe sync-catalog`)",
+                    code="portal_not_configured",
+                )
+            self._portal_configuration = str(found["id"])
+        return self._portal_configuration
+
+    async def create_portal_session(self, *, provider_customer_id: str, return_url: str) -> str:
+        configuration = await self._portal_configuration_id()
+        # A short-lived link with nothing to replay: no caller key (the SDK sends a fresh one).
+        with stripe_errors("create portal session"):
+            session = await self._client.v1.billing_portal.sessions.create_async(
+                {
+                    "customer": provider_customer_id,
+                    "return_url": return_url,
+                    "configuration": configuration,
+                }
+            )
+        return str(session.url)
