@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from adapters.email.base import EmailDeliveryError, EmailSender, OutgoingEmail
+from adapters.email.base import EmailSender, OutgoingEmail
 from db.engine import SessionFactory
 from db.ledger import append_ledger
 from db.models import Customer, EmailOutbox
@@ -59,8 +59,10 @@ class EmailActivities:
     @activity.defn(name="send_email")
     async def send_email(self, request: SendEmailInput) -> SendEmailResult:
         outbox, to_name = await self._ensure_outbox_row(request)
-        if outbox.status in ("sent", "skipped", "failed"):
-            # A retry after the provider accepted: never a second email.
+        if outbox.status != "pending" or not self._sender.delivered_by_outbox:
+            # Settled already (a retry: never a second email), or for a provider outside the
+            # engine, the dispatcher's to send (``lifecycle.email_dispatch``): the lifecycle's
+            # timeline never waits for the provider, nor retries it.
             return SendEmailResult(outbox_id=outbox.id, status=outbox.status)
         if outbox.to_email is None:
             result, _ = await self._finish(outbox.id, status="skipped", error="no email address")
@@ -74,23 +76,11 @@ class EmailActivities:
             customer_id=outbox.customer_id,
             idempotency_key=outbox.idempotency_key,
         )
-        if self._sender.delivered_by_outbox:
-            # The commit is the delivery, so a crash on either side of it can neither lose
-            # nor repeat the email; only the announcement after it can go missing.
-            result, delivered_now = await self._finish(outbox.id, status="sent")
-            if delivered_now:
-                await self._sender.send(email)
-            return result
-        try:
-            message_id = await self._sender.send(email)
-        except EmailDeliveryError as exc:
-            await self._record_attempt_error(outbox.id, str(exc), final=not exc.retryable)
-            raise ApplicationError(
-                str(exc), type="EmailDeliveryError", non_retryable=not exc.retryable
-            ) from exc
-        # A crash between the provider's acceptance and this commit sends the email again
-        # on retry: providers like SendGrid take no idempotency key to prevent that.
-        result, _ = await self._finish(outbox.id, status="sent", message_id=message_id)
+        # The commit is the delivery, so a crash on either side of it can neither lose nor
+        # repeat the email; only the announcement after it can go missing.
+        result, delivered_now = await self._finish(outbox.id, status="sent")
+        if delivered_now:
+            await self._sender.send(email)
         return result
 
     async def _ensure_outbox_row(self, request: SendEmailInput) -> tuple[EmailOutbox, str | None]:
@@ -137,18 +127,6 @@ class EmailActivities:
             )
             assert row is not None
             return row, customer.name
-
-    async def _record_attempt_error(self, outbox_id: int, error: str, *, final: bool) -> None:
-        async with self._sessions.begin() as session:
-            values: dict[str, Any] = {
-                "attempts": EmailOutbox.attempts + 1,
-                "last_error": error[:2000],
-            }
-            if final:
-                values["status"] = "failed"
-            await session.execute(
-                update(EmailOutbox).where(EmailOutbox.id == outbox_id).values(**values)
-            )
 
     async def _finish(
         self,

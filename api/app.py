@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.openapi.utils import get_openapi
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 
+from adapters.payments.simulator import SimulatedGateway
 from api.auth import KeyRing
 from api.context import AppContext
 from api.dashboard import routes as dashboard_routes
-from api.errors import install_error_handlers
+from api.errors import (
+    PROBLEM_JSON,
+    ProblemDocument,
+    install_error_handlers,
+    problem_response,
+    problem_responses,
+    reject_unstorable_input,
+)
 from api.routers import (
     admin,
     billing,
@@ -27,6 +38,7 @@ from api.routers import (
     usage,
     webhooks,
 )
+from api.simulator_delivery import SimulatorRedelivery
 from db.engine import SessionFactory, create_engine, session_factory
 from db.models import ApiKey
 from lifecycle.settings import Settings
@@ -87,9 +99,19 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
             keys=KeyRing(app_keys=settings.app_api_keys, admin_keys=settings.admin_api_keys),
             payments=payment_gateway(settings, sessions),
         )
+        stop = asyncio.Event()
+        loops = []
+        if settings.lifecycle_simulator_redelivery and isinstance(
+            app.state.context.payments, SimulatedGateway
+        ):
+            # Stripe retries an unacknowledged webhook; the simulator's events get the same.
+            redelivery = SimulatorRedelivery(app.state.context)
+            loops.append(asyncio.create_task(redelivery.run(stop)))
         try:
             yield
         finally:
+            stop.set()
+            await asyncio.gather(*loops)
             await engine.dispose()
 
     app = FastAPI(
@@ -100,6 +122,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
             "Authenticate with `Authorization: Bearer <key>`; errors are RFC 9457 problems."
         ),
         lifespan=lifespan,
+        dependencies=[Depends(reject_unstorable_input)],
     )
     install_error_handlers(app)
     app.include_router(health.router)
@@ -109,13 +132,70 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     app.include_router(notifications.router)
     app.include_router(webhooks.router)
     app.include_router(admin.router)
-    app.include_router(usage.router)
+    # The usage routes keep their own module; what they answer besides is declared here.
+    app.include_router(usage.router, responses=problem_responses(404, 409, 503))
     app.include_router(entitlements.router)
-    app.include_router(usage.admin_router)
+    app.include_router(usage.admin_router, responses=problem_responses(404, 409, 503))
     app.include_router(reports.router)
     app.include_router(dashboard_routes.router)
     if settings.uses_payment_simulator:
         # The test clock and the simulated checkout exist only without a Stripe key.
         app.include_router(simulator.admin_router)
         app.include_router(simulator.public_router)
+    install_openapi(app)
     return app
+
+
+_METHODS = ("get", "put", "post", "delete", "patch")
+
+
+def _problems_of(path: str, operation: dict[str, Any]) -> list[int]:
+    """The problems every operation of its kind can answer with, whatever its own code
+    says: 401 where a key is checked, 403 for the admin scope (every admin operation lives
+    under /v1/admin), 404 where the path names a resource, 422 where there is input."""
+    parameters = operation.get("parameters", [])
+    statuses = []
+    if operation.get("security"):
+        statuses.append(401)
+        if path.startswith("/v1/admin"):
+            statuses.append(403)
+    if any(p.get("in") == "path" for p in parameters):
+        statuses.append(404)
+    if parameters or "requestBody" in operation:
+        statuses.append(422)
+    return statuses
+
+
+def install_openapi(app: FastAPI) -> None:
+    """The contract as the API keeps it: every error a ``Problem`` in
+    application/problem+json (FastAPI's default documents a JSON 422 the API never sends)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        problem = ProblemDocument.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(problem.pop("$defs", {}))
+        schemas["Problem"] = problem
+        for path, item in document["paths"].items():
+            for method in _METHODS:
+                operation = item.get(method)
+                if operation is None:
+                    continue
+                responses = operation["responses"]
+                for status in _problems_of(path, operation):
+                    current = responses.get(str(status))
+                    if current is None or PROBLEM_JSON not in current.get("content", {}):
+                        responses[str(status)] = problem_response(status)
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -7,7 +7,8 @@ import hmac
 from dataclasses import dataclass
 from enum import StrEnum
 
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import Problem
 from db.api_keys import find_key
@@ -53,7 +54,19 @@ def _unauthorized(detail: str) -> Problem:
     return Problem(401, detail, type="unauthorized", headers={"WWW-Authenticate": "Bearer"})
 
 
-async def authenticate(request: Request) -> Principal:
+# Declares the scheme in the OpenAPI document (and on every operation that needs a key);
+# the header is read below, so that every refusal is a problem document.
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key: scope `app`, or `admin` (which may also call app operations)",
+)
+
+
+async def authenticate(
+    request: Request,
+    declared: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
+) -> Principal:
     header = request.headers.get("authorization")
     if not header:
         raise _unauthorized("missing Authorization header; send 'Authorization: Bearer <key>'")
@@ -73,12 +86,11 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
-async def require_app(request: Request) -> Principal:
-    return await authenticate(request)
+async def require_app(principal: Principal = Security(authenticate)) -> Principal:
+    return principal
 
 
-async def require_admin(request: Request) -> Principal:
-    principal = await authenticate(request)
+async def require_admin(principal: Principal = Security(authenticate)) -> Principal:
     if principal.scope is not Scope.ADMIN:
         raise Problem(403, "this endpoint needs an API key with scope 'admin'", type="forbidden")
     return principal

@@ -87,6 +87,7 @@ class EmailOutbox(Base):
     """Every lifecycle email, one row per idempotency key, whether a provider sent it or not."""
 
     __tablename__ = "email_outbox"
+    __table_args__ = (Index("ix_email_outbox_status_id", "status", "id"),)
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
@@ -96,7 +97,9 @@ class EmailOutbox(Base):
     subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    # pending -> sent, or failed when the provider refused it for good.
+    # pending -> sending (an attempt under way: recorded before the provider is called) ->
+    # accepted (the provider took it) -> sent (in the ledger); or failed when the provider
+    # refused it for good, or skipped with no address.
     status: Mapped[str] = mapped_column(String(16), default="pending")
     provider: Mapped[str] = mapped_column(String(32))
     provider_message_id: Mapped[str | None] = mapped_column(String(255))
@@ -105,6 +108,12 @@ class EmailOutbox(Base):
     # When the lifecycle asked for the email (workflow time), and when a provider accepted it.
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The attempt under way, and when the next may start after a provider error.
+    attempt_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # SendGrid's scheduled send of the attempt: cancellable until shortly before ``send_at``.
+    batch_id: Mapped[str | None] = mapped_column(String(255))
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class LedgerEvent(Base):

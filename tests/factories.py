@@ -136,6 +136,8 @@ def make_settings(
         "temporal_task_queue": task_queue,
         "lifecycle_app_api_keys": APP_KEY,
         "lifecycle_admin_api_keys": ADMIN_KEY,
+        # Tests deliver the simulator's events themselves, in the order they choose.
+        "lifecycle_simulator_redelivery": False,
     }
     if config_path is not None:
         values["lifecycle_config"] = config_path

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from activities.emails import EmailActivities, SendEmailInput
-from adapters.email.base import OutgoingEmail
+from adapters.email.base import OutgoingEmail, Schedule
 from adapters.email.log_sender import LogEmailSender
 from db.engine import SessionFactory
 from domain.emails import EmailTemplate
@@ -24,7 +24,7 @@ class _Announcements(LogEmailSender):
         self.announced: list[str] = []
         self._die = die_once
 
-    async def send(self, email: OutgoingEmail) -> str | None:
+    async def send(self, email: OutgoingEmail, schedule: Schedule | None = None) -> str | None:
         if self._die:
             self._die = False
             raise SystemExit("worker killed between the commit and the announcement")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker, WorkflowRunner
 
 from activities.billing import BillingActivities
 from activities.customers import CustomerActivities
+from activities.database_errors import NonRetryableDataErrors
 from activities.emails import EmailActivities
 from activities.notifications import NotificationActivities
 from activities.policy import PolicyActivities, Terms
@@ -19,6 +21,7 @@ from adapters.email.base import EmailSender
 from adapters.payments.base import PaymentGateway
 from db.engine import SessionFactory, create_engine, session_factory
 from lifecycle.config import load_config
+from lifecycle.email_dispatch import EmailDispatcher
 from lifecycle.settings import Settings
 from lifecycle.temporal import connect
 from lifecycle.usage_notices import UsageNotices
@@ -76,6 +79,8 @@ def build_worker(
             policy.terms,
         ],
         workflow_runner=workflow_runner,
+        # A value the database refuses is refused on every retry: fail the activity at once.
+        interceptors=[NonRetryableDataErrors()],
         max_cached_workflows=tuning.max_cached_workflows,
         max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
         max_concurrent_activities=tuning.max_concurrent_activities,
@@ -97,16 +102,18 @@ def terms_loader(settings: Settings) -> Callable[[], Awaitable[Terms]]:
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` is set (or forever); shuts down gracefully, finishing in-flight
     tasks. Besides workflows and activities, the worker relays usage notices the API could
-    not deliver (``lifecycle.usage_notices``)."""
+    not deliver (``lifecycle.usage_notices``) and sends the email outbox through a provider
+    (``lifecycle.email_dispatch``)."""
     config = settings.engine_config
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     client = await connect(settings.temporal_target, settings.temporal_namespace)
+    sender = email_sender(settings)
     worker = build_worker(
         client,
         task_queue=settings.temporal_task_queue,
         sessions=sessions,
-        sender=email_sender(settings),
+        sender=sender,
         gateway=payment_gateway(settings, sessions),
         product_name=config.product_name,
         app_url=config.app_url,
@@ -115,14 +122,26 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     )
     stop = stop or asyncio.Event()
     notices = UsageNotices(sessions, config.catalog, client)
+    # The dispatcher's own connections, one per send in flight (EmailDispatcher's batch):
+    # a send's commit never queues behind activities.
+    dispatch_engine = create_engine(settings.database_url, pool_size=8)
+    dispatcher = EmailDispatcher(
+        session_factory(dispatch_engine),
+        sender,
+        hold=timedelta(seconds=settings.lifecycle_email_hold_seconds),
+        stale_after=timedelta(seconds=settings.lifecycle_email_stale_seconds),
+    )
     logger.info("worker polling task queue %r", settings.temporal_task_queue)
     try:
         async with worker:
-            relay = asyncio.create_task(notices.relay(stop))
+            loops = [asyncio.create_task(notices.relay(stop))]
+            if not sender.delivered_by_outbox:
+                loops.append(asyncio.create_task(dispatcher.run(stop)))
             try:
                 await stop.wait()
             finally:
                 stop.set()
-                await relay
+                await asyncio.gather(*loops)
     finally:
         await engine.dispose()
+        await dispatch_engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
 
@@ -26,12 +27,33 @@ class EmailDeliveryError(Exception):
         self.status_code = status_code
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """A send held by the provider until ``send_at`` in a cancellable batch (SendGrid)."""
+
+    batch_id: str
+    send_at: datetime
+
+
 class EmailSender(Protocol):
     name: str
     # True when committing the outbox row as sent is itself the delivery (the embedded
     # default): the activity then calls ``send`` after that commit, only to announce it.
     delivered_by_outbox: bool
 
-    async def send(self, email: OutgoingEmail) -> str | None:
-        """Deliver the email; returns the provider's message id when it gives one."""
+    async def send(self, email: OutgoingEmail, schedule: Schedule | None = None) -> str | None:
+        """Deliver the email (held until ``schedule.send_at`` when given); returns the
+        provider's message id when it gives one."""
         ...
+
+
+class SchedulingSender(EmailSender, Protocol):
+    """A provider whose sends can be held and cancelled: what makes a retry after an
+    unconfirmed attempt safe (cancel it, then send again)."""
+
+    # How long before ``send_at`` a cancellation is still honoured.
+    cancel_deadline: timedelta
+
+    async def create_batch(self) -> str: ...
+
+    async def cancel_batch(self, batch_id: str) -> None: ...

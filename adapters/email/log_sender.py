@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from adapters.email.base import OutgoingEmail
+from adapters.email.base import OutgoingEmail, Schedule
 
 logger = logging.getLogger("lifecycle.email")
 
@@ -13,7 +13,7 @@ class LogEmailSender:
     name = "outbox"
     delivered_by_outbox = True
 
-    async def send(self, email: OutgoingEmail) -> str | None:
+    async def send(self, email: OutgoingEmail, schedule: Schedule | None = None) -> str | None:
         logger.info(
             "email %s to customer %s key %s: %s",
             email.template,

@@ -57,7 +57,9 @@ async def verify(
         expires = int(expires_text)
     except (ValueError, UnicodeDecodeError):
         return None
-    if not hmac.compare_digest(signature, _sign(context, payload)):
+    # Bytes: compare_digest refuses str with non-ASCII characters, and a forged cookie may
+    # carry any (the header is decoded as Latin-1).
+    if not hmac.compare_digest(signature.encode(), _sign(context, payload).encode()):
         return None
     if expires < (now or time.time()):
         return None

@@ -12,7 +12,7 @@ from sqlalchemy import and_, or_, select
 
 from api.auth import Principal, require_admin
 from api.context import AppContext, get_context
-from api.errors import FieldError, Problem, not_found
+from api.errors import COMMAND_PROBLEMS, FieldError, Problem, not_found
 from api.lifecycle_client import run_command
 from api.routers.customers import customer_view
 from api.schemas import (
@@ -154,7 +154,11 @@ async def search_customers(
     )
 
 
-@router.post("/customers/{customer_id}/trial-extension", response_model=CustomerView)
+@router.post(
+    "/customers/{customer_id}/trial-extension",
+    response_model=CustomerView,
+    responses=COMMAND_PROBLEMS,
+)
 async def extend_trial(
     customer_id: str,
     body: TrialExtensionRequest,
@@ -217,7 +221,7 @@ async def export_customer(
     return document
 
 
-@router.delete("/customers/{customer_id}", response_model=ErasureView)
+@router.delete("/customers/{customer_id}", response_model=ErasureView, responses=COMMAND_PROBLEMS)
 async def erase_customer(
     customer_id: str,
     context: AppContext = Depends(get_context),

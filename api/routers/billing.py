@@ -24,7 +24,14 @@ from adapters.payments.base import (
 )
 from api.auth import Principal, require_app
 from api.context import AppContext, get_context
-from api.errors import FieldError, Problem, not_found
+from api.errors import (
+    COMMAND_PROBLEMS,
+    PROVIDER_PROBLEMS,
+    FieldError,
+    Problem,
+    not_found,
+    problem_responses,
+)
 from api.lifecycle_client import run_command
 from api.routers.customers import customer_view
 from api.schemas import (
@@ -118,7 +125,7 @@ async def _command(
     return await _command_result(context, customer_id)
 
 
-@router.post("/subscription", response_model=CustomerView)
+@router.post("/subscription", response_model=CustomerView, responses=COMMAND_PROBLEMS)
 async def change_subscription(
     customer_id: str,
     body: SubscriptionRequest,
@@ -156,7 +163,7 @@ async def change_subscription(
     return await _command_result(context, customer_id)
 
 
-@router.get("/subscription/preview", response_model=PreviewView)
+@router.get("/subscription/preview", response_model=PreviewView, responses=PROVIDER_PROBLEMS)
 async def preview_subscription(
     customer_id: str,
     plan: str = Query(min_length=1, max_length=64),
@@ -223,7 +230,7 @@ async def preview_subscription(
     )
 
 
-@router.post("/cancel", response_model=CustomerView)
+@router.post("/cancel", response_model=CustomerView, responses=COMMAND_PROBLEMS)
 async def cancel_subscription(
     customer_id: str,
     body: CancelRequest,
@@ -240,7 +247,7 @@ async def cancel_subscription(
     )
 
 
-@router.post("/reactivate", response_model=CustomerView)
+@router.post("/reactivate", response_model=CustomerView, responses=COMMAND_PROBLEMS)
 async def reactivate_subscription(
     customer_id: str,
     idempotency_key: str | None = IdempotencyKey,
@@ -257,7 +264,7 @@ async def reactivate_subscription(
     )
 
 
-@router.post("/pause", response_model=CustomerView)
+@router.post("/pause", response_model=CustomerView, responses=COMMAND_PROBLEMS)
 async def pause_subscription(
     customer_id: str,
     body: PauseRequest,
@@ -281,7 +288,7 @@ async def pause_subscription(
     )
 
 
-@router.post("/resume", response_model=CustomerView)
+@router.post("/resume", response_model=CustomerView, responses=COMMAND_PROBLEMS)
 async def resume_subscription(
     customer_id: str,
     idempotency_key: str | None = IdempotencyKey,
@@ -322,7 +329,7 @@ async def _held_addons(context: AppContext, customer: Customer) -> list[HeldAddo
         return list(held.values())
 
 
-@router.post("/addons", response_model=AddonsView)
+@router.post("/addons", response_model=AddonsView, responses=COMMAND_PROBLEMS)
 async def purchase_addon(
     customer_id: str,
     body: AddonPurchaseRequest,
@@ -366,7 +373,7 @@ async def list_addons(
     )
 
 
-@router.put("/payment-method", response_model=CustomerView)
+@router.put("/payment-method", response_model=CustomerView, responses=COMMAND_PROBLEMS)
 async def update_payment_method(
     customer_id: str,
     body: PaymentMethodRequest,
@@ -383,7 +390,7 @@ async def update_payment_method(
     )
 
 
-@router.put("/billing-address", response_model=CustomerView)
+@router.put("/billing-address", response_model=CustomerView, responses=PROVIDER_PROBLEMS)
 async def update_billing_address(
     customer_id: str,
     body: BillingAddressRequest,
@@ -444,7 +451,11 @@ def _with_query(url: str, value: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}checkout={value}"
 
 
-@router.post("/checkout-session", response_model=UrlView)
+@router.post(
+    "/checkout-session",
+    response_model=UrlView,
+    responses=PROVIDER_PROBLEMS | problem_responses(409),
+)
 async def create_checkout_session(
     customer_id: str,
     body: CheckoutRequest,
@@ -480,7 +491,9 @@ async def create_checkout_session(
     return UrlView(url=url)
 
 
-@router.post("/portal-session", response_model=UrlView)
+@router.post(
+    "/portal-session", response_model=UrlView, responses=PROVIDER_PROBLEMS | problem_responses(409)
+)
 async def create_portal_session(
     customer_id: str,
     body: ReturnUrlRequest,

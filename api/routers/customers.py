@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.auth import Principal, require_app
 from api.context import AppContext, get_context
-from api.errors import FieldError, Problem, not_found
+from api.errors import FieldError, Problem, not_found, problem_responses
 from api.lifecycle_client import start_customer_workflow
 from api.schemas import CustomerCreate, CustomerView
 from db.customers import new_trial_customer
@@ -41,7 +41,13 @@ def _email_conflict(external_id: str) -> Problem:
     "",
     status_code=201,
     response_model=CustomerView,
-    responses={200: {"description": "The customer already existed (same external_id and email)"}},
+    responses={
+        200: {
+            "model": CustomerView,
+            "description": "The customer already existed (same external_id and email)",
+        },
+        **problem_responses(409, 503),
+    },
 )
 async def create_customer(
     body: CustomerCreate,
@@ -89,7 +95,7 @@ async def _find_or_insert(context: AppContext, body: CustomerCreate) -> tuple[Cu
     raise Problem(409, "concurrent sign-ups for this external_id; retry", type="conflict")
 
 
-@router.get("", response_model=CustomerView)
+@router.get("", response_model=CustomerView, responses=problem_responses(404))
 async def find_customer(
     external_id: str = Query(min_length=1, max_length=255, description="Your id for the customer"),
     context: AppContext = Depends(get_context),

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import require_admin
 from api.context import AppContext, get_context
-from api.errors import FieldError, Problem
+from api.errors import FieldError, Problem, problem_response
 from api.reporting_schemas import MetricsView, metrics_view
 from db.reporting import load_reporting_data
 from domain.lifecycle import BillingInterval
@@ -92,9 +92,30 @@ def _problem(name: str, message: str) -> Problem:
     )
 
 
+# The calendar a report may cover. Month and week buckets step past both ends of the
+# range, and datetime stops at years 1 and 9999: dates near either edge would overflow
+# mid-computation, and no ledger holds them anyway.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _bounded(name: str, value: datetime) -> datetime:
+    try:
+        moment = utc(value)
+    except OverflowError:
+        moment = None  # a zone offset pushes it past year 1 or 9999
+    if moment is None or not EARLIEST <= moment <= LATEST:
+        raise _problem(
+            name, f"must lie between {EARLIEST.date().isoformat()} and {LATEST.date().isoformat()}"
+        )
+    return moment
+
+
 def _range(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
-    end = utc(end) if end is not None else datetime.now(UTC)
-    start = utc(start) if start is not None else add_months(end, -12)
+    end = _bounded("to", end) if end is not None else datetime.now(UTC)
+    start = _bounded("from", start) if start is not None else add_months(end, -12)
+    if start < EARLIEST:
+        raise _problem("to", f"must be after {EARLIEST.date().isoformat()} plus 12 months")
     if start >= end:
         raise _problem("from", "must be before `to`")
     if start < add_months(end, -12 * MAX_RANGE_YEARS):
@@ -204,7 +225,7 @@ def render_csv(report: Report, name: str) -> str:
     ),
     responses={
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
-        404: {"description": "No report of that name"},
+        404: problem_response(404, "No report of that name"),
     },
 )
 async def report_csv(

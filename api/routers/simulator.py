@@ -8,14 +8,14 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Header, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from adapters.payments.base import CardDeclined, PaymentError, PriceRef
 from api.auth import require_admin
 from api.context import AppContext, get_context
-from api.errors import Problem, not_found
+from api.errors import SIMULATOR_PAGE_PROBLEMS, Problem, not_found, problem_responses
 from api.payment_events import ingest_payment_event
 from api.routers.customers import customer_view
 from api.schemas import CheckoutCompletion, TestClockAdvance, TestClockResult
@@ -48,13 +48,24 @@ async def _feed(context: AppContext, events: list[dict]) -> list[str]:
     return [str(event["type"]) for event in events]
 
 
-@admin_router.post("/advance", response_model=TestClockResult)
+@admin_router.post(
+    "/advance", response_model=TestClockResult, responses=problem_responses(404, 409, 503)
+)
 async def advance_test_clock(
-    body: TestClockAdvance, context: AppContext = Depends(get_context)
+    body: TestClockAdvance,
+    context: AppContext = Depends(get_context),
+    idempotency_key: str | None = Header(
+        default=None,
+        alias="Idempotency-Key",
+        max_length=255,
+        description="A retry with the same key answers the first advance, moving nothing.",
+    ),
 ) -> TestClockResult:
     """Move the customer's test clock to the end of the current period: the simulator
     renews (or ends) the subscription, charges the card, and feeds the resulting events
-    to the engine exactly as Stripe's webhooks would."""
+    to the engine exactly as Stripe's webhooks would. Events this request could not feed
+    (the API stopped half-way) are delivered again until acknowledged
+    (``api.simulator_delivery``)."""
     simulator = _simulator(context)
     async with context.sessions() as session:
         customer = await session.get(Customer, body.customer_id)
@@ -65,7 +76,12 @@ async def advance_test_clock(
             409, "the customer has no subscription to renew", type="transition-not-allowed"
         )
     try:
-        events = await simulator.advance_to_period_end(customer.provider_customer_id)
+        events = await simulator.advance_to_period_end(
+            customer.provider_customer_id,
+            idempotency_key=f"test-clock:{body.customer_id}:{idempotency_key}"
+            if idempotency_key
+            else None,
+        )
     except PaymentError as exc:
         raise Problem(409, str(exc), type="transition-not-allowed") from None
     types = await _feed(context, events)
@@ -151,7 +167,7 @@ key. 3-D Secure completes on this page; a SEPA debit completes the session unpai
     )
 
 
-@public_router.post("/checkout/{session_id}/complete")
+@public_router.post("/checkout/{session_id}/complete", responses=SIMULATOR_PAGE_PROBLEMS)
 async def complete_checkout(
     session_id: str, body: CheckoutCompletion, context: AppContext = Depends(get_context)
 ) -> dict[str, object]:
@@ -201,7 +217,7 @@ async def invoice_page(invoice_id: str, context: AppContext = Depends(get_contex
     )
 
 
-@public_router.post("/invoices/{invoice_id}/pay")
+@public_router.post("/invoices/{invoice_id}/pay", responses=SIMULATOR_PAGE_PROBLEMS)
 async def pay_invoice_page(
     invoice_id: str, body: InvoicePayment, context: AppContext = Depends(get_context)
 ) -> dict[str, object]:
@@ -212,7 +228,11 @@ async def pay_invoice_page(
     )
 
 
-@public_router.get("/invoices/{invoice_id}/pdf")
+@public_router.get(
+    "/invoices/{invoice_id}/pdf",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def invoice_pdf(invoice_id: str, context: AppContext = Depends(get_context)) -> Response:
     """A plain-text rendering where Stripe would serve a PDF."""
     simulator = _simulator(context)
@@ -258,7 +278,7 @@ async def portal_page(session_id: str, context: AppContext = Depends(get_context
     )
 
 
-@public_router.post("/portal/{session_id}/plan")
+@public_router.post("/portal/{session_id}/plan", responses=SIMULATOR_PAGE_PROBLEMS)
 async def portal_change_plan(
     session_id: str, body: PlanChange, context: AppContext = Depends(get_context)
 ) -> dict[str, object]:
@@ -269,21 +289,21 @@ async def portal_change_plan(
     return await _act(context, simulator.portal_change_plan(session_id, price))
 
 
-@public_router.post("/portal/{session_id}/cancel")
+@public_router.post("/portal/{session_id}/cancel", responses=SIMULATOR_PAGE_PROBLEMS)
 async def portal_cancel(
     session_id: str, context: AppContext = Depends(get_context)
 ) -> dict[str, object]:
     return await _act(context, _simulator(context).portal_cancel(session_id))
 
 
-@public_router.post("/portal/{session_id}/renew")
+@public_router.post("/portal/{session_id}/renew", responses=SIMULATOR_PAGE_PROBLEMS)
 async def portal_renew(
     session_id: str, context: AppContext = Depends(get_context)
 ) -> dict[str, object]:
     return await _act(context, _simulator(context).portal_reactivate(session_id))
 
 
-@public_router.post("/portal/{session_id}/payment-method")
+@public_router.post("/portal/{session_id}/payment-method", responses=SIMULATOR_PAGE_PROBLEMS)
 async def portal_update_card(
     session_id: str, body: CheckoutCompletion, context: AppContext = Depends(get_context)
 ) -> dict[str, object]:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import time
+from typing import Any
 
-import stripe
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy.exc import DBAPIError
 
+from activities.database_errors import is_refused_value
 from adapters.payments.base import STRIPE_API_VERSION
+from adapters.payments.stripe_objects import parse_event
 from api.context import AppContext, get_context
-from api.errors import Problem
+from api.errors import RAW_BODY_ENDPOINTS, Problem, first_unstorable, problem_responses
 from api.payment_events import ingest_payment_event
 from api.schemas import WebhookAck
 
@@ -19,9 +25,100 @@ logger = logging.getLogger("lifecycle.webhooks")
 
 # Stripe's default: signatures older than five minutes are replays.
 _SIGNATURE_TOLERANCE_SECONDS = 300
+# Stripe's events nest a handful of levels and its ids are short; anything far beyond is
+# not an event worth storing (and the inbox's columns hold 255 and 128 characters).
+_MAX_DEPTH = 32
+_MAX_ID = 255
+_MAX_TYPE = 128
 
 
-@router.post("/stripe", response_model=WebhookAck)
+def signature_error(payload: bytes, header: str, secret: str, *, now: float) -> str | None:
+    """Why a ``Stripe-Signature`` does not sign these exact bytes, or None when it does.
+
+    Stripe signs ``"<t>.<raw body>"`` with HMAC-SHA256. Checked here over the raw bytes:
+    the library decodes the body first, which fails on bytes that are not UTF-8 (and a
+    replacement-decoded body would be a different message from the one signed)."""
+    timestamp: int | None = None
+    signatures: list[bytes] = []
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t":
+            try:
+                timestamp = int(value) if len(value) <= 12 else None
+            except ValueError:
+                timestamp = None
+        elif key == "v1":
+            signatures.append(value.encode("ascii", errors="replace"))
+    if timestamp is None or not signatures:
+        return "no timestamp or no v1 signature in the header"
+    expected = hmac.new(
+        secret.encode(), str(timestamp).encode() + b"." + payload, hashlib.sha256
+    ).hexdigest()
+    if not any(hmac.compare_digest(expected.encode(), given) for given in signatures):
+        return "no signature matches the payload"
+    if abs(now - timestamp) > _SIGNATURE_TOLERANCE_SECONDS:
+        return "the timestamp is outside the tolerance zone"
+    return None
+
+
+def _invalid(detail: str) -> Problem:
+    return Problem(400, detail, type="invalid-event")
+
+
+def _depth_exceeds(document: Any, limit: int) -> bool:
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            if depth > limit:
+                return True
+            items = value.values() if isinstance(value, dict) else value
+            pending.extend((item, depth + 1) for item in items)
+    return False
+
+
+def _event_body(payload: bytes) -> dict[str, Any]:
+    """The signed body as an event, or a 400 naming what is wrong with it: whatever it
+    holds is refused here, before anything is stored or signalled."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _invalid("the event body is not UTF-8") from None
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError):
+        raise _invalid("the event body is not JSON") from None
+    if not isinstance(body, dict) or body.get("object") != "event":
+        raise _invalid("the body is not a Stripe event")
+    if _depth_exceeds(body, _MAX_DEPTH):
+        raise _invalid(f"the event nests deeper than {_MAX_DEPTH} levels")
+    fault = first_unstorable(body)
+    if fault is not None:
+        raise _invalid(f"the event cannot be stored: {fault.detail}")
+    for name, limit in (("id", _MAX_ID), ("type", _MAX_TYPE)):
+        value = body.get(name)
+        if not isinstance(value, str) or not 0 < len(value) <= limit:
+            raise _invalid(f"the event's {name} must be a string of 1 to {limit} characters")
+    try:
+        event = parse_event(body)
+    except (ArithmeticError, AttributeError, LookupError, TypeError, ValueError) as exc:
+        raise _invalid(f"not a valid event: {exc}") from None
+    for name, value in (
+        ("customer", event.provider_customer_id),
+        ("invoice", event.invoice_id),
+        ("customer_id metadata", event.engine_customer_id),
+    ):
+        if value is not None and (not isinstance(value, str) or len(value) > _MAX_ID):
+            raise _invalid(f"the event's {name} is not an id")
+    return body
+
+
+@router.post(
+    "/stripe",
+    response_model=WebhookAck,
+    responses=problem_responses(400, 503),
+    openapi_extra={"security": []},
+)
 async def stripe_webhook(
     request: Request, context: AppContext = Depends(get_context)
 ) -> WebhookAck:
@@ -36,21 +133,10 @@ async def stripe_webhook(
     header = request.headers.get("stripe-signature")
     if not header:
         raise Problem(400, "missing Stripe-Signature header", type="invalid-signature")
-    try:
-        stripe.WebhookSignature.verify_header(
-            payload.decode("utf-8", errors="replace"),
-            header,
-            secret,
-            tolerance=_SIGNATURE_TOLERANCE_SECONDS,
-        )
-    except stripe.SignatureVerificationError as exc:
-        raise Problem(400, f"invalid Stripe-Signature: {exc}", type="invalid-signature") from None
-    try:
-        body = json.loads(payload)
-    except json.JSONDecodeError:
-        raise Problem(400, "the event body is not JSON", type="invalid-event") from None
-    if not isinstance(body, dict) or body.get("object") != "event" or "id" not in body:
-        raise Problem(400, "the body is not a Stripe event", type="invalid-event")
+    reason = signature_error(payload, header, secret, now=time.time())
+    if reason is not None:
+        raise Problem(400, f"invalid Stripe-Signature: {reason}", type="invalid-signature")
+    body = _event_body(payload)
     version = body.get("api_version")
     if version != STRIPE_API_VERSION:
         # The payload's shape follows the endpoint's version, and the parser reads only the
@@ -71,5 +157,13 @@ async def stripe_webhook(
             type="api-version-mismatch",
             extra={"expected_api_version": STRIPE_API_VERSION, "api_version": version},
         )
-    result = await ingest_payment_event(context, body, provider="stripe")
+    try:
+        result = await ingest_payment_event(context, body, provider="stripe")
+    except DBAPIError as exc:
+        if not is_refused_value(exc):
+            raise
+        raise _invalid("the event holds a value the engine cannot store") from None
     return WebhookAck(received=True, duplicate=result.duplicate, status=result.status)
+
+
+RAW_BODY_ENDPOINTS.add(stripe_webhook)

@@ -220,3 +220,73 @@ async def test_worker_killed_mid_dunning_loses_and_repeats_nothing(
     ]
     # Sent by the worker processes (sign-up and conversion went through them too).
     assert deliveries == templates
+
+
+async def test_a_new_card_during_a_stall_of_overdue_retries_wins(
+    database_url: str,
+    sessions: SessionFactory,
+    dev_server_env: WorkflowEnvironment,
+    task_queue: str,
+    tmp_path: Path,
+) -> None:
+    """The worker is down while every retry falls due; the customer sends a new card. On the
+    restart the card is applied before the final action, and the customer recovers.
+
+    Before: the main loop ran every overdue retry back to back under one hold of the lock,
+    and the last one canceled the subscription while the card update waited (~80 s), which
+    then answered 200 with status canceled."""
+    config_path = write_config(tmp_path, dunning={"retries": ["2s", "4s", "6s"]})
+    settings = make_settings(
+        database_url=database_url, task_queue=task_queue, config_path=config_path
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "TEMPORAL_ADDRESS": dev_server_env.client.service_client.config.target_host,
+        "TEMPORAL_TASK_QUEUE": task_queue,
+        "LIFECYCLE_CONFIG": str(config_path),
+    }
+    log = tmp_path / "worker.log"
+    async with api_client(settings, dev_server_env.client) as http:
+        with worker_process(env, log) as first:
+            cid = await _active_customer(http)
+            await _renew_with_a_failing_card(http, cid)
+            await eventually(
+                lambda: outbox(sessions, cid),
+                lambda rows: [r.template for r in rows].count("payment_failed") >= 1,
+                timeout=60,
+                interval=0.02,
+            )
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+        await asyncio.sleep(8)  # every retry, and the final action, are overdue now
+        update = asyncio.create_task(
+            http.put(
+                f"/v1/customers/{cid}/payment-method",
+                json={"payment_method": "pm_card_visa"},
+                headers=auth(),
+                timeout=120,
+            )
+        )
+        await asyncio.sleep(0.5)
+        with worker_process(env, log):
+            started = asyncio.get_running_loop().time()
+            response = await update
+            waited = asyncio.get_running_loop().time() - started
+            assert response.status_code == 200, response.text
+            view = await eventually(
+                lambda: _ok_view(http, cid), lambda v: v["status"] == "active", timeout=60
+            )
+            await asyncio.sleep(3)  # nothing overdue may still cancel it
+            view = await _ok_view(http, cid)
+    assert view["status"] == "active", view
+    # Applied as soon as a worker ran (the restart and a catch-up attempt at most).
+    assert waited < 30, waited
+    kinds = [e.kind for e in await ledger(sessions, cid)]
+    assert "subscription_canceled" not in kinds
+    assert kinds[-1] == "payment_recovered", kinds
+    assert kinds.count("payment_retry_failed") <= 1, kinds
+
+
+async def _ok_view(http: httpx.AsyncClient, cid: str) -> dict:
+    return await _ok(await http.get(f"/v1/customers/{cid}", headers=auth()))

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from db.engine import SessionFactory, create_engine, session_factory
 from db.migrate import migrate
+from db.models import UsageCounter, UsageEvent
 from lifecycle.config import EngineConfig
 from tests.factories import ADMIN_KEY, api_client, auth, make_settings
 from tests.usage.support import (
@@ -27,6 +29,7 @@ from tests.usage.support import (
     set_customer,
     usage,
 )
+from tests.usage.test_hot_path import consume as store_consume
 
 
 @pytest.fixture
@@ -129,3 +132,35 @@ async def test_ingestion_consume_and_history_on_sqlite(
     )
     assert [p["used"] for p in history["metrics"][0]["periods"]] == [0, 10]
     assert sum(d["quantity"] for d in history["metrics"][0]["daily"]) == 10
+
+
+async def test_racing_consumes_with_repeated_keys_on_sqlite_consume_each_granted_key_once(
+    sqlite_sessions: SessionFactory, engine_config: EngineConfig
+) -> None:
+    """No overshoot, no lost or phantom consumption: 5 keys, each sent 4 times at once,
+    against a ceiling of 10 with quantity 3 (so 3 keys fit)."""
+    start, end = month_around()
+    cid = await make_customer(
+        sqlite_sessions,
+        engine_config,
+        status="active",
+        plan="starter",
+        interval="month",
+        period_start=start,
+        period_end=end,
+    )
+    keys = [f"k{i % 5}" for i in range(20)]
+    outcomes = await asyncio.gather(*(store_consume(sqlite_sessions, cid, k, 3) for k in keys))
+    granted = {k for k, o in zip(keys, outcomes, strict=True) if o.result == "consumed"}
+    assert len(granted) == 3
+    assert sum(o.result == "consumed" for o in outcomes) == 3
+    async with sqlite_sessions() as session:
+        used = await session.scalar(
+            select(UsageCounter.used).where(UsageCounter.customer_id == cid)
+        )
+        recorded = set(
+            await session.scalars(
+                select(UsageEvent.idempotency_key).where(UsageEvent.customer_id == cid)
+            )
+        )
+    assert (used, recorded) == (9, granted)

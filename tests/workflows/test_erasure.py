@@ -8,7 +8,7 @@ from typing import cast
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateStage
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.email.base import OutgoingEmail
+from adapters.email.base import OutgoingEmail, Schedule
 from adapters.email.log_sender import LogEmailSender
 from db.engine import SessionFactory
 from lifecycle.config import EngineConfig
@@ -27,7 +27,7 @@ class _HeldWelcome(LogEmailSender):
         self.sending = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def send(self, email: OutgoingEmail) -> str | None:
+    async def send(self, email: OutgoingEmail, schedule: Schedule | None = None) -> str | None:
         self.sending.set()
         await self.release.wait()
         return await super().send(email)

@@ -7,7 +7,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.payments.simulator.core import LIVE_STATUSES, Json, new_id, rejected_state
+from adapters.payments.simulator.core import (
+    LIVE_STATUSES,
+    Json,
+    Outcome,
+    new_id,
+    rejected_state,
+)
 from adapters.payments.simulator.invoices import AUTHENTICATION_REQUIRED
 from adapters.payments.simulator.lines import interval_of
 from adapters.payments.simulator.subscriptions import SubscriptionsMixin
@@ -16,29 +22,52 @@ from domain.proration import next_period_end
 
 
 class ClockMixin(SubscriptionsMixin):
-    async def advance_to_period_end(self, provider_customer_id: str) -> list[Json]:
+    async def advance_to_period_end(
+        self, provider_customer_id: str, *, idempotency_key: str | None = None
+    ) -> list[Json]:
         """Move the customer's test clock to its subscription's period end and renew there
-        like Stripe: returns the events (in order), also recorded in the event log."""
+        like Stripe: returns the events (in order), also recorded in the event log. With an
+        ``idempotency_key``, a repeated call answers the first call's events and moves
+        nothing (a client retrying after a lost answer renews one period, not two)."""
+        if idempotency_key is None:
+            return await self._advance_to_period_end(provider_customer_id)
+
+        async def effect(session: AsyncSession) -> Outcome:
+            events = await self._advance_in(session, provider_customer_id)
+            return Outcome({"object": "list", "data": events})
+
+        stored = await self._idempotent(
+            idempotency_key,
+            "advance_to_period_end",
+            {"customer": provider_customer_id},
+            effect,
+        )
+        return list(stored["data"])
+
+    async def _advance_to_period_end(self, provider_customer_id: str) -> list[Json]:
         async with self._sessions.begin() as session:
-            customer = await self._lock_customer(session, provider_customer_id)
-            sub = (
-                await session.execute(
-                    select(SimSubscription)
-                    .where(
-                        SimSubscription.customer_id == customer.id,
-                        SimSubscription.status.in_(LIVE_STATUSES),
-                    )
-                    .order_by(SimSubscription.created_at.desc())
-                    .limit(1)
-                    .execution_options(populate_existing=True)
+            return await self._advance_in(session, provider_customer_id)
+
+    async def _advance_in(self, session: AsyncSession, provider_customer_id: str) -> list[Json]:
+        customer = await self._lock_customer(session, provider_customer_id)
+        sub = (
+            await session.execute(
+                select(SimSubscription)
+                .where(
+                    SimSubscription.customer_id == customer.id,
+                    SimSubscription.status.in_(LIVE_STATUSES),
                 )
-            ).scalar_one_or_none()
-            if sub is None:
-                raise rejected_state(f"Customer {provider_customer_id} has no live subscription")
-            offset = int((sub.current_period_end - self._real_now()).total_seconds())
-            customer.clock_offset_seconds = max(customer.clock_offset_seconds, offset)
-            await self._renew_due(session, customer, sub)
-            return list(self._emitted(session))
+                .order_by(SimSubscription.created_at.desc())
+                .limit(1)
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one_or_none()
+        if sub is None:
+            raise rejected_state(f"Customer {provider_customer_id} has no live subscription")
+        offset = int((sub.current_period_end - self._real_now()).total_seconds())
+        customer.clock_offset_seconds = max(customer.clock_offset_seconds, offset)
+        await self._renew_due(session, customer, sub)
+        return list(self._emitted(session))
 
     async def advance_clock(self, provider_customer_id: str, delta: timedelta) -> list[Json]:
         """Move the customer's test clock forward by ``delta`` and renew whatever fell due."""
