@@ -80,7 +80,15 @@ async def test_trial_from_sign_up_to_win_back(
                 )
                 return list(response.json()["data"])
 
-            sent = await eventually(emails, lambda rows: len(rows) >= len(EXPECTED), timeout=60)
+            # The row is written, then committed as sent (the embedded outbox's delivery):
+            # wait for both, not for the row alone.
+            sent = await eventually(
+                emails,
+                lambda rows: (
+                    len(rows) >= len(EXPECTED) and all(r["status"] == "sent" for r in rows)
+                ),
+                timeout=60,
+            )
             view = (await http.get(f"/v1/customers/{customer['id']}", headers=auth())).json()
             events = (
                 await http.get(
