@@ -40,6 +40,7 @@ browser:
 lint: env
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen lint-imports
 
 typecheck: env
 	$(UV) run --frozen mypy .
