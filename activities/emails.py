@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from adapters.email.base import EmailSender, OutgoingEmail
 from db.engine import SessionFactory
-from db.ledger import append_ledger
+from db.ledger import append_ledger, email_sent_entry
 from db.models import Customer, EmailOutbox
 from db.writes import insert_ignoring_conflict, rows_affected
 from domain.emails import EmailTemplate, render_email
@@ -156,25 +156,7 @@ class EmailActivities:
             if status == "sent" and row.status == "sent":
                 # The audit trail names the template and the send, never the address.
                 await append_ledger(
-                    session,
-                    {
-                        "event_key": f"email:{row.idempotency_key}",
-                        "customer_id": row.customer_id,
-                        "kind": "email_sent",
-                        "actor": "system",
-                        "from_status": None,
-                        "to_status": None,
-                        "plan": None,
-                        "interval": None,
-                        "mrr_delta_cents": 0,
-                        "data": {
-                            "template": row.template,
-                            "outbox_id": row.id,
-                            "provider": row.provider,
-                        },
-                        "occurred_at": now,
-                        "recorded_at": now,
-                    },
+                    session, email_sent_entry(row, occurred_at=now, recorded_at=now)
                 )
             return SendEmailResult(outbox_id=outbox_id, status=row.status), rows_affected(
                 settled

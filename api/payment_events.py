@@ -132,9 +132,7 @@ async def ingest_payment_event(
             # A redelivery of something already handled: acknowledge at once.
             return IngestResult(event.id, duplicate=True, status=stored.status)
         if is_new:
-            await append_ledger(
-                session, _received(event, customer_id, payload, provider, now, paid_invoice)
-            )
+            await append_ledger(session, _received(event, customer_id, provider, now, paid_invoice))
     if customer_id is not None and event.invoice_id is not None and not erased:
         await _mirror_invoice(context, customer_id, event.invoice_id, now)
     if customer_id is None or erased or event.type not in HANDLED_TYPES:
@@ -203,7 +201,6 @@ async def _mirror_invoice(
 def _received(
     event: PaymentEvent,
     customer_id: str | None,
-    payload: dict[str, Any],
     provider: str,
     now: datetime,
     paid_invoice: str | None,

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import LedgerEvent
+from db.models import EmailOutbox, LedgerEvent
 
 GENESIS_HASH = "0" * 64
 # Rows that record what happened around the lifecycle (for audit) rather than a change of it.
@@ -183,3 +183,23 @@ async def write_csv(
         writer.writerow([v.isoformat() if isinstance(v, datetime) else v for v in values.values()])
         count += 1
     return count
+
+
+def email_sent_entry(
+    row: EmailOutbox, *, occurred_at: datetime, recorded_at: datetime
+) -> dict[str, Any]:
+    """The audit row of an email sent: the template and the send, never the address."""
+    return {
+        "event_key": f"email:{row.idempotency_key}",
+        "customer_id": row.customer_id,
+        "kind": "email_sent",
+        "actor": "system",
+        "from_status": None,
+        "to_status": None,
+        "plan": None,
+        "interval": None,
+        "mrr_delta_cents": 0,
+        "data": {"template": row.template, "outbox_id": row.id, "provider": row.provider},
+        "occurred_at": occurred_at,
+        "recorded_at": recorded_at,
+    }

@@ -38,7 +38,7 @@ from adapters.email.base import (
     SchedulingSender,
 )
 from db.engine import SessionFactory
-from db.ledger import append_ledger
+from db.ledger import append_ledger, email_sent_entry
 from db.models import Customer, EmailOutbox
 
 logger = logging.getLogger("lifecycle.email")
@@ -60,11 +60,25 @@ class DispatchReport:
     recovered: int = 0
 
 
-def _accepted(row_id: int, message_id: str | None, now: datetime) -> Update:
+def _settling(
+    row_id: int,
+    status: str,
+    now: datetime,
+    *,
+    message_id: str | None = None,
+    error: str | None = None,
+) -> Update:
+    """An attempt's outcome; only a row still ``sending`` moves (another pass may have
+    settled it)."""
     return (
         update(EmailOutbox)
         .where(EmailOutbox.id == row_id, EmailOutbox.status == "sending")
-        .values(status="accepted", provider_message_id=message_id, last_error=None, sent_at=now)
+        .values(
+            status=status,
+            provider_message_id=message_id,
+            last_error=error[:2000] if error else None,
+            sent_at=now if status == "accepted" else None,
+        )
     )
 
 
@@ -155,7 +169,7 @@ class EmailDispatcher:
             assert row is not None
             customer = await session.get(Customer, row.customer_id)
         if row.to_email is None:
-            await self._settle(row_id, status="skipped", error="no email address")
+            await self._settle(row_id, "skipped", "no email address")
             return "failed"
         email = OutgoingEmail(
             to_email=row.to_email,
@@ -175,11 +189,13 @@ class EmailDispatcher:
             async with self._sessions() as session:
                 await session.connection()
                 message_id = await self._sender.send(email, schedule)
-                await session.execute(_accepted(row_id, message_id, self._clock()))
+                await session.execute(
+                    _settling(row_id, "accepted", self._clock(), message_id=message_id)
+                )
                 await session.commit()
         except EmailDeliveryError as exc:
             if not exc.retryable:
-                await self._settle(row_id, status="failed", error=str(exc))
+                await self._settle(row_id, "failed", str(exc))
                 return "failed"
             await self._back_off(row_id, str(exc))
             return "retry"
@@ -198,26 +214,9 @@ class EmailDispatcher:
             )
         return schedule
 
-    async def _settle(
-        self,
-        row_id: int,
-        *,
-        status: str,
-        message_id: str | None = None,
-        error: str | None = None,
-    ) -> None:
-        now = self._clock()
+    async def _settle(self, row_id: int, status: str, error: str | None = None) -> None:
         async with self._sessions.begin() as session:
-            await session.execute(
-                update(EmailOutbox)
-                .where(EmailOutbox.id == row_id, EmailOutbox.status == "sending")
-                .values(
-                    status=status,
-                    provider_message_id=message_id,
-                    last_error=error[:2000] if error else None,
-                    sent_at=now if status == "accepted" else None,
-                )
-            )
+            await session.execute(_settling(row_id, status, self._clock(), error=error))
 
     async def _back_off(self, row_id: int, error: str) -> None:
         async with self._sessions.begin() as session:
@@ -244,24 +243,9 @@ class EmailDispatcher:
                 return
             await append_ledger(
                 session,
-                {
-                    "event_key": f"email:{row.idempotency_key}",
-                    "customer_id": row.customer_id,
-                    "kind": "email_sent",
-                    "actor": "system",
-                    "from_status": None,
-                    "to_status": None,
-                    "plan": None,
-                    "interval": None,
-                    "mrr_delta_cents": 0,
-                    "data": {
-                        "template": row.template,
-                        "outbox_id": row.id,
-                        "provider": row.provider,
-                    },
-                    "occurred_at": row.sent_at or self._clock(),
-                    "recorded_at": self._clock(),
-                },
+                email_sent_entry(
+                    row, occurred_at=row.sent_at or self._clock(), recorded_at=self._clock()
+                ),
             )
             row.status = "sent"
 
@@ -293,28 +277,20 @@ class EmailDispatcher:
         if row.batch_id is None and not self._hold:
             # Sent at once: nothing to cancel. At least once.
             logger.warning("email %s: attempt outcome unknown, sending again", row.idempotency_key)
-            await self._settle_stale(row.id, "pending")
+            await self._settle(row.id, "pending")
             return
         if row.batch_id is None:
             # The process died before the batch existed: nothing can have been sent.
-            await self._settle_stale(row.id, "pending")
+            await self._settle(row.id, "pending")
             return
         assert row.send_at is not None and self._scheduler is not None
         if now < row.send_at - self._scheduler.cancel_deadline:
             await self._scheduler.cancel_batch(row.batch_id)
-            await self._settle_stale(row.id, "pending")
+            await self._settle(row.id, "pending")
             return
         logger.warning(
             "email %s: attempt outcome unknown and too late to cancel; taken as delivered",
             row.idempotency_key,
         )
-        await self._settle_stale(row.id, "accepted")
+        await self._settle(row.id, "accepted")
         await self._audit(row.id)
-
-    async def _settle_stale(self, row_id: int, status: str) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(EmailOutbox)
-                .where(EmailOutbox.id == row_id, EmailOutbox.status == "sending")
-                .values(status=status, next_attempt_at=None)
-            )

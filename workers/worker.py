@@ -122,20 +122,22 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     )
     stop = stop or asyncio.Event()
     notices = UsageNotices(sessions, config.catalog, client)
-    # The dispatcher's own connections, one per send in flight (EmailDispatcher's batch):
-    # a send's commit never queues behind activities.
-    dispatch_engine = create_engine(settings.database_url, pool_size=8)
-    dispatcher = EmailDispatcher(
-        session_factory(dispatch_engine),
-        sender,
-        hold=timedelta(seconds=settings.lifecycle_email_hold_seconds),
-        stale_after=timedelta(seconds=settings.lifecycle_email_stale_seconds),
+    # SendGrid and other providers outside the engine: the outbox is sent by a dispatcher
+    # on connections of its own, so a send's commit never queues behind activities.
+    dispatch_engine = (
+        None if sender.delivered_by_outbox else create_engine(settings.database_url, pool_size=8)
     )
     logger.info("worker polling task queue %r", settings.temporal_task_queue)
     try:
         async with worker:
             loops = [asyncio.create_task(notices.relay(stop))]
-            if not sender.delivered_by_outbox:
+            if dispatch_engine is not None:
+                dispatcher = EmailDispatcher(
+                    session_factory(dispatch_engine),
+                    sender,
+                    hold=timedelta(seconds=settings.lifecycle_email_hold_seconds),
+                    stale_after=timedelta(seconds=settings.lifecycle_email_stale_seconds),
+                )
                 loops.append(asyncio.create_task(dispatcher.run(stop)))
             try:
                 await stop.wait()
@@ -144,4 +146,5 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
                 await asyncio.gather(*loops)
     finally:
         await engine.dispose()
-        await dispatch_engine.dispose()
+        if dispatch_engine is not None:
+            await dispatch_engine.dispose()

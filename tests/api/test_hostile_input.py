@@ -2,24 +2,32 @@
 wedged customer is refused at the edge with a problem naming the field, and the customer
 stays workable."""
 
+# The webhook fixture ``http`` is imported by name for pytest.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import base64
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from api.routers.webhooks import signature_error
 from db.engine import SessionFactory
-from lifecycle.config import EngineConfig
-from tests.api.test_webhooks import SECRET, WEBHOOK, deliver, encode, sign
-from tests.factories import ADMIN_KEY, APP_KEY, api_client, auth, make_settings, make_worker
+from tests.api.test_webhooks import (  # noqa: F401 (the http fixture)
+    SECRET,
+    WEBHOOK,
+    deliver,
+    encode,
+    http,
+    sign,
+    sign_up,
+)
+from tests.factories import ADMIN_KEY, APP_KEY, auth
 from tests.factories import unique_email as email_for
 
 PROBLEM = "application/problem+json"
@@ -27,39 +35,6 @@ NUL = "\x00"
 TOO_BIG = str(2**63)
 
 Json = dict[str, Any]
-
-
-@pytest.fixture
-async def http(
-    dev_server_env: WorkflowEnvironment,
-    database_url: str,
-    sessions: SessionFactory,
-    engine_config: EngineConfig,
-    task_queue: str,
-) -> AsyncIterator[httpx.AsyncClient]:
-    settings = make_settings(
-        database_url=database_url,
-        task_queue=task_queue,
-        stripe_webhook_secret=SECRET,
-        stripe_api_key=None,
-    )
-    async with (
-        make_worker(
-            dev_server_env.client, task_queue=task_queue, sessions=sessions, config=engine_config
-        ),
-        api_client(settings, dev_server_env.client) as client,
-    ):
-        yield client
-
-
-async def sign_up(http: httpx.AsyncClient) -> str:
-    response = await http.post(
-        "/v1/customers",
-        json={"external_id": f"ext-{uuid.uuid4().hex}", "email": email_for()},
-        headers=auth(),
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
 
 
 def problem_of(response: httpx.Response, status: int) -> Json:

@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from db.engine import SessionFactory
 from lifecycle.config import load_config
+from lifecycle.settings import Settings
 from tests.e2e.test_worker_crash import worker_process
 from tests.factories import (
     ADMIN_KEY,
@@ -73,6 +74,23 @@ async def _renew_with_a_failing_card(http: httpx.AsyncClient, cid: str) -> None:
         )
     )
     assert "invoice.payment_failed" in advanced["events"]
+
+
+def _worker_process_setup(
+    database_url: str, env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> tuple[Settings, dict[str, str]]:
+    """A seconds dunning policy, for the API in this process and a worker process of its own."""
+    config_path = write_config(tmp_path, dunning={"retries": ["2s", "4s", "6s"]})
+    settings = make_settings(
+        database_url=database_url, task_queue=task_queue, config_path=config_path
+    )
+    return settings, {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+        "TEMPORAL_TASK_QUEUE": task_queue,
+        "LIFECYCLE_CONFIG": str(config_path),
+    }
 
 
 async def test_declining_renewal_dunning_new_card_recovers(
@@ -159,17 +177,7 @@ async def test_worker_killed_mid_dunning_loses_and_repeats_nothing(
     task_queue: str,
     tmp_path: Path,
 ) -> None:
-    config_path = write_config(tmp_path, dunning={"retries": ["2s", "4s", "6s"]})
-    settings = make_settings(
-        database_url=database_url, task_queue=task_queue, config_path=config_path
-    )
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "TEMPORAL_ADDRESS": dev_server_env.client.service_client.config.target_host,
-        "TEMPORAL_TASK_QUEUE": task_queue,
-        "LIFECYCLE_CONFIG": str(config_path),
-    }
+    settings, env = _worker_process_setup(database_url, dev_server_env, task_queue, tmp_path)
     log = tmp_path / "worker.log"
     async with api_client(settings, dev_server_env.client) as http:
         with worker_process(env, log) as first:
@@ -235,17 +243,7 @@ async def test_a_new_card_during_a_stall_of_overdue_retries_wins(
     Before: the main loop ran every overdue retry back to back under one hold of the lock,
     and the last one canceled the subscription while the card update waited (~80 s), which
     then answered 200 with status canceled."""
-    config_path = write_config(tmp_path, dunning={"retries": ["2s", "4s", "6s"]})
-    settings = make_settings(
-        database_url=database_url, task_queue=task_queue, config_path=config_path
-    )
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "TEMPORAL_ADDRESS": dev_server_env.client.service_client.config.target_host,
-        "TEMPORAL_TASK_QUEUE": task_queue,
-        "LIFECYCLE_CONFIG": str(config_path),
-    }
+    settings, env = _worker_process_setup(database_url, dev_server_env, task_queue, tmp_path)
     log = tmp_path / "worker.log"
     async with api_client(settings, dev_server_env.client) as http:
         with worker_process(env, log) as first:

@@ -263,7 +263,8 @@ async def reconcile(
         if found.cancellation_reason in INVOLUNTARY and ctx.since(patches.PROVIDER_STATE_READ):
             # Stripe ended it itself: its retries failed, or the payment was disputed.
             reason = found.cancellation_reason
-        state.dunning = None if ctx.since(patches.PROVIDER_STATE_READ) else state.dunning
+        if ctx.since(patches.PROVIDER_STATE_READ):
+            state.dunning = None
         await subscription.end_subscription(
             ctx, actor=PROVIDER_ACTOR, reason=reason, key=f"ended:{found.id}"
         )
