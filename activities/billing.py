@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from adapters.payments.addresses import sync_billing_address
 from adapters.payments.base import (
-    Address,
     CardDeclined,
     InvoiceInfo,
     PaymentGateway,
@@ -28,17 +28,13 @@ from adapters.payments.base import (
     ProrationBehavior,
     SubscriptionInfo,
 )
+from core.clock import utcnow
 from db.engine import SessionFactory
 from db.invoices import upsert_invoice
 from db.models import Customer, CustomerAddon
 from db.writes import insert_ignoring_conflict
 from domain.failures import CARD_DECLINED, PAYMENT_METHOD_REQUIRED, PAYMENT_REQUEST_REJECTED
 from domain.lifecycle import BillingInterval
-from domain.provider_keys import address_key
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -198,7 +194,7 @@ class BillingActivities:
         sessions: SessionFactory,
         gateway: PaymentGateway,
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
         self._gateway = gateway
@@ -221,12 +217,13 @@ class BillingActivities:
             )
         if customer.billing_address:
             # An address given during the trial belongs on the provider's invoices too.
-            address = customer.billing_address
             with final_failures():
-                await self._gateway.update_customer(
+                await sync_billing_address(
+                    self._gateway,
                     provider_id,
-                    idempotency_key=address_key(customer.id, address, customer.updated_at),
-                    address=Address(**address),
+                    customer_id=customer.id,
+                    address=customer.billing_address,
+                    stored_at=customer.updated_at,
                 )
         async with self._sessions.begin() as session:
             await session.execute(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
 from temporalio import activity
 
+from core.clock import utcnow
 from db.engine import SessionFactory
 from db.ledger import append_ledger
 from db.models import Customer, CustomerAddon
@@ -60,14 +61,8 @@ class ApplyTransitionInput:
     entry: LedgerEntry | None = None
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class CustomerActivities:
-    def __init__(
-        self, sessions: SessionFactory, *, clock: Callable[[], datetime] = _utcnow
-    ) -> None:
+    def __init__(self, sessions: SessionFactory, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._sessions = sessions
         self._clock = clock
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import DBAPIError
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import (
     ActivityInboundInterceptor,
@@ -21,18 +21,9 @@ from temporalio.worker import (
     Interceptor,
 )
 
+from db.writes import is_refused_value
+
 DATABASE_REFUSED_VALUE = "DatabaseRefusedValue"
-
-
-def is_refused_value(exc: BaseException) -> bool:
-    """A data exception: the value, not the database's state, is at fault. asyncpg's come
-    through SQLAlchemy as a bare DBAPIError, so the SQLSTATE decides."""
-    if isinstance(exc, DataError):
-        return True
-    if not isinstance(exc, DBAPIError):
-        return False
-    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return isinstance(state, str) and state.startswith("22")
 
 
 class _Inbound(ActivityInboundInterceptor):

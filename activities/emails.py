@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -12,6 +12,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from adapters.email.base import EmailSender, OutgoingEmail
+from core.clock import utcnow
 from db.engine import SessionFactory
 from db.ledger import append_ledger, email_sent_entry
 from db.models import Customer, EmailOutbox
@@ -36,10 +37,6 @@ class SendEmailResult:
     status: str
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class EmailActivities:
     def __init__(
         self,
@@ -48,7 +45,7 @@ class EmailActivities:
         *,
         product_name: str,
         app_url: str = "",
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
         self._sender = sender

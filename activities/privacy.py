@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from temporalio import activity
 
+from core.clock import utcnow
 from db.engine import SessionFactory
 from db.ledger import append_ledger
 from db.models import Customer, EmailOutbox, Notification, UsageEvent, WebhookEvent
 from db.writes import rows_affected
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
+from domain.erasure import erased_external_id
 
 
 @dataclass(frozen=True)
@@ -40,9 +38,7 @@ class PurgeResult:
 
 
 class PrivacyActivities:
-    def __init__(
-        self, sessions: SessionFactory, *, clock: Callable[[], datetime] = _utcnow
-    ) -> None:
+    def __init__(self, sessions: SessionFactory, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._sessions = sessions
         self._clock = clock
 
@@ -60,7 +56,7 @@ class PrivacyActivities:
                 .values(
                     email=None,
                     name=None,
-                    external_id=f"erased:{cid}",
+                    external_id=erased_external_id(cid),
                     billing_address=None,
                     payment_method_id=None,
                     payment_method_brand=None,

@@ -29,16 +29,16 @@ from api.routers import (
     admin,
     billing,
     customers,
-    entitlements,
     health,
     notifications,
     plans,
     reports,
     simulator,
-    usage,
     webhooks,
 )
 from api.simulator_delivery import SimulatorRedelivery
+from api.usage import routes as usage
+from api.usage.hot import HotRoutes
 from db.engine import SessionFactory, create_engine, session_factory
 from db.models import ApiKey
 from lifecycle.settings import Settings
@@ -125,6 +125,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
         dependencies=[Depends(reject_unstorable_input)],
     )
     install_error_handlers(app)
+    app.add_middleware(HotRoutes, enabled=settings.lifecycle_hot_routes)
     app.include_router(health.router)
     app.include_router(customers.router)
     app.include_router(plans.router)
@@ -134,7 +135,6 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     app.include_router(admin.router)
     # The usage routes keep their own module; what they answer besides is declared here.
     app.include_router(usage.router, responses=problem_responses(404, 409, 503))
-    app.include_router(entitlements.router)
     app.include_router(usage.admin_router, responses=problem_responses(404, 409, 503))
     app.include_router(reports.router)
     app.include_router(dashboard_routes.router)

@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import Problem
 from db.api_keys import find_key
+from db.engine import SessionFactory
 
 
 class Scope(StrEnum):
@@ -67,17 +68,24 @@ async def authenticate(
     request: Request,
     declared: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
 ) -> Principal:
-    header = request.headers.get("authorization")
+    return await principal_for(
+        request.headers.get("authorization"),
+        request.app.state.context.keys,
+        request.app.state.context.sessions,
+    )
+
+
+async def principal_for(header: str | None, keys: KeyRing, sessions: SessionFactory) -> Principal:
+    """Who the ``Authorization`` header's key belongs to; a 401 problem when nobody."""
     if not header:
         raise _unauthorized("missing Authorization header; send 'Authorization: Bearer <key>'")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("Authorization must be 'Bearer <key>'")
-    context = request.app.state.context
-    principal = context.keys.lookup(token.strip())
+    principal = keys.lookup(token.strip())
     if principal is None:
         # Keys created with `lifecycle keys create` live in the database, hashed.
-        async with context.sessions() as session:
+        async with sessions() as session:
             stored = await find_key(session, token.strip())
         if stored is not None:
             principal = Principal(scope=Scope(stored.scope), key_id=stored.id)

@@ -44,6 +44,8 @@ class AppContext:
         return self._terms_version
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
+    # ``async``: FastAPI runs a plain ``def`` dependency in its thread pool, a thread
+    # hand-off per request (a profile of 32 concurrent consume callers showed one each).
     context: AppContext = request.app.state.context
     return context

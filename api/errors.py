@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from activities.database_errors import is_refused_value
+from db.writes import is_refused_value
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://docs.lifecycle.example/problems/"
@@ -56,19 +56,25 @@ class Problem(Exception):
     extra: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
 
-    def to_response(self, request: Request) -> JSONResponse:
+    def document(self, path: str) -> dict[str, Any]:
         body: dict[str, Any] = {
             "type": self.type if self.type == "about:blank" else PROBLEM_BASE + self.type,
             "title": self.title or _TITLES.get(self.status, "Error"),
             "status": self.status,
             "detail": self.detail,
-            "instance": request.url.path,
+            "instance": path,
         }
         if self.errors:
             body["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
         body.update(self.extra)
+        return body
+
+    def to_response(self, request: Request) -> JSONResponse:
         return JSONResponse(
-            body, status_code=self.status, media_type=PROBLEM_JSON, headers=self.headers
+            self.document(request.url.path),
+            status_code=self.status,
+            media_type=PROBLEM_JSON,
+            headers=self.headers,
         )
 
 
@@ -159,6 +165,20 @@ def _validation_problem(exc: RequestValidationError) -> Problem:
     return Problem(422, summary, type="validation-error", errors=errors)
 
 
+def problem_for_error(exc: Exception, method: str, path: str) -> Problem:
+    """The answer to an error no handler expected: a value the database cannot store (a
+    NUL the edge did not catch, a number out of a column's range) is the client's input,
+    so a 422 (the edge validation, reject_unstorable_input, names the field; this is the
+    net below it); anything else a logged 500."""
+    if is_refused_value(exc):
+        logger.warning(
+            "database refused a value on %s %s: %s", method, path, getattr(exc, "orig", exc)
+        )
+        return Problem(422, "a value in the request cannot be stored", type="validation-error")
+    logger.exception("unhandled error on %s %s", method, path, exc_info=exc)
+    return Problem(500, "an unexpected error occurred; it has been logged")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
@@ -186,30 +206,15 @@ def install_error_handlers(app: FastAPI) -> None:
             request
         )
 
-    async def on_data_error(request: Request, exc: Exception) -> JSONResponse:
-        if not is_refused_value(exc):
-            return await on_unexpected(request, exc)
-        # A value the database cannot store (a NUL the edge did not catch, a number out
-        # of a column's range): the client's input, so not a server error. The edge
-        # validation (reject_unstorable_input) names the field; this is the net below it.
-        logger.warning(
-            "database refused a value on %s %s: %s",
-            request.method,
-            request.url.path,
-            getattr(exc, "orig", exc),
-        )
-        return Problem(
-            422, "a value in the request cannot be stored", type="validation-error"
-        ).to_response(request)
-
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return Problem(500, "an unexpected error occurred; it has been logged").to_response(request)
+        return problem_for_error(exc, request.method, request.url.path).to_response(request)
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(DBAPIError, on_data_error)
+    # Handled like any error, but below the server-error layer (which re-raises what it
+    # answers): a refused value is a client error, not a crash.
+    app.add_exception_handler(DBAPIError, on_unexpected)
     app.add_exception_handler(Exception, on_unexpected)
 
 
@@ -275,6 +280,12 @@ def _out_of_range(text: str) -> bool:
     return not INT64_MIN <= value <= INT64_MAX
 
 
+def may_be_unstorable(body: bytes) -> bool:
+    """False when a JSON body surely holds no NUL and no integer beyond BIGINT (no
+    ``\\u0000`` escape, no run of 19 digits), so :func:`first_unstorable` need not walk it."""
+    return _JSON_NUL in body or _NINETEEN_DIGITS in body.translate(_DIGITS_TO_ZERO)
+
+
 def first_unstorable(document: Any) -> Problem | None:
     """The first NUL or out-of-range integer in a JSON document, by its field path.
     Iterative: a deeply nested body must not exhaust the stack."""
@@ -320,7 +331,7 @@ async def reject_unstorable_input(request: Request) -> None:
     if request.method in ("GET", "HEAD", "DELETE", "OPTIONS"):
         return
     body = await request.body()
-    if _JSON_NUL not in body and _NINETEEN_DIGITS not in body.translate(_DIGITS_TO_ZERO):
+    if not may_be_unstorable(body):
         return
     try:
         document = json.loads(body)

@@ -20,14 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.context import AppContext
 from api.errors import Problem
-from domain.failures import (
-    CARD_DECLINED,
-    IDEMPOTENCY_KEY_REUSED,
-    PAYMENT_METHOD_REQUIRED,
-    PAYMENT_PROVIDER_UNAVAILABLE,
-    PAYMENT_REQUEST_REJECTED,
-    TRANSITION_REFUSED,
-)
+from api.payment_errors import command_problem
 from workflows import search_attributes as sa
 from workflows.customer import GENERATION, CustomerWorkflow
 from workflows.messages import (
@@ -91,38 +84,9 @@ def customer_handle(context: AppContext, customer_id: str) -> WorkflowHandle:
     )
 
 
-# Failure types a command reports, and how the API answers each.
-_FAILURE_STATUS = {
-    TRANSITION_REFUSED: 409,
-    CARD_DECLINED: 402,
-    PAYMENT_METHOD_REQUIRED: 402,
-    PAYMENT_REQUEST_REJECTED: 422,
-    IDEMPOTENCY_KEY_REUSED: 422,
-    PAYMENT_PROVIDER_UNAVAILABLE: 503,
-}
 # How long a caller waits for a command's outcome. A command still running then goes on;
 # the caller repeats the request with the same Idempotency-Key to get its outcome.
 COMMAND_DEADLINE = timedelta(seconds=60)
-
-
-def _command_problem(failure: ApplicationError) -> Problem:
-    status = _FAILURE_STATUS.get(failure.type or "", 409)
-    extra: dict[str, Any] = {}
-    problem_type = {
-        409: "transition-not-allowed",
-        402: "payment-required",
-        422: "payment-request-rejected",
-        503: "payment-provider-unavailable",
-    }[status]
-    details = failure.details[0] if failure.details else None
-    if failure.type == CARD_DECLINED and isinstance(details, dict):
-        problem_type = "card-declined"
-        extra = {"code": details.get("code"), "decline_code": details.get("decline_code")}
-    elif failure.type == PAYMENT_METHOD_REQUIRED:
-        problem_type = "payment-method-required"
-    elif failure.type == IDEMPOTENCY_KEY_REUSED:
-        problem_type = "idempotency-key-reused"
-    return Problem(status, failure.message, type=problem_type, extra=extra)
 
 
 async def run_command(
@@ -162,7 +126,7 @@ async def run_command(
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         if isinstance(cause, ApplicationError):
-            raise _command_problem(cause) from None
+            raise command_problem(cause) from None
         raise Problem(409, str(cause or exc), type="transition-not-allowed") from None
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:

@@ -22,6 +22,7 @@ from db.invoices import upsert_invoice
 from db.ledger import append_ledger
 from db.models import Customer, Invoice, WebhookEvent
 from db.writes import insert_ignoring_conflict
+from domain.erasure import is_erased
 from workflows.customer import CustomerWorkflow
 
 logger = logging.getLogger("lifecycle.webhooks")
@@ -89,10 +90,6 @@ async def _customer_for(
     return None
 
 
-def is_erased(customer: Customer) -> bool:
-    return customer.external_id == f"erased:{customer.id}"
-
-
 async def ingest_payment_event(
     context: AppContext, payload: dict[str, Any], *, provider: str
 ) -> IngestResult:
@@ -104,7 +101,7 @@ async def ingest_payment_event(
     paid_invoice = await _paid_invoice(context, event)
     customer = await _customer_for(context, event, paid_invoice)
     customer_id = customer.id if customer is not None else None
-    erased = customer is not None and is_erased(customer)
+    erased = customer is not None and is_erased(customer.id, customer.external_id)
     if erased:
         # Events about an erased customer (e.g. the provider's customer.deleted) must not
         # bring personal data back: keep that they happened, not what they said.

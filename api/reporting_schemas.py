@@ -3,7 +3,7 @@
 Stable contract for the admin dashboard and other consumers: fields are only ever added.
 Money is integer cents. Rates are fractions (0.25 = 25 %) rounded half up to 4 decimal
 places, days to 2; ``null`` when undefined (a zero denominator). The definitions are in
-``domain/reporting.py`` and in the endpoint's description.
+the modules of ``domain/reporting/`` and in the endpoint's description.
 """
 
 from __future__ import annotations
@@ -13,15 +13,11 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.reporting import (
-    MOVEMENT_TYPES,
-    STATUSES,
-    ChurnMonth,
-    FunnelCounts,
-    MovementTotal,
-    MovementType,
-    Report,
-)
+from domain.reporting.churn import ChurnMonth
+from domain.reporting.funnel import FunnelCounts
+from domain.reporting.ledger import MOVEMENT_TYPES, STATUSES, MovementType
+from domain.reporting.mrr import MovementTotal
+from domain.reporting.report import Report
 
 Rate = float | None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -21,6 +22,16 @@ SessionFactory = async_sessionmaker[AsyncSession]
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def dialect_of(session: AsyncSession) -> str:
+    """``postgresql`` or ``sqlite``: the one place code asks which database it runs on."""
+    return session.get_bind().dialect.name
+
+
+def insert_for(session: AsyncSession) -> Any:
+    """The dialect's ``insert`` (both have ``on_conflict_do_nothing`` / ``_do_update``)."""
+    return postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:

@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Invoice, LedgerEvent
-from domain.reporting import InvoiceRow, LedgerRow
+from domain.reporting.ledger import InvoiceRow, LedgerRow
 
 # Audit rows the metrics never read (the invoice mirror stands in for invoice_paid); they
 # are most of the ledger, so they are left in the database.

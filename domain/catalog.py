@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from domain.lifecycle import BillingInterval
+from domain.money import round_half_up
 
 METRICS: tuple[str, ...] = ("chatbots", "messages", "tokens", "api_calls")
 
@@ -33,10 +34,6 @@ class Addon:
     amount: int = 0
 
 
-def round_half_up_div(numerator: int, denominator: int) -> int:
-    return (numerator * 2 + denominator) // (denominator * 2)
-
-
 @dataclass(frozen=True)
 class Coupon:
     """A discount on the first invoice of a subscription (a Stripe coupon, duration once)."""
@@ -62,7 +59,7 @@ class Catalog:
     def annual_price_cents(self, plan: Plan) -> int | None:
         if plan.monthly_price_cents is None:
             return None
-        return round_half_up_div(
+        return round_half_up(
             12 * plan.monthly_price_cents * (100 - self.annual_discount_percent), 100
         )
 
@@ -82,13 +79,13 @@ class Catalog:
         discount); one-off packs have one price."""
         if addon.kind == "one_off" or interval is not BillingInterval.YEAR:
             return addon.price_cents
-        return round_half_up_div(12 * addon.price_cents * (100 - self.annual_discount_percent), 100)
+        return round_half_up(12 * addon.price_cents * (100 - self.annual_discount_percent), 100)
 
     def addon_monthly_recurring_cents(self, addon: Addon, interval: BillingInterval) -> int:
         if addon.kind == "one_off":
             return 0
         price = self.addon_price_cents(addon, interval)
-        return round_half_up_div(price, 12) if interval is BillingInterval.YEAR else price
+        return round_half_up(price, 12) if interval is BillingInterval.YEAR else price
 
     def monthly_recurring_cents(self, plan: Plan, interval: BillingInterval) -> int:
         """MRR contribution: annual plans count one twelfth per month."""
@@ -96,5 +93,5 @@ class Catalog:
         if price is None:
             return 0
         if interval is BillingInterval.YEAR:
-            return round_half_up_div(price, 12)
+            return round_half_up(price, 12)
         return price

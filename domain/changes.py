@@ -43,6 +43,8 @@ def classify_change(
     return ChangeKind.DOWNGRADE
 
 
+# The states a customer subscribes from (a first subscription, not a plan change): the
+# API's Checkout and preview and the workflow's commands all ask this one set.
 SUBSCRIBABLE = frozenset({Status.TRIALING, Status.TRIAL_EXPIRED, Status.CANCELED})
 
 

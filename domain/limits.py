@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from domain.catalog import METRICS, Addon, Catalog, Plan, round_half_up_div
+from domain.catalog import METRICS, Addon, Catalog, Plan
 from domain.lifecycle import BLOCKING_STATUSES, BillingInterval, Status
+from domain.money import round_half_up
 from domain.policy import DunningAccess
 
 # Gauges hold a level (+1 / -1 events) that never resets; the rest count per period.
@@ -319,7 +320,7 @@ def plan_monthly_cents(catalog: Catalog, plan: Plan, interval: BillingInterval) 
     price = catalog.price_cents(plan, interval)
     if price is None:
         return None
-    return round_half_up_div(price, 12) if interval is BillingInterval.YEAR else price
+    return round_half_up(price, 12) if interval is BillingInterval.YEAR else price
 
 
 def addon_monthly_cents(catalog: Catalog, addon: Addon, interval: BillingInterval) -> int:
@@ -329,10 +330,10 @@ def addon_monthly_cents(catalog: Catalog, addon: Addon, interval: BillingInterva
     if interval is not BillingInterval.YEAR:
         return addon.price_cents
     if addon.kind == "one_off":
-        return round_half_up_div(addon.price_cents, 12)
+        return round_half_up(addon.price_cents, 12)
     discount = catalog.annual_discount_percent
-    annual = round_half_up_div(12 * addon.price_cents * (100 - discount), 100)
-    return round_half_up_div(annual, 12)
+    annual = round_half_up(12 * addon.price_cents * (100 - discount), 100)
+    return round_half_up(annual, 12)
 
 
 @dataclass

@@ -20,11 +20,12 @@ price.
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.lifecycle import BillingInterval
+from domain.money import round_half_up
+from domain.months import add_months
 
 MONTHS_PER_INTERVAL: dict[BillingInterval, int] = {
     BillingInterval.MONTH: 1,
@@ -33,15 +34,6 @@ MONTHS_PER_INTERVAL: dict[BillingInterval, int] = {
 
 
 # -- billing periods --------------------------------------------------------------------
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    """``moment`` plus whole months, the day clamped to the target month's last day."""
-    index = moment.year * 12 + (moment.month - 1) + months
-    year, month = divmod(index, 12)
-    month += 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
 
 
 def add_interval(anchor: datetime, interval: BillingInterval, count: int = 1) -> datetime:
@@ -73,14 +65,6 @@ def billing_period(
 
 
 # -- proration --------------------------------------------------------------------------
-
-
-def round_half_up(numerator: int, denominator: int) -> int:
-    """``numerator / denominator`` rounded to the nearest integer, halves away from zero."""
-    if denominator <= 0:
-        raise ValueError("denominator must be positive")
-    sign = -1 if numerator < 0 else 1
-    return sign * ((abs(numerator) * 2 + denominator) // (denominator * 2))
 
 
 def _seconds(delta: timedelta) -> int:

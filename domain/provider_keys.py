@@ -22,6 +22,12 @@ def _stamp(moment: datetime) -> str:
     return str(int(moment.timestamp() * 1000))
 
 
+def provider_customer_key(customer_id: str) -> str:
+    """Creating the customer's provider customer: one intent for the customer's lifetime,
+    so the API (Checkout, the portal) and the workflow's activity get the same customer."""
+    return f"{customer_id}:provider_customer"
+
+
 def address_key(customer_id: str, address: dict[str, Any], stored_at: datetime) -> str:
     """One address as stored at one moment: a retry of that write repeats the key, a later
     write of the same address (A -> B -> A) does not."""

@@ -390,14 +390,10 @@ def report_mrr(
     from api.reporting_schemas import metrics_view
     from db.engine import create_engine, session_factory
     from db.reporting import load_reporting_data
-    from domain.reporting import (
-        MOVEMENT_TYPES,
-        STATUSES,
-        Report,
-        add_months,
-        compute_report,
-        utc,
-    )
+    from domain.months import add_months
+    from domain.reporting.ledger import MOVEMENT_TYPES, STATUSES
+    from domain.reporting.periods import utc
+    from domain.reporting.report import Report, compute_report
 
     settings = _settings(config)
     catalog = settings.engine_config.catalog

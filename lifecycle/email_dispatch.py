@@ -25,7 +25,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Update, or_, select, update
@@ -37,6 +37,7 @@ from adapters.email.base import (
     Schedule,
     SchedulingSender,
 )
+from core.clock import utcnow
 from db.engine import SessionFactory
 from db.ledger import append_ledger, email_sent_entry
 from db.models import Customer, EmailOutbox
@@ -46,10 +47,6 @@ logger = logging.getLogger("lifecycle.email")
 # An attempt with no recorded outcome after this long died with its process.
 STALE_AFTER = timedelta(seconds=60)
 _BACKOFF_MAX = timedelta(minutes=10)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -91,7 +88,7 @@ class EmailDispatcher:
         hold: timedelta = timedelta(0),
         batch_size: int = 8,
         stale_after: timedelta = STALE_AFTER,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
         self._sender = sender

@@ -33,15 +33,18 @@ class Settings(BaseSettings):
     sendgrid_api_key: str | None = None
     sendgrid_api_host: str | None = None
     lifecycle_email_from: str = "billing@example.com"
-    # SendGrid sends are held this long in a cancellable batch, so an attempt a crash left
-    # unconfirmed is cancelled before the email goes again (exactly once). SendGrid honours a
-    # cancellation until 10 minutes before the send: under ~11 minutes there is no time to.
-    # 0: delivered at once, at least once (see lifecycle/email_dispatch.py).
     # With the payment simulator: deliver again, with backoff, the events a request could
     # not feed to the engine (as Stripe retries webhooks). Tests that hold events back to
     # deliver them in an order of their own turn it off.
     lifecycle_simulator_redelivery: bool = True
+    # SendGrid sends are held this long in a cancellable batch, so an attempt a crash left
+    # unconfirmed is cancelled before the email goes again (exactly once). SendGrid honours a
+    # cancellation until 10 minutes before the send: under ~11 minutes there is no time to.
+    # 0: delivered at once, at least once (see lifecycle/email_dispatch.py).
     lifecycle_email_hold_seconds: float = 900.0
+    # Serve usage ingestion and entitlement checks in front of the framework (api.usage.hot);
+    # off: the framework's routes serve them (same answers, about twice the CPU per call).
+    lifecycle_hot_routes: bool = True
     # An email attempt with no recorded outcome after this long died with its process.
     lifecycle_email_stale_seconds: float = 60.0
     # Where this API is reachable from browsers (simulator checkout pages, links).

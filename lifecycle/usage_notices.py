@@ -13,16 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from db import usage as store
+from core.clock import utcnow
 from db.engine import SessionFactory
 from db.models import UsageThresholdCrossing
-from db.usage import UsageContext
+from db.usage.context import UsageContext, load_contexts
+from db.usage.thresholds import mark_signalled, unsignalled_crossings
 from domain.catalog import Catalog
 from domain.limits import UpgradeSuggestion, suggest_upgrade
 from workflows.customer import CustomerWorkflow
@@ -35,10 +36,6 @@ SIGNAL_TIMEOUT = timedelta(seconds=5)
 FAST_PATH_GRACE = timedelta(seconds=5)
 RELAY_EVERY = timedelta(seconds=2)
 RELAY_BATCH = 200
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def upgrade_for(
@@ -67,10 +64,10 @@ class UsageNotices:
         """Signal the customer's workflow for each unsignalled crossing; False when a signal
         failed (the rows stay unsignalled for a later pass)."""
         async with self._sessions() as session:
-            pending = await store.unsignalled_crossings(session, customer_id)
+            pending = await unsignalled_crossings(session, customer_id)
             if not pending:
                 return True
-            contexts = await store.load_contexts(session, [customer_id], with_counters=True)
+            contexts = await load_contexts(session, [customer_id], with_counters=True)
         usage = contexts.get(customer_id)
         now = utcnow()
         suggestion = upgrade_for(self._catalog, usage, now) if usage is not None else None
@@ -84,7 +81,7 @@ class UsageNotices:
                 # Crossed together with a higher threshold (or still unsent when the higher
                 # one came): the higher notice says it all.
                 async with self._sessions.begin() as session:
-                    await store.mark_signalled(session, crossing, utcnow())
+                    await mark_signalled(session, crossing, utcnow())
                 continue
             try:
                 await handle.signal(
@@ -113,7 +110,7 @@ class UsageNotices:
                 logger.warning("usage notice for %s not signalled yet: %s", customer_id, exc)
                 return False
             async with self._sessions.begin() as session:
-                await store.mark_signalled(session, crossing, utcnow())
+                await mark_signalled(session, crossing, utcnow())
         return True
 
     async def relay_once(self, *, older_than: timedelta = FAST_PATH_GRACE) -> int:

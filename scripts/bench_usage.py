@@ -8,7 +8,7 @@ Against the local PostgreSQL, in a throw-away database, in one run:
 - the floors the database allows, raced in the same rounds: the same events written by a
   minimal asyncpg loop, one statement per batch doing the idempotent event insert, counter
   and daily upserts and threshold crossings: the API's own statement
-  (``db.usage.PG_INGEST``) and the one it ran before (every event with its own timestamps);
+  (``db.usage.ingest.PG_INGEST``) and the one it ran before (every event with its own timestamps);
 - the ratio of the API to each floor and to the fastest (target: at least 0.8);
 - check-and-consume calls/s and p50/p99 latency with 1, 8, 32 and 128 concurrent callers,
   each on its own kept-alive connection calling back to back: on one customer (whose limit
@@ -52,7 +52,8 @@ sys.path.insert(0, str(REPO_ROOT))
 from db.engine import create_engine, session_factory  # noqa: E402
 from db.migrate import migrate  # noqa: E402
 from db.models import Customer, LimitOverride, UsageThresholdCrossing  # noqa: E402
-from db.usage import PG_INGEST, EventBatch, LimitRow, pg_ingest_arguments  # noqa: E402
+from db.usage.ingest import PG_INGEST, EventBatch, pg_ingest_arguments  # noqa: E402
+from db.usage.records import LimitRow  # noqa: E402
 from domain.limits import THRESHOLDS, ceiling  # noqa: E402
 
 DEFAULT_ADMIN_URL = "postgresql+asyncpg://lifecycle:lifecycle@127.0.0.1:5432/postgres"

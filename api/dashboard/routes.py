@@ -20,7 +20,7 @@ from api.reporting_schemas import metrics_view
 from api.routers.reports import build_report, render_csv
 from db.api_keys import find_key
 from db.models import LedgerEvent
-from domain.reporting import Granularity
+from domain.reporting.periods import Granularity
 
 router = APIRouter(prefix="/admin", tags=["dashboard"], include_in_schema=False)
 

@@ -30,6 +30,7 @@ from db.export import customer_export
 from db.ledger import AUDIT_KINDS, ledger_query
 from db.models import Customer, LedgerEvent
 from db.queries import emails_of, ledger_of
+from domain.erasure import is_erased
 from domain.lifecycle import Status
 from workflows.customer import CustomerWorkflow
 from workflows.messages import EraseCustomer, ExtendTrial
@@ -234,7 +235,7 @@ async def erase_customer(
         customer = await session.get(Customer, customer_id)
     if customer is None:
         raise not_found("customer", customer_id)
-    if customer.external_id == f"erased:{customer_id}":
+    if is_erased(customer_id, customer.external_id):
         return ErasureView(customer_id=customer_id, erased=True, already_erased=True)
     await run_command(
         context, customer_id, CustomerWorkflow.erase, EraseCustomer(actor=principal.actor)

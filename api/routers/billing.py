@@ -15,11 +15,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header, Query
 from sqlalchemy import select, update
 
+from adapters.payments.addresses import sync_billing_address
 from adapters.payments.base import (
-    Address,
     PaymentError,
-    PaymentProviderUnavailable,
-    PaymentRequestRejected,
     PriceRef,
 )
 from api.auth import Principal, require_app
@@ -33,6 +31,7 @@ from api.errors import (
     problem_responses,
 )
 from api.lifecycle_client import run_command
+from api.payment_errors import payment_problem
 from api.routers.customers import customer_view
 from api.schemas import (
     AddonPurchaseRequest,
@@ -57,8 +56,9 @@ from api.schemas import (
     UrlView,
 )
 from db.models import Customer, CustomerAddon, Invoice
+from domain.changes import SUBSCRIBABLE
 from domain.lifecycle import BillingInterval, Status
-from domain.provider_keys import address_key, checkout_key
+from domain.provider_keys import checkout_key, provider_customer_key
 from workflows.customer import CustomerWorkflow
 from workflows.messages import (
     CancelSubscription,
@@ -98,14 +98,6 @@ def _require_plan(context: AppContext, plan: str, *, field: str = "plan") -> Non
             type="validation-error",
             errors=[FieldError(field, f"unknown plan; known plans: {known}")],
         )
-
-
-def _payment_problem(exc: PaymentError) -> Problem:
-    if isinstance(exc, PaymentProviderUnavailable):
-        return Problem(503, str(exc), type="payment-provider-unavailable")
-    if isinstance(exc, PaymentRequestRejected):
-        return Problem(422, str(exc), type="payment-request-rejected")
-    return Problem(402, str(exc), type="payment-required")
 
 
 async def _command_result(context: AppContext, customer_id: str) -> CustomerView:
@@ -177,9 +169,7 @@ async def preview_subscription(
     catalog = context.config.catalog
     price = PriceRef(plan, interval)
     subscription_id = (
-        customer.provider_subscription_id
-        if customer.status not in (Status.TRIALING, Status.TRIAL_EXPIRED, Status.CANCELED)
-        else None
+        customer.provider_subscription_id if customer.status not in SUBSCRIBABLE else None
     )
     if customer.provider_customer_id is None:
         # No provider customer yet: the first invoice is the plan's full price.
@@ -209,7 +199,7 @@ async def preview_subscription(
             proration="always_invoice",
         )
     except PaymentError as exc:
-        raise _payment_problem(exc) from None
+        raise payment_problem(exc) from None
     return PreviewView(
         plan=plan,
         interval=interval.value,
@@ -403,13 +393,15 @@ async def update_billing_address(
     stored_at = datetime.now(UTC)
     if customer.provider_customer_id is not None:
         try:
-            await context.payments.update_customer(
+            await sync_billing_address(
+                context.payments,
                 customer.provider_customer_id,
-                idempotency_key=address_key(customer_id, address, stored_at),
-                address=Address(**address),
+                customer_id=customer_id,
+                address=address,
+                stored_at=stored_at,
             )
         except PaymentError as exc:
-            raise _payment_problem(exc) from None
+            raise payment_problem(exc) from None
     async with context.sessions.begin() as session:
         await session.execute(
             update(Customer)
@@ -428,10 +420,10 @@ async def _provider_customer(context: AppContext, customer: Customer) -> str:
             customer_id=customer.id,
             email=customer.email,
             name=customer.name,
-            idempotency_key=f"{customer.id}:provider_customer",
+            idempotency_key=provider_customer_key(customer.id),
         )
     except PaymentError as exc:
-        raise _payment_problem(exc) from None
+        raise payment_problem(exc) from None
     async with context.sessions.begin() as session:
         await session.execute(
             update(Customer)
@@ -439,10 +431,12 @@ async def _provider_customer(context: AppContext, customer: Customer) -> str:
             .values(provider_customer_id=provider_id, updated_at=datetime.now(UTC))
         )
     if customer.billing_address:
-        await context.payments.update_customer(
+        await sync_billing_address(
+            context.payments,
             provider_id,
-            idempotency_key=address_key(customer.id, customer.billing_address, customer.updated_at),
-            address=Address(**customer.billing_address),
+            customer_id=customer.id,
+            address=customer.billing_address,
+            stored_at=customer.updated_at,
         )
     return provider_id
 
@@ -464,7 +458,7 @@ async def create_checkout_session(
 ) -> UrlView:
     """A Stripe Checkout page where the customer converts with their card."""
     customer = await _customer(context, customer_id)
-    if customer.status not in (Status.TRIALING, Status.TRIAL_EXPIRED, Status.CANCELED):
+    if customer.status not in SUBSCRIBABLE:
         raise Problem(
             409,
             f"checkout converts trials; the customer is {customer.status}",
@@ -487,7 +481,7 @@ async def create_checkout_session(
             ),
         )
     except PaymentError as exc:
-        raise _payment_problem(exc) from None
+        raise payment_problem(exc) from None
     return UrlView(url=url)
 
 
@@ -508,7 +502,7 @@ async def create_portal_session(
             provider_customer_id=provider_id, return_url=str(body.return_url)
         )
     except PaymentError as exc:
-        raise _payment_problem(exc) from None
+        raise payment_problem(exc) from None
     return UrlView(url=url)
 
 

@@ -19,16 +19,10 @@ from api.errors import FieldError, Problem, problem_response
 from api.reporting_schemas import MetricsView, metrics_view
 from db.reporting import load_reporting_data
 from domain.lifecycle import BillingInterval
-from domain.reporting import (
-    CSV_COLUMNS,
-    Granularity,
-    Report,
-    add_months,
-    compute_report,
-    csv_rows,
-    csv_text,
-    utc,
-)
+from domain.months import add_months
+from domain.reporting.csv_export import CSV_COLUMNS, csv_rows, csv_text
+from domain.reporting.periods import Granularity, utc
+from domain.reporting.report import Report, compute_report
 
 router = APIRouter(prefix="/v1/admin", tags=["reports"], dependencies=[Depends(require_admin)])
 

@@ -12,13 +12,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.exc import DBAPIError
 
-from activities.database_errors import is_refused_value
 from adapters.payments.base import STRIPE_API_VERSION
 from adapters.payments.stripe_objects import parse_event
 from api.context import AppContext, get_context
 from api.errors import RAW_BODY_ENDPOINTS, Problem, first_unstorable, problem_responses
 from api.payment_events import ingest_payment_event
 from api.schemas import WebhookAck
+from db.writes import is_refused_value
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 logger = logging.getLogger("lifecycle.webhooks")

@@ -54,7 +54,8 @@ from db.migrate import migrate
 from db.models import Customer, EmailOutbox, Invoice, LedgerEvent
 from db.simulator_models import SimSubscription
 from domain.lifecycle import BillingInterval, Status
-from domain.proration import add_months, next_period_end
+from domain.months import add_months
+from domain.proration import next_period_end
 from lifecycle.demo.personas import (
     Act,
     CustomerPlan,

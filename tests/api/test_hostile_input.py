@@ -327,7 +327,8 @@ async def test_refused_values_end_an_activity_at_once(sessions: SessionFactory) 
     from temporalio.exceptions import ApplicationError
     from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput
 
-    from activities.database_errors import NonRetryableDataErrors, is_refused_value
+    from activities.database_errors import NonRetryableDataErrors
+    from db.writes import is_refused_value
 
     refused: list[DBAPIError] = []
     for statement, value in (

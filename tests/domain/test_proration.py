@@ -9,7 +9,6 @@ import pytest
 from domain.lifecycle import BillingInterval
 from domain.proration import (
     add_interval,
-    add_months,
     billing_period,
     format_date,
     next_period_end,
@@ -18,7 +17,6 @@ from domain.proration import (
     prorate_cycle_reset,
     prorated_cents,
     remaining_time_description,
-    round_half_up,
     unused_time_description,
 )
 
@@ -30,18 +28,6 @@ def at(
     year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
 ) -> datetime:
     return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-
-
-# -- rounding -------------------------------------------------------------------------
-
-
-def test_round_half_up_rounds_halves_away_from_zero() -> None:
-    assert round_half_up(5, 10) == 1  # 0.5 -> 1 (half-even would say 0)
-    assert round_half_up(25, 10) == 3  # 2.5 -> 3 (half-even would say 2)
-    assert round_half_up(24, 10) == 2
-    assert round_half_up(-25, 10) == -3
-    assert round_half_up(-24, 10) == -2
-    assert round_half_up(0, 7) == 0
 
 
 def test_prorated_cents_rounds_each_amount_to_a_whole_cent() -> None:
@@ -151,14 +137,6 @@ def test_prorate_picks_the_rule_by_interval() -> None:
 
 
 # -- billing periods ------------------------------------------------------------------
-
-
-def test_add_months_clamps_to_the_last_day() -> None:
-    assert add_months(at(2026, 1, 31, 9, 30), 1) == at(2026, 2, 28, 9, 30)
-    assert add_months(at(2024, 1, 31), 1) == at(2024, 2, 29)
-    assert add_months(at(2026, 3, 31), 1) == at(2026, 4, 30)
-    assert add_months(at(2026, 12, 15), 1) == at(2027, 1, 15)
-    assert add_months(at(2026, 3, 31), -1) == at(2026, 2, 28)
 
 
 def test_monthly_periods_follow_the_anchor_not_the_previous_end() -> None:

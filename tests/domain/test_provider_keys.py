@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from domain.provider_keys import address_key, checkout_key
+from domain.provider_keys import address_key, checkout_key, provider_customer_key
 
 A = {"line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}
 B = {**A, "line1": "2 Elm St"}
@@ -27,3 +27,8 @@ def test_a_checkout_key_stays_short_whatever_the_return_url() -> None:
     assert key != checkout_key(
         "7c9e6679-7425-40de-944b-e07fc1f90ae7", "business", "year", url, T0 + timedelta(seconds=1)
     )
+
+
+def test_the_provider_customer_key_is_the_one_the_workflow_sends() -> None:
+    # workflows/customer/effects.py spells it out; both must create one customer.
+    assert provider_customer_key("c1") == "c1:provider_customer"

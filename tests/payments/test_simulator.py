@@ -7,6 +7,7 @@ simulator renders is parsed with the webhook endpoint's ``parse_event``.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -1130,13 +1131,9 @@ async def test_failing_renewal_goes_past_due_and_recovers(
     # Paying it again (a retry racing the customer) answers the paid invoice, charges nothing.
     again = await sim.pay_invoice(invoice.id, idempotency_key=f"retry3:{invoice.id}")
     assert (again.status, again.attempt_count) == ("paid", 3)
-    charged = [(c.status, c.decline_code) for c in await charges(sessions, provider_id)]
-    assert charged == [
-        ("succeeded", None),
-        ("failed", "generic_decline"),
-        ("failed", "generic_decline"),
-        ("succeeded", None),
-    ]
+    # The simulator's clock may give several charges the same time: compared as a whole.
+    charged = Counter((c.status, c.decline_code) for c in await charges(sessions, provider_id))
+    assert charged == Counter({("succeeded", None): 2, ("failed", "generic_decline"): 2})
 
 
 async def test_paused_subscription_voids_its_renewal(

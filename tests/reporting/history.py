@@ -34,7 +34,7 @@ from db.engine import create_engine, session_factory
 from db.invoices import upsert_invoice
 from db.ledger import append_ledger, verify_chain
 from db.models import Customer
-from domain.reporting import InvoiceRow, LedgerRow
+from domain.reporting.ledger import InvoiceRow, LedgerRow
 
 LETTERS = "ABCDEFGHIJ"
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -1,7 +1,7 @@
 """The scripted history written into a real PostgreSQL database (ledger rows through
 ``append_ledger``, invoices through the invoice mirror) and read back through
 ``GET /v1/admin/metrics``, every CSV report and ``lifecycle report mrr``: the same figures as
-the pure engine, which ``test_metrics.py`` checks by hand.
+the pure engine, which ``tests/domain/reporting/`` checks by hand.
 
 A database of its own: the metrics cover every customer, and other tests share theirs.
 """
@@ -25,7 +25,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.reporting_schemas import metrics_view
 from api.routers.reports import render_csv
-from domain.reporting import CSV_COLUMNS, Report, compute_report
+from domain.reporting.csv_export import CSV_COLUMNS
+from domain.reporting.report import Report, compute_report
 from lifecycle.settings import REPO_ROOT
 from tests.conftest import create_database, drop_database
 from tests.factories import ADMIN_KEY, APP_KEY, api_client, auth, make_settings
@@ -82,7 +83,7 @@ async def test_metrics_json_matches_the_engine(
     _, script = seeded
     ids = script.ids
     body = await _metrics(http, **RANGE)
-    # The headline figures worked out by hand in test_metrics.py.
+    # The headline figures worked out by hand in tests/domain/reporting/.
     assert body["from"] == "2026-01-01T00:00:00Z"
     assert body["to"] == "2026-05-01T00:00:00Z"
     assert (body["mrr_cents"], body["recurring_mrr_cents"], body["overage_mrr_cents"]) == (

@@ -8,7 +8,7 @@ from api.reporting_schemas import metrics_view
 from db.engine import create_engine, session_factory
 from db.migrate import migrate
 from db.reporting import load_reporting_data
-from domain.reporting import compute_report
+from domain.reporting.report import compute_report
 from tests.reporting.history import END, LETTERS, START, scripted_history, write_history
 
 

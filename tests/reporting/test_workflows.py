@@ -18,7 +18,8 @@ from db.engine import SessionFactory
 from db.models import Customer, Invoice
 from db.reporting import load_reporting_data
 from domain.lifecycle import BillingInterval
-from domain.reporting import MovementType, compute_report
+from domain.reporting.ledger import MovementType
+from domain.reporting.report import compute_report
 from lifecycle.config import EngineConfig
 from tests.factories import make_worker
 from tests.helpers import eventually, outbox

@@ -7,15 +7,23 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
+import asyncpg
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
 
-from db import usage as store
 from db.engine import SessionFactory, create_engine
 from db.models import UsageCounter, UsageEvent, UsageThresholdCrossing
-from db.usage import ConsumeOutcome, ConsumeSpec, EventBatch, EventRow, UsageContext
+from db.usage.consume import ConsumeOutcome, ConsumeSpec, check_and_consume
+from db.usage.consume import _Call as Call
+from db.usage.consume import _queue_of as consume_queue
+from db.usage.context import UsageContext, load_contexts
+from db.usage.history import daily_totals
+from db.usage.ingest import EventBatch, IngestPlan, ingest_batch, pg_ingest_arguments
+from db.usage.pool import connect_kwargs, hot_connection_pool
+from db.usage.records import EventRow
 from domain.limits import GAUGE_PERIOD_START, ceiling
 from tests.usage.support import NewCustomer, month_around
 
@@ -47,7 +55,7 @@ async def consume(
     sessions: SessionFactory, cid: str, key: str, quantity: int = 1
 ) -> ConsumeOutcome:
     now = datetime.now(UTC)
-    return await store.check_and_consume(
+    return await check_and_consume(
         sessions, cid, lambda usage: spec_for(usage, key, quantity, now), now
     )
 
@@ -92,15 +100,15 @@ async def test_a_consume_waits_for_a_locked_counter_and_decides_on_the_latest_ro
     assert (await consume(sessions, cid, "second")).result == "refused"
 
 
-async def test_a_key_racing_an_uncommitted_twin_rolls_back_whole_and_is_a_duplicate(
+async def test_a_key_racing_an_uncommitted_twin_waits_for_it_and_is_a_duplicate(
     sessions: SessionFactory, new_customer: NewCustomer
 ) -> None:
     cid = await active_customer(new_customer)
     assert (await consume(sessions, cid, "first", 2)).result == "consumed"
     now = datetime.now(UTC)
     async with sessions() as other:
-        # The same key in flight elsewhere: not in the consume's snapshot, so the consume
-        # raises the counter, then meets the key on the unique index.
+        # The same key in flight elsewhere: not in the consume's snapshot, so the consume's
+        # event insert waits for it on the unique index, then finds it recorded.
         other.add(
             UsageEvent(
                 customer_id=cid,
@@ -119,7 +127,7 @@ async def test_a_key_racing_an_uncommitted_twin_rolls_back_whole_and_is_a_duplic
         await other.commit()
     outcome = await racing
     assert outcome.result == "duplicate"
-    # No phantom consumption: the counter raise went with the failed insert.
+    # No phantom consumption: the counter was never raised.
     assert outcome.used == 2
     async with sessions() as session:
         used = await session.scalar(
@@ -130,12 +138,13 @@ async def test_a_key_racing_an_uncommitted_twin_rolls_back_whole_and_is_a_duplic
     assert used == 2
 
 
-async def test_a_deadlock_with_a_writer_of_the_same_key_is_retried_not_answered_500(
+async def test_a_writer_holding_the_key_then_the_counter_does_not_deadlock_a_consume(
     sessions: SessionFactory, new_customer: NewCustomer
 ) -> None:
-    """An ingest takes event keys, then counters; a consume its counter, then its key. The
-    same key in both at once deadlocks; PostgreSQL breaks it (after deadlock_timeout) and
-    the consume, if chosen, runs again."""
+    """An ingest takes event keys, then counters; so does a consume (it used to take its
+    counter first, and the same key in both at once deadlocked). Whichever order they
+    commit in, the key counts once; should PostgreSQL still pick one to break a deadlock,
+    the statement runs again (``retry_deadlock``)."""
     cid = await active_customer(new_customer)
     assert (await consume(sessions, cid, "first", 2)).result == "consumed"
     now = datetime.now(UTC)
@@ -224,7 +233,7 @@ async def test_an_unlimited_consume_crosses_nothing_and_keeps_no_grace(
 ) -> None:
     cid = await active_customer(new_customer)
     now = datetime.now(UTC)
-    outcome = await store.check_and_consume(
+    outcome = await check_and_consume(
         sessions, cid, lambda usage: spec_for(usage, "u", 10**6, now, limit=None), now
     )
     assert (outcome.result, outcome.used, outcome.crossings) == ("consumed", 10**6, [])
@@ -247,20 +256,20 @@ def test_the_batch_statement_takes_one_period_per_customer() -> None:
         period_starts=[start, GAUGE_PERIOD_START],
         period_ends={("c", start): now},
     )
-    arguments = store.pg_ingest_arguments(events, [], now)
+    arguments = pg_ingest_arguments(events, [], now)
     assert arguments[4] == [None, now]  # NULL: the recording time
     assert (arguments[6], arguments[7], arguments[8]) == (["c"], [start], [now])
     assert [r.occurred_at for r in events.rows(now)] == [now, now]
     events.period_ends[("c", now)] = now + timedelta(days=30)
     with pytest.raises(ValueError, match="one usage period per customer"):
-        store.pg_ingest_arguments(events, [], now)
+        pg_ingest_arguments(events, [], now)
 
 
 def test_the_hot_pool_connects_as_the_engine_would() -> None:
     engine = create_engine(
         "postgresql+asyncpg://u:p@db.example:6543/app?ssl=require&prepared_statement_cache_size=7"
     )
-    assert store._connect_kwargs(engine) == {
+    assert connect_kwargs(engine) == {
         "host": "db.example",
         "port": 6543,
         "database": "app",
@@ -273,8 +282,8 @@ def test_the_hot_pool_connects_as_the_engine_would() -> None:
 
 async def test_the_hot_pool_goes_with_its_engine(database_url: str) -> None:
     engine = create_engine(database_url)
-    pool = await store.hot_connection_pool(engine)
-    assert pool is await store.hot_connection_pool(engine)
+    pool = await hot_connection_pool(engine)
+    assert pool is await hot_connection_pool(engine)
     async with pool.acquire() as connection:
         assert await connection.fetchval("SELECT 1") == 1
     await engine.dispose()
@@ -287,7 +296,7 @@ async def test_occurred_at_sets_the_day_and_defaults_to_the_recording_time(
     cid = await active_customer(new_customer)
     now = datetime.now(UTC)
     async with sessions() as session:
-        usage = (await store.load_contexts(session, [cid]))[cid]
+        usage = (await load_contexts(session, [cid]))[cid]
     period = usage.period(now)
     earlier = now - timedelta(days=2)
     events = EventBatch(
@@ -299,8 +308,8 @@ async def test_occurred_at_sets_the_day_and_defaults_to_the_recording_time(
         period_starts=[period.start, period.start],
         period_ends={(cid, period.start): period.end},
     )
-    outcome = await store.ingest_batch(
-        sessions, [cid], lambda _: store.IngestPlan(events=events, limits=[]), now
+    outcome = await ingest_batch(
+        sessions, [cid], lambda _: IngestPlan(events=events, limits=[]), now
     )
     assert [(c.used, c.events) for c in outcome.changes] == [(3, 2)]
     async with sessions() as session:
@@ -309,6 +318,62 @@ async def test_occurred_at_sets_the_day_and_defaults_to_the_recording_time(
                 select(UsageEvent.occurred_at).where(UsageEvent.customer_id == cid)
             )
         )
-        days = await store.daily_totals(session, cid, "messages", earlier.date())
+        days = await daily_totals(session, cid, "messages", earlier.date())
     assert occurred == [earlier, now]
     assert days == [(earlier.date(), 2), (now.date(), 1)]
+
+
+async def test_calls_sent_together_are_decided_in_arrival_order_each_on_its_counter(
+    sessions: SessionFactory, new_customer: NewCustomer
+) -> None:
+    one, other = await active_customer(new_customer), await active_customer(new_customer)
+    now = datetime.now(UTC)
+    queue = consume_queue(sessions.kw["bind"])
+    loop = asyncio.get_running_loop()
+
+    def call(cid: str, key: str, quantity: int) -> Call:
+        return Call(cid, lambda usage: spec_for(usage, key, quantity, now), loop.create_future())
+
+    calls = [
+        call(one, "a", 6),
+        call(other, "a", 6),
+        call(one, "b", 4),  # to the limit's ceiling
+        call(one, "c", 3),  # refused: past the ceiling after "a" and "b"
+        call(one, "a", 6),  # the same key again: a duplicate of the first
+        call("nobody", "a", 1),
+    ]
+    answers = await queue.run(calls)
+    assert all(isinstance(o, ConsumeOutcome) for o in answers)
+    outcomes = cast(list[ConsumeOutcome], answers)
+    assert [(o.result, o.used) for o in outcomes[:5]] == [
+        ("consumed", 6),
+        ("consumed", 6),
+        ("consumed", ceiling("messages", LIMIT)),
+        ("refused", ceiling("messages", LIMIT)),
+        ("duplicate", ceiling("messages", LIMIT)),
+    ]
+    assert outcomes[5].context is None
+    assert [c.threshold for c in outcomes[2].crossings] == [80, 100]
+    assert await events_of(sessions, one) == 2
+
+
+async def test_a_call_the_database_refuses_fails_alone_not_its_batch(
+    sessions: SessionFactory, new_customer: NewCustomer
+) -> None:
+    cid = await active_customer(new_customer)
+    now = datetime.now(UTC)
+    queue = consume_queue(sessions.kw["bind"])
+    loop = asyncio.get_running_loop()
+    # Longer than the key column: PostgreSQL refuses the value (the API's edge would have).
+
+    def call(key: str) -> Call:
+        return Call(cid, lambda usage: spec_for(usage, key, 1, now), loop.create_future())
+
+    calls = [call("fine"), call("k" * 300)]
+    fine, refused = await queue.run(calls)
+    # The batch was retried call by call: the good call was decided, the bad one failed
+    # on its own.
+    assert isinstance(fine, ConsumeOutcome)
+    assert (fine.result, fine.used) == ("consumed", 1)
+    assert isinstance(refused, asyncpg.DataError)
+    assert await events_of(sessions, cid) == 1

@@ -26,6 +26,7 @@ from adapters.payments.simulator.cards import (
     Decline,
 )
 from adapters.payments.simulator.prices import SimPrice, resolve_price
+from core.clock import utcnow
 from db.engine import SessionFactory
 from db.simulator_models import (
     SimCheckoutSession,
@@ -48,10 +49,6 @@ LIVE_STATUSES = ("active", "past_due")
 # Statuses from which nothing about a subscription can change any more.
 ENDED_STATUSES = ("canceled", "incomplete_expired")
 CHECKOUT_SESSION_LIFETIME = timedelta(hours=24)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_id(prefix: str) -> str:

@@ -34,7 +34,7 @@ from db.simulator_models import (
     SimPaymentMethod,
     SimSubscription,
 )
-from domain.proration import round_half_up
+from domain.money import round_half_up
 
 _DECLINE_MESSAGES = {
     "generic_decline": "Your card was declined.",

@@ -6,8 +6,9 @@ import re
 from dataclasses import dataclass
 
 from adapters.payments.base import ADDON_PRICE_PREFIX, PaymentRequestRejected, PriceRef
-from domain.catalog import Catalog, round_half_up_div
+from domain.catalog import Catalog
 from domain.lifecycle import BillingInterval
+from domain.money import round_half_up
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def resolve_price(catalog: Catalog, lookup_key: str) -> SimPrice:
             raise _no_such_price(lookup_key)
         amount = addon.price_cents
         if interval is BillingInterval.YEAR:
-            amount = round_half_up_div(12 * amount * (100 - catalog.annual_discount_percent), 100)
+            amount = round_half_up(12 * amount * (100 - catalog.annual_discount_percent), 100)
         return SimPrice(
             lookup_key=lookup_key,
             amount_cents=amount,

@@ -2,34 +2,23 @@
 
 With ``consume: true`` the check and the recording are one atomic step. The event insert
 (unique per customer and key) makes a retried key consume once; the counter is raised by a
-conditional write, ``used = used + q`` only ``WHERE used + q <= ceiling`` (PostgreSQL: the
-``ON CONFLICT DO UPDATE ... WHERE`` of one statement with the event insert; SQLite: an
-``UPDATE ... WHERE ... RETURNING`` after ensuring the row). The condition is evaluated on
-the latest row version under its lock, so concurrent callers can never push usage past the
-rule. A refused consume rolls its event back, so the key can be retried later.
+conditional write, only while the total stays within the ceiling, evaluated on the latest
+row version under its lock, so concurrent callers can never push usage past the rule. A
+refused consume records nothing, so the key can be retried later (``db.usage.consume``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, BackgroundTasks, Depends
-
-from api.auth import Principal, require_app
-from api.context import AppContext, get_context
+from api.context import AppContext
 from api.errors import not_found
-from api.routers.usage import (
-    MAX_QUANTITY,
-    require_metric,
-    schedule_signals,
-    upgrade_for,
-    upgrade_view,
-    utcnow,
-    validation_problem,
-)
-from api.usage_schemas import EntitlementCheck, EntitlementDecision, FeatureDecision
-from db import usage as store
-from db.usage import ConsumeSpec, EventRow, UsageContext
+from api.usage.ingest import MAX_QUANTITY
+from api.usage.schemas import EntitlementCheck, EntitlementDecision, FeatureDecision
+from api.usage.service import require_metric, upgrade_for, upgrade_view, validation_problem
+from db.usage.consume import ConsumeSpec, check_and_consume
+from db.usage.context import UsageContext, load_contexts
+from db.usage.records import EventRow
 from domain.limits import (
     GAUGES,
     UsageState,
@@ -42,8 +31,6 @@ from domain.limits import (
     known_features,
     remaining,
 )
-
-router = APIRouter(prefix="/v1/customers/{customer_id}/entitlements", tags=["usage"])
 
 
 def _validate(body: EntitlementCheck, context: AppContext) -> None:
@@ -74,33 +61,25 @@ def _validate(body: EntitlementCheck, context: AppContext) -> None:
         )
 
 
-@router.post("/check", response_model=EntitlementDecision | FeatureDecision)
-async def check_entitlement(
-    customer_id: str,
-    body: EntitlementCheck,
-    background: BackgroundTasks,
-    context: AppContext = Depends(get_context),
-    _: Principal = Depends(require_app),
-) -> EntitlementDecision | FeatureDecision:
-    """``{metric, quantity, consume?, idempotency_key?}``: whether ``quantity`` more is
-    allowed (the result must not be ``blocked``), and the state with it applied; with
-    ``consume`` it is recorded in the same atomic step. ``{feature}``: whether it is on."""
+async def check(
+    context: AppContext, customer_id: str, body: EntitlementCheck, now: datetime
+) -> tuple[EntitlementDecision | FeatureDecision, bool]:
+    """The decision, and whether the customer's workflow is to be told (after the
+    response) of a crossing."""
     _validate(body, context)
     catalog = context.config.catalog
     access = context.config.policy.dunning.access
-    now = utcnow()
 
     if body.feature is not None or not body.consume:
         async with context.sessions() as session:
-            contexts = await store.load_contexts(session, [customer_id], with_counters=True)
+            contexts = await load_contexts(session, [customer_id], with_counters=True)
         usage = contexts.get(customer_id)
         if usage is None:
             raise not_found("customer", customer_id)
-        if usage.pending_signals:
-            schedule_signals(background, context, [customer_id])
+        signal = usage.pending_signals
         if body.feature is not None:
             held = features(catalog, usage.subscriber, usage.addons)
-            return FeatureDecision(feature=body.feature, allowed=body.feature in held)
+            return FeatureDecision(feature=body.feature, allowed=body.feature in held), signal
         assert body.metric is not None
         period = usage.period(now)
         limit = usage.limits(catalog, period)[body.metric]
@@ -113,9 +92,10 @@ async def check_entitlement(
             if blocked
             else degradation_state(body.metric, used + body.quantity, limit)
         )
-        return _decision(
+        decision = _decision(
             context, usage, body, now, allowed=allowed, state=state, used=used, limit=limit
         )
+        return decision, signal
 
     assert body.metric is not None and body.idempotency_key is not None
     metric, quantity, key = body.metric, body.quantity, body.idempotency_key
@@ -140,12 +120,11 @@ async def check_entitlement(
             notice_period_start=period.start,
         )
 
-    outcome = await store.check_and_consume(context.sessions, customer_id, decide, now)
+    outcome = await check_and_consume(context.sessions, customer_id, decide, now)
     usage = outcome.context
     if usage is None:
         raise not_found("customer", customer_id)
-    if outcome.crossings or usage.pending_signals:
-        schedule_signals(background, context, [customer_id])
+    signal = bool(outcome.crossings) or usage.pending_signals
     spec = decide(usage)
     if outcome.result == "duplicate":
         # Recorded before (maybe just now by a concurrent retry): the same decision, once.
@@ -156,7 +135,7 @@ async def check_entitlement(
         state = degradation_state(metric, outcome.used, spec.limit)
     else:
         state = degradation_state(metric, outcome.used + quantity, spec.limit)
-    return _decision(
+    decision = _decision(
         context,
         usage,
         body,
@@ -168,6 +147,7 @@ async def check_entitlement(
         consumed=outcome.result == "consumed",
         duplicate=outcome.result == "duplicate",
     )
+    return decision, signal
 
 
 def _decision(

@@ -1,0 +1,1 @@
+"""Shared, impure helpers every layer may import (never domain or workflows)."""
