@@ -5,7 +5,7 @@ SHELL := /bin/bash
 LIFECYCLE_TOOLS_CACHE ?= $(HOME)/.cache/lifecycle-engine
 export LIFECYCLE_TOOLS_CACHE
 TOOLS_CACHE := $(LIFECYCLE_TOOLS_CACHE)
-PACKAGES := domain core db adapters activities workflows workers api lifecycle
+PACKAGES := domain core db adapters activities workflows services workers api lifecycle devtools
 UV := $(TOOLS_CACHE)/bin/uv
 export PATH := $(TOOLS_CACHE)/bin:$(PATH)
 export UV_PYTHON ?= python3

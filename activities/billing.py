@@ -19,14 +19,10 @@ from temporalio.exceptions import ApplicationError
 from adapters.payments.addresses import sync_billing_address
 from adapters.payments.base import (
     CardDeclined,
-    InvoiceInfo,
     PaymentGateway,
-    PaymentMethodInfo,
     PaymentMethodRequired,
     PaymentRequestRejected,
-    PriceRef,
     ProrationBehavior,
-    SubscriptionInfo,
 )
 from core.clock import utcnow
 from db.engine import SessionFactory
@@ -35,6 +31,7 @@ from db.models import Customer, CustomerAddon
 from db.writes import insert_ignoring_conflict
 from domain.failures import CARD_DECLINED, PAYMENT_METHOD_REQUIRED, PAYMENT_REQUEST_REJECTED
 from domain.lifecycle import BillingInterval
+from domain.payments import InvoiceInfo, PaymentMethodInfo, PriceRef, SubscriptionInfo
 
 
 @dataclass(frozen=True)

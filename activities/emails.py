@@ -58,7 +58,7 @@ class EmailActivities:
         outbox, to_name = await self._ensure_outbox_row(request)
         if outbox.status != "pending" or not self._sender.delivered_by_outbox:
             # Settled already (a retry: never a second email), or for a provider outside the
-            # engine, the dispatcher's to send (``lifecycle.email_dispatch``): the lifecycle's
+            # engine, the dispatcher's to send (``services.email_dispatch``): the lifecycle's
             # timeline never waits for the provider, nor retries it.
             return SendEmailResult(outbox_id=outbox.id, status=outbox.status)
         if outbox.to_email is None:

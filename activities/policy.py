@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from core.config import ConfigError
 from db.engine import SessionFactory
 from db.terms import load_terms
 from domain.terms import Terms
-from lifecycle.config import ConfigError
 
 __all__ = ["PolicyActivities", "Terms"]
 

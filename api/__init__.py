@@ -1,2 +1,3 @@
-"""The HTTP API: routers, auth, schemas and error mapping. Reads the read model; every
-lifecycle command goes through the customer's workflow."""
+"""The HTTP API: one folder per concern (``routes``, ``service``, ``schemas``), with auth,
+errors and the workflow client shared. Reads the read model; every lifecycle command goes
+through the customer's workflow."""

@@ -14,8 +14,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 
 from adapters.payments.simulator import SimulatedGateway
+from api.admin import routes as admin
 from api.auth import KeyRing
+from api.billing import routes as billing
 from api.context import AppContext
+from api.customers import routes as customers
 from api.dashboard import routes as dashboard_routes
 from api.errors import (
     PROBLEM_JSON,
@@ -25,25 +28,20 @@ from api.errors import (
     problem_responses,
     reject_unstorable_input,
 )
-from api.routers import (
-    admin,
-    billing,
-    customers,
-    health,
-    notifications,
-    plans,
-    reports,
-    simulator,
-    webhooks,
-)
-from api.simulator_delivery import SimulatorRedelivery
+from api.health import routes as health
+from api.notifications import routes as notifications
+from api.plans import routes as plans
+from api.reports import routes as reports
+from api.simulator import routes as simulator
+from api.simulator.delivery import SimulatorRedelivery
 from api.usage import routes as usage
 from api.usage.hot import HotRoutes
+from api.webhooks import routes as webhooks
+from core.settings import Settings
+from core.temporal import connect
 from db.engine import SessionFactory, create_engine, session_factory
 from db.models import ApiKey
-from lifecycle.settings import Settings
-from lifecycle.temporal import connect
-from lifecycle.wiring import payment_gateway
+from services.wiring import payment_gateway
 
 
 class MissingApiKeys(RuntimeError):

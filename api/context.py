@@ -10,11 +10,11 @@ from temporalio.client import Client
 
 from adapters.payments.base import PaymentGateway
 from api.auth import KeyRing
+from core.config import EngineConfig
+from core.settings import Settings
 from db.engine import SessionFactory
 from db.terms import register_terms
 from domain.terms import Terms
-from lifecycle.config import EngineConfig
-from lifecycle.settings import Settings
 
 
 @dataclass
@@ -25,6 +25,9 @@ class AppContext:
     temporal: Client
     keys: KeyRing
     payments: PaymentGateway
+    # Customers whose usage notices this process is delivering; True asks the running
+    # delivery for one more pass (api.usage.signals).
+    usage_deliveries: dict[str, bool] = field(default_factory=dict, init=False)
     _terms_version: str | None = field(default=None, init=False)
     _terms_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 

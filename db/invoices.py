@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.payments.base import InvoiceInfo, InvoiceLine
 from db.ledger import append_ledger
 from db.models import Invoice
+from domain.payments import InvoiceInfo, InvoiceLine
 
 
 def _line(line: InvoiceLine) -> dict[str, Any]:

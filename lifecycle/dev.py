@@ -22,9 +22,10 @@ import uvicorn
 from temporalio.client import Client
 
 from api.app import create_app
+from core.settings import Settings
+from core.temporal import connect
 from db.migrate import migrate
-from lifecycle.settings import Settings
-from lifecycle.temporal import connect, ensure_retention_schedule, ensure_search_attributes
+from services.temporal_setup import ensure_retention_schedule, ensure_search_attributes
 from workers.worker import run_worker
 from workflows import search_attributes
 

@@ -15,11 +15,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
+from core.config import EngineConfig, load_config
+from core.settings import REPO_ROOT
+from core.temporal import DATA_CONVERTER
 from db.engine import SessionFactory, create_engine, session_factory
 from db.migrate import migrate
-from lifecycle.config import EngineConfig, load_config
-from lifecycle.settings import REPO_ROOT
-from lifecycle.temporal import DATA_CONVERTER, ensure_search_attributes
+from services.temporal_setup import ensure_search_attributes
 from workflows import search_attributes
 
 TOOLS_CACHE = Path(

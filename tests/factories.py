@@ -20,6 +20,8 @@ from adapters.email.base import EmailSender
 from adapters.email.log_sender import LogEmailSender
 from adapters.payments.base import PaymentGateway
 from api.app import create_app
+from core.config import EngineConfig
+from core.settings import REPO_ROOT, Settings
 from db.customers import new_trial_customer
 from db.engine import SessionFactory
 from db.models import Customer
@@ -27,8 +29,6 @@ from db.terms import register_terms
 from domain.durations import parse_duration
 from domain.policy import DunningAccess, FinalAction, Policy
 from domain.terms import Terms as TermsDocument
-from lifecycle.config import EngineConfig
-from lifecycle.settings import REPO_ROOT, Settings
 from workers.tuning import STRICT_RUNNER
 from workers.worker import build_worker
 

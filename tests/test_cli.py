@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lifecycle.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 from tests.conftest import tool
 
 API_KEY_ENV = ("LIFECYCLE_APP_API_KEYS", "LIFECYCLE_ADMIN_API_KEYS", "TEMPORAL_ADDRESS")

@@ -39,7 +39,7 @@ import yaml
 from packaging.specifiers import SpecifierSet
 from sqlalchemy.engine import make_url
 
-from lifecycle.settings import REPO_ROOT, Settings
+from core.settings import REPO_ROOT, Settings
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"

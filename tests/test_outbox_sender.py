@@ -10,9 +10,9 @@ import pytest
 from activities.emails import EmailActivities, SendEmailInput
 from adapters.email.base import OutgoingEmail, Schedule
 from adapters.email.log_sender import LogEmailSender
+from core.config import EngineConfig
 from db.engine import SessionFactory
 from domain.emails import EmailTemplate
-from lifecycle.config import EngineConfig
 from tests.factories import insert_customer, make_policy
 from tests.helpers import ledger, outbox
 

@@ -21,11 +21,11 @@ from sqlalchemy import update
 from activities.emails import EmailActivities, SendEmailInput
 from adapters.email.base import EmailSender, OutgoingEmail, Schedule
 from adapters.email.sendgrid_sender import SendGridEmailSender
+from core.config import EngineConfig
 from db.engine import SessionFactory
 from db.models import EmailOutbox
 from domain.emails import EmailTemplate
-from lifecycle.config import EngineConfig
-from lifecycle.email_dispatch import STALE_AFTER, DispatchReport, EmailDispatcher
+from services.email_dispatch import STALE_AFTER, DispatchReport, EmailDispatcher
 from tests.factories import insert_customer, make_policy
 from tests.helpers import ledger, outbox
 from tests.sendgrid_standin import FakeSendGrid, Scripted

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from temporalio.worker import WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from lifecycle.settings import Settings
+from core.settings import Settings
 
 # Loaded once per process instead of once per workflow run (see above).
 PASSTHROUGH_MODULES = ("workflows", "domain", "activities", "adapters")

@@ -19,13 +19,13 @@ from activities.policy import PolicyActivities, Terms
 from activities.privacy import PrivacyActivities
 from adapters.email.base import EmailSender
 from adapters.payments.base import PaymentGateway
+from core.config import load_config
+from core.settings import Settings
+from core.temporal import connect
 from db.engine import SessionFactory, create_engine, session_factory
-from lifecycle.config import load_config
-from lifecycle.email_dispatch import EmailDispatcher
-from lifecycle.settings import Settings
-from lifecycle.temporal import connect
-from lifecycle.usage_notices import UsageNotices
-from lifecycle.wiring import email_sender, payment_gateway
+from services.email_dispatch import EmailDispatcher
+from services.usage_notices import UsageNotices
+from services.wiring import email_sender, payment_gateway
 from workers.tuning import PRODUCTION_RUNNER, WorkerTuning, tuning_from
 from workflows.customer import CustomerWorkflow
 from workflows.retention import RetentionWorkflow
@@ -102,8 +102,8 @@ def terms_loader(settings: Settings) -> Callable[[], Awaitable[Terms]]:
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` is set (or forever); shuts down gracefully, finishing in-flight
     tasks. Besides workflows and activities, the worker relays usage notices the API could
-    not deliver (``lifecycle.usage_notices``) and sends the email outbox through a provider
-    (``lifecycle.email_dispatch``)."""
+    not deliver (``services.usage_notices``) and sends the email outbox through a provider
+    (``services.email_dispatch``)."""
     config = settings.engine_config
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)

@@ -79,14 +79,16 @@ class RequestRecord:
 
 @dataclass
 class CustomerState:
-    """Everything the workflow knows; carried across continue-as-new."""
+    """Everything the workflow knows; carried across continue-as-new. What can be derived
+    is not kept, nor what nothing reads (the trial starts at sign-up; when a customer was
+    canceled is in the ledger). Runs carried across continue-as-new from older code may
+    hold fields gone since: they are ignored when decoded."""
 
     customer_id: str
     status: Status
     plan: str
     signed_up_at: datetime
     interval: BillingInterval | None = None
-    trial_started_at: datetime | None = None
     trial_ends_at: datetime | None = None
     # Trial reminders due before this moment (sign-up or the last extension) are skipped.
     trial_planned_from: datetime | None = None
@@ -96,7 +98,6 @@ class CustomerState:
     scheduled_change: ScheduledChange | None = None
     dunning: Dunning | None = None
     pause_resumes_at: datetime | None = None
-    canceled_at: datetime | None = None
     # Monthly recurring revenue in cents (annual plans count one twelfth per month).
     mrr_cents: int = 0
     provider_customer_id: str | None = None

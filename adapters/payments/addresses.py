@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from adapters.payments.base import Address, PaymentGateway
+from adapters.payments.base import PaymentGateway
+from domain.payments import Address
 from domain.provider_keys import address_key
 
 

@@ -16,16 +16,12 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from adapters.payments.base import (
-    CatalogSyncReport,
-    PaymentRequestRejected,
-    PriceRef,
-    addon_lookup_key,
-)
+from adapters.payments.base import PaymentRequestRejected
 from adapters.payments.stripe.errors import idempotency_key, stripe_errors
 from adapters.payments.stripe.portal import PortalProduct, sync_portal_configuration
 from domain.catalog import Catalog
 from domain.lifecycle import BillingInterval
+from domain.payments import CatalogSyncReport, PriceRef, addon_lookup_key
 
 if TYPE_CHECKING:
     from stripe import StripeClient

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.payments.base import (
+from domain.payments import (
     PLAN_PRICE_PREFIX,
     InvoiceInfo,
     InvoiceLine,

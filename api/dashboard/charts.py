@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from api.reporting_schemas import ChurnMonthView, MrrPointView, TrialFunnelView
+from api.reports.schemas import ChurnMonthView, MrrPointView, TrialFunnelView
 from domain.emails import format_money
 
 _MOVEMENT_COLORS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from html import escape
 
-from api.reporting_schemas import MetricsView
+from api.reports.schemas import MetricsView
 from domain.emails import format_money
 
 _STYLE = """

@@ -16,8 +16,7 @@ from api.dashboard import session as sessions
 from api.dashboard.charts import churn_chart, funnel_chart, mrr_chart
 from api.dashboard.page import layout, login_form, metrics_page
 from api.errors import Problem
-from api.reporting_schemas import metrics_view
-from api.routers.reports import build_report, render_csv
+from api.reports.service import build_report, metrics_view, render_csv
 from db.api_keys import find_key
 from db.models import LedgerEvent
 from domain.reporting.periods import Granularity

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, Field, StrictBool, StrictInt
+
+from api.schemas import RequestBody
 
 MAX_EVENTS_PER_REQUEST = 1000
 
@@ -34,11 +36,7 @@ _EVENT_SCHEMA: dict[str, Any] = {
 }
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class UsageBatch(_Request):
+class UsageBatch(RequestBody):
     # Items are validated one by one (a bad event is rejected, the rest recorded), so the
     # list takes any JSON value; the documented shape is the object below.
     events: list[Any] = Field(
@@ -63,7 +61,7 @@ class UsageIngestResult(BaseModel):
     rejected: list[UsageRejection]
 
 
-class EntitlementCheck(_Request):
+class EntitlementCheck(RequestBody):
     metric: str | None = Field(default=None, max_length=32)
     feature: str | None = Field(default=None, max_length=64)
     quantity: StrictInt = Field(

@@ -38,7 +38,7 @@ from domain.limits import (
     percent_used,
     remaining,
 )
-from lifecycle.usage_notices import upgrade_for as upgrade_suggestion
+from services.usage_notices import upgrade_for as upgrade_suggestion
 
 logger = logging.getLogger("lifecycle.api.usage")
 

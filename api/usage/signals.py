@@ -4,7 +4,7 @@ The customer's workflow hears about usage only when a counter crosses 80 % or 10
 its limit (once per metric, period and threshold: the crossing row's insert decides who
 signals). Signals go out after the commit, in the background; a crossing whose signal
 failed (Temporal unavailable, or this process died) stays marked unsignalled and is
-delivered by the worker's relay (``lifecycle.usage_notices``) or on the customer's next
+delivered by the worker's relay (``services.usage_notices``) or on the customer's next
 usage request.
 """
 
@@ -16,13 +16,9 @@ from collections.abc import Iterable
 from fastapi import BackgroundTasks
 
 from api.context import AppContext
-from lifecycle.usage_notices import UsageNotices
+from services.usage_notices import UsageNotices
 
 logger = logging.getLogger("lifecycle.api.usage")
-
-# Customers whose pending signals are being delivered by this process; True asks the
-# running delivery for one more pass (a crossing arrived meanwhile).
-_delivering: dict[str, bool] = {}
 
 
 def schedule_signals(
@@ -34,19 +30,21 @@ def schedule_signals(
 
 async def deliver_signals(context: AppContext, customer_id: str) -> None:
     """The fast path: tell the workflow right after the commit."""
-    if customer_id in _delivering:
-        _delivering[customer_id] = True
+    delivering = context.usage_deliveries
+    if customer_id in delivering:
+        # A crossing arrived while a delivery runs: it makes one more pass.
+        delivering[customer_id] = True
         return
-    _delivering[customer_id] = False
+    delivering[customer_id] = False
     notices = UsageNotices(context.sessions, context.config.catalog, context.temporal)
     try:
         while True:
             if not await notices.deliver(customer_id):
                 break
-            if not _delivering[customer_id]:
+            if not delivering[customer_id]:
                 break
-            _delivering[customer_id] = False
+            delivering[customer_id] = False
     except Exception:
         logger.exception("delivering usage notices of customer %s failed", customer_id)
     finally:
-        del _delivering[customer_id]
+        del delivering[customer_id]

@@ -9,7 +9,9 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import db.simulator_models  # noqa: F401
+# Autogenerate must see every table, the payment simulator's too (they live in the
+# simulator's package; Alembic runs this file, no engine code imports it).
+import adapters.payments.simulator.models  # noqa: F401
 from db.models import Base
 
 config = context.config

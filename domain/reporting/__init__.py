@@ -15,5 +15,5 @@ Pure: no I/O. ``db/reporting.py`` loads the rows, ``report.compute_report`` does
   is computed over), ``periods`` (calendar buckets), ``rates`` (rounding of rates).
 
 Each module's docstring holds the definitions of its figures. The API documentation
-(``api/routers/reports.py``) repeats them; keep both in step.
+(``api/reports/routes.py``) repeats them; keep both in step.
 """

@@ -124,14 +124,17 @@ class Movement:
 
 
 @dataclass(frozen=True)
-class CustomerState:
+class LedgerPosition:
+    """Where a customer stood after a ledger row: status, plan, interval and MRR (the
+    workflow's live state is ``workflows.messages.CustomerState``)."""
+
     status: str | None
     plan: str | None
     interval: str | None
     mrr_cents: int
 
 
-_NOBODY = CustomerState(None, None, None, 0)
+_NOBODY = LedgerPosition(None, None, None, 0)
 
 
 @dataclass(frozen=True)
@@ -139,8 +142,8 @@ class Step:
     """One lifecycle row with the customer's state before and after it."""
 
     row: LedgerRow
-    before: CustomerState
-    after: CustomerState
+    before: LedgerPosition
+    after: LedgerPosition
     # Whether the customer had recurring MRR at any time before this row.
     had_revenue: bool
 
@@ -178,8 +181,8 @@ class History:
         self.steps: list[Step] = []
         self.refund_rows: list[LedgerRow] = []
         self._times: dict[str, list[datetime]] = defaultdict(list)
-        self._states: dict[str, list[CustomerState]] = defaultdict(list)
-        current: dict[str, CustomerState] = {}
+        self._states: dict[str, list[LedgerPosition]] = defaultdict(list)
+        current: dict[str, LedgerPosition] = {}
         had_revenue: set[str] = set()
         for row in ordered:
             if row.kind == "charge_refunded":
@@ -190,11 +193,11 @@ class History:
                 continue  # audit rows and rows that change no state
             before = current.get(cid, _NOBODY)
             if row.to_status is not None:
-                after = CustomerState(
+                after = LedgerPosition(
                     row.to_status, row.plan, row.interval, before.mrr_cents + row.mrr_delta_cents
                 )
             else:
-                after = CustomerState(
+                after = LedgerPosition(
                     before.status,
                     before.plan,
                     before.interval,
@@ -212,7 +215,7 @@ class History:
     def customers(self) -> list[str]:
         return list(self._times)
 
-    def state(self, customer_id: str, at: datetime, *, inclusive: bool = False) -> CustomerState:
+    def state(self, customer_id: str, at: datetime, *, inclusive: bool = False) -> LedgerPosition:
         """The customer's state after its rows before ``at`` (``inclusive``: at or before)."""
         times = self._times.get(customer_id)
         if not times:
@@ -220,7 +223,7 @@ class History:
         index = (bisect_right if inclusive else bisect_left)(times, at)
         return self._states[customer_id][index - 1] if index else _NOBODY
 
-    def states(self, at: datetime) -> dict[str, CustomerState]:
+    def states(self, at: datetime) -> dict[str, LedgerPosition]:
         found = {}
         for cid in self._times:
             state = self.state(cid, at)
@@ -275,7 +278,7 @@ class Scope:
         self.range_steps = history.steps_between(start, end)
         self.movements = [m for m in (self._movement(s) for s in self.range_steps) if m]
 
-    def in_segment(self, state: CustomerState) -> bool:
+    def in_segment(self, state: LedgerPosition) -> bool:
         return state.status is not None and self.segment.holds(state.plan, state.interval)
 
     def step_in_segment(self, step: Step) -> bool:

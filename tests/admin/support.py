@@ -20,8 +20,8 @@ from sqlalchemy import text
 from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowHandle
 
+from core.settings import REPO_ROOT
 from db.engine import SessionFactory
-from lifecycle.settings import REPO_ROOT
 
 PROBLEM = "application/problem+json"
 Json = dict[str, Any]

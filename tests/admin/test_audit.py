@@ -26,9 +26,9 @@ from sqlalchemy.exc import DBAPIError
 from temporalio.testing import WorkflowEnvironment
 
 from api.auth import Principal, Scope, key_fingerprint
+from core.config import EngineConfig
 from db.ledger import CSV_COLUMNS, GENESIS_HASH, append_ledger, verify_chain
 from db.models import EmailOutbox, LedgerEvent
-from lifecycle.config import EngineConfig
 from tests.admin.conftest import Database
 from tests.admin.support import assert_problem, fields, lifecycle_cli, ok
 from tests.factories import (

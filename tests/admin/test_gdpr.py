@@ -22,7 +22,9 @@ from sqlalchemy import select
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.payments.simulator.models import SimCustomer, SimEvent, SimSubscription
 from api.auth import Principal, Scope, key_fingerprint
+from core.config import EngineConfig
 from db.engine import SessionFactory
 from db.models import (
     Customer,
@@ -34,8 +36,6 @@ from db.models import (
     UsageEvent,
     WebhookEvent,
 )
-from db.simulator_models import SimCustomer, SimEvent, SimSubscription
-from lifecycle.config import EngineConfig
 from tests.admin.support import (
     assert_problem,
     deliver_webhook,

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from core.config import EngineConfig
 from db.engine import SessionFactory
 from db.models import ApiKey, Customer, LedgerEvent
-from lifecycle.config import EngineConfig
 from tests.admin.conftest import Database
 from tests.admin.support import (
     assert_problem,

@@ -25,6 +25,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.privacy import PrivacyActivities, PurgeInput, PurgeResult
+from core.config import EngineConfig
 from db.engine import SessionFactory
 from db.ledger import append_ledger, verify_chain
 from db.models import (
@@ -36,8 +37,7 @@ from db.models import (
     UsageDaily,
     UsageEvent,
 )
-from lifecycle.config import EngineConfig
-from lifecycle.temporal import ensure_retention_schedule
+from services.temporal_setup import ensure_retention_schedule
 from tests.admin.conftest import Database
 from tests.factories import make_worker, unique_email
 from tests.helpers import eventually

@@ -23,10 +23,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.auth import Principal, Scope, key_fingerprint
+from core.config import EngineConfig
 from db.engine import SessionFactory
 from db.models import Customer, EmailOutbox
 from domain.lifecycle import BillingInterval
-from lifecycle.config import EngineConfig
 from tests.admin.support import assert_problem, fields, ok
 from tests.factories import (
     ADMIN_KEY,

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from core.config import EngineConfig
 from db.engine import SessionFactory
-from lifecycle.config import EngineConfig
 from tests.factories import ADMIN_KEY, api_client, auth, make_settings, make_worker, unique_email
 from tests.workflows.histories import record_customer_history
 

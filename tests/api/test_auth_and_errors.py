@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from api.app import MissingApiKeys, create_app
+from core.settings import Settings
 from db.engine import SessionFactory
 from db.migrate import migrate
 from db.models import Customer
-from lifecycle.settings import Settings
 from tests.factories import ADMIN_KEY, APP_KEY, auth
 
 PROBLEM = "application/problem+json"

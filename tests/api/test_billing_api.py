@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.payments.simulator.models import SimCharge, SimCustomer
+from core.config import EngineConfig
+from core.settings import Settings
 from db.engine import SessionFactory
 from db.models import Customer, Invoice
-from db.simulator_models import SimCharge, SimCustomer
 from domain.lifecycle import BillingInterval
 from domain.proration import add_interval
-from lifecycle.config import EngineConfig
-from lifecycle.settings import Settings
 from tests.factories import (
     ADMIN_KEY,
     APP_KEY,

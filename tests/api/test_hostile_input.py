@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.routers.webhooks import signature_error
+from api.webhooks.service import signature_error
 from db.engine import SessionFactory
 from tests.api.test_webhooks import (  # noqa: F401 (the http fixture)
     SECRET,

@@ -30,8 +30,8 @@ from schemathesis.specs.openapi.checks import (
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from core.config import EngineConfig
 from db.engine import SessionFactory
-from lifecycle.config import EngineConfig
 from tests.factories import ADMIN_KEY, APP_KEY, make_settings, make_worker, unique_email
 
 # Per operation and key; with both generation modes and both keys, 4 x this per operation.

@@ -8,14 +8,14 @@ from __future__ import annotations
 import uuid
 
 import httpx
+from api.simulator.delivery import FIRST_RETRY, SimulatorRedelivery
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.payments.simulator import SimulatedGateway
 from api.auth import KeyRing
 from api.context import AppContext
-from api.simulator_delivery import FIRST_RETRY, SimulatorRedelivery
+from core.config import EngineConfig
 from db.engine import SessionFactory
-from lifecycle.config import EngineConfig
 from tests.api.test_webhooks import (  # noqa: F401
     SECRET,
     convert,

@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.payments.base import PaymentEvent, PriceRef
 from adapters.payments.simulator import SimulatedGateway
 from db.engine import SessionFactory
 from db.models import Invoice, Notification
 from domain.lifecycle import BillingInterval
+from domain.payments import PaymentEvent, PriceRef
 from tests.api.test_webhooks import (  # noqa: F401
     WAIT,
     convert,

@@ -26,13 +26,14 @@ from sqlalchemy import func, select, update
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.payments.base import STRIPE_API_VERSION, PriceRef
+from adapters.payments.base import STRIPE_API_VERSION
 from adapters.payments.simulator import SimulatedGateway
+from core.config import EngineConfig
 from db.engine import SessionFactory
 from db.models import Customer, Invoice, WebhookEvent
 from domain.lifecycle import BillingInterval
+from domain.payments import PriceRef
 from domain.proration import add_interval
-from lifecycle.config import EngineConfig
 from tests.factories import ADMIN_KEY, api_client, auth, make_settings, make_worker, unique_email
 from tests.helpers import eventually
 from workflows.customer import CustomerWorkflow

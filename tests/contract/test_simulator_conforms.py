@@ -17,20 +17,16 @@ from typing import Any
 
 import pytest
 
-from adapters.payments.base import (
-    Address,
-    CardDeclined,
-    PriceRef,
-    addon_lookup_key,
-)
+from adapters.payments.base import CardDeclined
 from adapters.payments.simulator import SimulatedGateway, render
 from adapters.payments.simulator import customers as customers_module
 from adapters.payments.simulator import invoices as invoices_module
 from adapters.payments.simulator import subscriptions as subscriptions_module
 from adapters.payments.stripe_objects import parse_event
+from core.config import EngineConfig
 from db.engine import SessionFactory
 from domain.lifecycle import BillingInterval
-from lifecycle.config import EngineConfig
+from domain.payments import Address, PriceRef, addon_lookup_key
 from tests.contract.schema_validation import (
     SchemaViolation,
     errors,

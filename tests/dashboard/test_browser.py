@@ -16,9 +16,9 @@ import uvicorn
 from playwright.async_api import async_playwright
 
 from api.app import create_app
+from core.settings import REPO_ROOT, Settings
+from devtools.demo import seed
 from domain.emails import format_money
-from lifecycle.demo import seed
-from lifecycle.settings import REPO_ROOT, Settings
 from tests.conftest import create_database, drop_database
 from tests.factories import ADMIN_KEY
 

@@ -9,14 +9,14 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from core.settings import Settings
 from db.engine import create_engine, session_factory
 from db.ledger import AUDIT_KINDS, verify_chain
 from db.models import Customer, Invoice, LedgerEvent
+from devtools.demo import SeedReport, seed
+from devtools.demo.personas import SHOWCASE, Act, plan_customers
+from devtools.demo.seeder import default_end
 from lifecycle.cli import app
-from lifecycle.demo import SeedReport, seed
-from lifecycle.demo.personas import SHOWCASE, Act, plan_customers
-from lifecycle.demo.seeder import default_end
-from lifecycle.settings import Settings
 from tests.conftest import create_database, drop_database, tool
 
 CUSTOMERS = len(SHOWCASE) + 2

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lifecycle.settings import Settings
+from core.settings import Settings
 from workers import worker as worker_module
 
 

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.payments.simulator.models import SimCharge, SimInvoice, SimSubscription
+from core.settings import REPO_ROOT
 from db.engine import SessionFactory
 from db.models import Customer
-from db.simulator_models import SimCharge, SimInvoice, SimSubscription
-from lifecycle.settings import REPO_ROOT
 from tests.e2e.test_worker_crash import worker_process
 from tests.factories import api_client, auth, make_settings, unique_email
 from tests.helpers import eventually

@@ -18,10 +18,10 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowU
 from temporalio.testing import WorkflowEnvironment
 
 from activities.policy import Terms
+from core.config import ConfigError, EngineConfig, load_config
+from core.temporal import DATA_CONVERTER
 from db.engine import SessionFactory
 from domain.lifecycle import BillingInterval
-from lifecycle.config import ConfigError, EngineConfig, load_config
-from lifecycle.temporal import DATA_CONVERTER
 from tests.conftest import tool
 from tests.factories import (
     api_client,

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from core.config import load_config
+from core.settings import Settings
 from db.engine import SessionFactory
-from lifecycle.config import load_config
-from lifecycle.settings import Settings
 from tests.e2e.test_worker_crash import worker_process
 from tests.factories import (
     ADMIN_KEY,

@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import select, update
 from temporalio.testing import WorkflowEnvironment
 
+from core.settings import REPO_ROOT
 from db.engine import SessionFactory
 from db.models import EmailOutbox
-from lifecycle.settings import REPO_ROOT
 from tests.e2e.test_worker_crash import worker_process
 from tests.factories import api_client, auth, make_settings, unique_email
 from tests.helpers import eventually

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from core.config import load_config
 from db.engine import create_engine, session_factory
 from db.migrate import migrate
-from lifecycle.config import load_config
 from tests.factories import (
     ADMIN_KEY,
     api_client,

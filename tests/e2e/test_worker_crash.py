@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from core.settings import REPO_ROOT
 from db.engine import SessionFactory
-from lifecycle.settings import REPO_ROOT
 from tests.factories import api_client, auth, make_settings, unique_email, write_config
 from tests.helpers import eventually, outbox
 

@@ -17,20 +17,18 @@ from sqlalchemy import func, select
 
 from adapters.payments.base import (
     CardDeclined,
-    PaymentEvent,
     PaymentGateway,
     PaymentMethodRequired,
     PaymentRequestRejected,
-    PriceRef,
-    addon_lookup_key,
 )
 from adapters.payments.simulator import SIM_CARDS, SimulatedGateway
+from adapters.payments.simulator.models import SimCharge, SimCustomer, SimInvoice, SimSubscription
 from adapters.payments.stripe_objects import parse_event
+from core.config import EngineConfig
 from db.engine import SessionFactory, create_engine, session_factory
 from db.migrate import migrate
-from db.simulator_models import SimCharge, SimCustomer, SimInvoice, SimSubscription
 from domain.lifecycle import BillingInterval
-from lifecycle.config import EngineConfig
+from domain.payments import PaymentEvent, PriceRef, addon_lookup_key
 from tests.factories import insert_customer, make_policy
 
 MONTH, YEAR = BillingInterval.MONTH, BillingInterval.YEAR
@@ -1199,8 +1197,8 @@ async def test_checkout_creates_the_subscription(
 async def test_customer_updates_and_erasure(
     sim: SimulatedGateway, sessions: SessionFactory, engine_config: EngineConfig
 ) -> None:
-    from adapters.payments.base import Address
-    from db.simulator_models import SimCustomer
+    from adapters.payments.simulator.models import SimCustomer
+    from domain.payments import Address
 
     _, provider_id = await new_customer(sim, sessions, engine_config)
     address = Address(line1="1 Main St", city="Springfield", postal_code="12345", country="US")

@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 
 from adapters.payments.stripe_catalog import sync_catalog, wanted
 from adapters.payments.stripe_gateway import StripeGateway
+from core.config import EngineConfig
 from domain.catalog import Catalog
 from lifecycle.cli import app
-from lifecycle.config import EngineConfig
 from tests.payments.conftest import API_KEY, Exchange, RecordingHTTPClient, ScriptedError
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")

@@ -20,10 +20,10 @@ from adapters.payments.base import (
     PaymentError,
     PaymentProviderUnavailable,
     PaymentRequestRejected,
-    PriceRef,
 )
 from adapters.payments.stripe_gateway import StripeGateway, stripe_errors
 from domain.lifecycle import BillingInterval
+from domain.payments import PriceRef
 from tests.payments.conftest import API_KEY, RecordingHTTPClient
 from tests.payments.world import CUSTOMER, FixtureWorld
 

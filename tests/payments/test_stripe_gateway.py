@@ -16,15 +16,14 @@ import pytest
 
 from adapters.payments.base import (
     STRIPE_API_VERSION,
-    Address,
     CardDeclined,
     PaymentGateway,
     PaymentMethodRequired,
     PaymentRequestRejected,
-    addon_lookup_key,
 )
 from adapters.payments.stripe_gateway import ADD_REQUEST_METADATA, StripeGateway, idempotency_key
 from domain.lifecycle import BillingInterval
+from domain.payments import Address, addon_lookup_key
 from tests.contract.stripe_spec import fixtures
 from tests.payments.conftest import Exchange, RecordingHTTPClient
 from tests.payments.world import (

@@ -14,8 +14,8 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.payments.base import PriceRef
 from domain.lifecycle import BillingInterval
+from domain.payments import PriceRef
 from tests.payments.conftest import Exchange, walk
 
 STARTER_MONTH = PriceRef("starter", BillingInterval.MONTH)

@@ -29,11 +29,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.payments.base import InvoiceInfo
 from db.engine import create_engine, session_factory
 from db.invoices import upsert_invoice
 from db.ledger import append_ledger, verify_chain
 from db.models import Customer
+from domain.payments import InvoiceInfo
 from domain.reporting.ledger import InvoiceRow, LedgerRow
 
 LETTERS = "ABCDEFGHIJ"

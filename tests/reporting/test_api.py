@@ -23,11 +23,10 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from api.reporting_schemas import metrics_view
-from api.routers.reports import render_csv
+from api.reports.service import metrics_view, render_csv
+from core.settings import REPO_ROOT
 from domain.reporting.csv_export import CSV_COLUMNS
 from domain.reporting.report import Report, compute_report
-from lifecycle.settings import REPO_ROOT
 from tests.conftest import create_database, drop_database
 from tests.factories import ADMIN_KEY, APP_KEY, api_client, auth, make_settings
 from tests.reporting.history import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api.reporting_schemas import metrics_view
+from api.reports.service import metrics_view
 from db.engine import create_engine, session_factory
 from db.migrate import migrate
 from db.reporting import load_reporting_data

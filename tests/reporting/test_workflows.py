@@ -14,13 +14,13 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from core.config import EngineConfig
 from db.engine import SessionFactory
 from db.models import Customer, Invoice
 from db.reporting import load_reporting_data
 from domain.lifecycle import BillingInterval
 from domain.reporting.ledger import MovementType
 from domain.reporting.report import compute_report
-from lifecycle.config import EngineConfig
 from tests.factories import make_worker
 from tests.helpers import eventually, outbox
 from tests.workflows.support import Started, start_customer

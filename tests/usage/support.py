@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 from sqlalchemy import update
 
+from core.config import EngineConfig
 from db.engine import SessionFactory
 from db.models import Customer, CustomerAddon
-from lifecycle.config import EngineConfig
 from tests.factories import ADMIN_KEY, auth, insert_customer
 
 Json = dict[str, Any]

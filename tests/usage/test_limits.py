@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from core.config import EngineConfig
 from domain.catalog import Catalog
 from domain.limits import (
     GAUGE_PERIOD_START,
@@ -30,7 +31,6 @@ from domain.limits import (
     usage_period,
 )
 from domain.policy import DunningAccess
-from lifecycle.config import EngineConfig
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 END = datetime(2026, 3, 31, tzinfo=UTC)  # 30 days

@@ -15,10 +15,10 @@ from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from core.config import EngineConfig
+from core.temporal import DATA_CONVERTER
 from db.engine import SessionFactory
 from db.models import UsageCounter, UsageThresholdCrossing
-from lifecycle.config import EngineConfig
-from lifecycle.temporal import DATA_CONVERTER
 from tests.factories import api_client, auth, make_settings, make_worker, unique_email
 from tests.helpers import eventually, outbox
 from tests.usage.support import Json, event, ingest, ok, override

@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
+from core.config import EngineConfig
 from db.engine import SessionFactory, create_engine, session_factory
 from db.migrate import migrate
 from db.models import UsageCounter, UsageEvent
-from lifecycle.config import EngineConfig
 from tests.factories import ADMIN_KEY, api_client, auth, make_settings
 from tests.usage.support import (
     add_addon,

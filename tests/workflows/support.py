@@ -8,10 +8,10 @@ from datetime import datetime
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from core.config import EngineConfig
 from db.engine import SessionFactory
 from db.models import Customer
 from domain.policy import Policy
-from lifecycle.config import EngineConfig
 from tests.factories import insert_customer, store_terms
 from workflows.customer import GENERATION, CustomerWorkflow
 from workflows.messages import CustomerSnapshot, CustomerWorkflowInput, workflow_id_for

@@ -17,11 +17,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from core.config import EngineConfig
 from db.engine import SessionFactory
 from db.models import Customer, Invoice
 from domain.lifecycle import BillingInterval
 from domain.proration import prorate_change
-from lifecycle.config import EngineConfig
 from tests.factories import days, make_worker
 from tests.helpers import eventually, ledger, outbox
 from tests.workflows.histories import record_history

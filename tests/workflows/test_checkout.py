@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.payments.base import PaymentEvent, PriceRef, SubscriptionInfo
 from adapters.payments.simulator import SimulatedGateway
+from core.config import EngineConfig
 from db.engine import SessionFactory
 from domain.lifecycle import BillingInterval
-from lifecycle.config import EngineConfig
+from domain.payments import PaymentEvent, PriceRef, SubscriptionInfo
 from tests.factories import make_simulator, make_worker
 from tests.helpers import eventually, ledger
 from tests.workflows.histories import record_history

@@ -18,19 +18,19 @@ from temporalio.testing import WorkflowEnvironment
 
 from adapters.payments.base import (
     CardDeclined,
-    InvoiceInfo,
     PaymentGateway,
     PaymentProviderUnavailable,
     PaymentRequestRejected,
 )
 from adapters.payments.simulator import SimulatedGateway
+from adapters.payments.simulator.models import SimCharge
 from adapters.payments.stripe_objects import parse_event
+from core.config import EngineConfig
 from db.engine import SessionFactory
 from db.models import Customer, Invoice, Notification
-from db.simulator_models import SimCharge
 from domain.lifecycle import BillingInterval
+from domain.payments import InvoiceInfo
 from domain.policy import Policy
-from lifecycle.config import EngineConfig
 from tests.factories import days, make_policy, make_simulator, make_worker
 from tests.helpers import eventually, ledger, outbox
 from tests.workflows.histories import record_history

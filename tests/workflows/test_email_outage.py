@@ -16,10 +16,10 @@ from sqlalchemy import update
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.email.sendgrid_sender import SendGridEmailSender
+from core.config import EngineConfig
 from db.engine import SessionFactory
 from db.models import EmailOutbox
-from lifecycle.config import EngineConfig
-from lifecycle.email_dispatch import EmailDispatcher
+from services.email_dispatch import EmailDispatcher
 from tests.factories import days, make_policy, make_worker
 from tests.helpers import eventually, ledger, outbox
 from tests.sendgrid_standin import FakeSendGrid, Scripted

@@ -10,8 +10,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from adapters.email.base import OutgoingEmail, Schedule
 from adapters.email.log_sender import LogEmailSender
+from core.config import EngineConfig
 from db.engine import SessionFactory
-from lifecycle.config import EngineConfig
 from tests.factories import make_worker
 from tests.helpers import eventually, ledger
 from tests.workflows.histories import record_history

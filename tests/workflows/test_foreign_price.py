@@ -13,11 +13,11 @@ from typing import Any, cast
 
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.payments.base import PaymentEvent, PriceRef, SubscriptionInfo
 from adapters.payments.simulator import SimulatedGateway
+from core.config import EngineConfig
 from db.engine import SessionFactory
 from domain.lifecycle import BillingInterval
-from lifecycle.config import EngineConfig
+from domain.payments import PaymentEvent, PriceRef, SubscriptionInfo
 from tests.factories import make_simulator, make_worker
 from tests.helpers import eventually, ledger
 from tests.workflows.support import start_customer

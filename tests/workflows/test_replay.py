@@ -10,7 +10,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from lifecycle.temporal import DATA_CONVERTER
+from core.temporal import DATA_CONVERTER
 from tests.workflows.histories import saved_histories
 from workers.tuning import PRODUCTION_RUNNER, STRICT_RUNNER
 from workflows.customer import GENERATION, CustomerWorkflow

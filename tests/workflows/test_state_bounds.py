@@ -16,12 +16,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from adapters.payments.simulator import SimulatedGateway
 from adapters.payments.stripe_objects import parse_event
+from core.config import EngineConfig
+from core.temporal import DATA_CONVERTER
 from db.engine import SessionFactory
 from db.models import Customer
 from domain.catalog import METRICS
 from domain.lifecycle import BillingInterval
-from lifecycle.config import EngineConfig
-from lifecycle.temporal import DATA_CONVERTER
 from tests.factories import make_simulator, make_worker
 from tests.helpers import eventually
 from tests.workflows.histories import record_history

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from core.config import EngineConfig
 from domain.lifecycle import BillingInterval, Status, TransitionRefused
-from lifecycle.config import EngineConfig
 from tests.factories import make_policy
 from workflows.customer import checks, timetable
 from workflows.customer.timetable import RESYNC_KEY, DueKind
@@ -35,7 +35,6 @@ def trialing(**changes: object) -> CustomerState:
         status=Status.TRIALING,
         plan="starter",
         signed_up_at=T0,
-        trial_started_at=T0,
         trial_ends_at=T0 + 14 * DAY,
         trial_planned_from=T0,
     )

@@ -7,10 +7,10 @@ from datetime import timedelta
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from core.config import EngineConfig, load_config
+from core.settings import REPO_ROOT
 from db.engine import SessionFactory
 from domain.policy import Policy
-from lifecycle.config import EngineConfig, load_config
-from lifecycle.settings import REPO_ROOT
 from tests.factories import days, insert_customer, make_policy, make_worker, store_terms
 from tests.helpers import eventually, ledger, outbox
 from tests.workflows.histories import record_history

@@ -6,7 +6,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities, PurchaseAddonInput
-    from adapters.payments.base import addon_lookup_key
+    from domain.payments import addon_lookup_key
     from workflows.customer import effects, patches
     from workflows.customer.context import CustomerContext
     from workflows.messages import PurchaseAddon

@@ -11,13 +11,13 @@ with workflow.unsafe.imports_passed_through():
         ChangePriceInput,
         SyncPaymentMethodInput,
     )
-    from adapters.payments.base import InvoiceInfo
     from domain.changes import ChangeKind, PlanChoice
     from domain.declines import is_hard_decline
     from domain.emails import EmailTemplate
     from domain.failures import CARD_DECLINED, PAYMENT_METHOD_REQUIRED
     from domain.lifecycle import Status
     from domain.notifications import NotificationKind
+    from domain.payments import InvoiceInfo
     from domain.policy import FinalAction
     from workflows.customer import effects, patches, subscription
     from workflows.customer.context import PROVIDER_ACTOR, SYSTEM_ACTOR, CustomerContext

@@ -29,11 +29,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.emails import EmailActivities, SendEmailInput
     from activities.notifications import NotificationActivities, NotifyInput
-    from adapters.payments.base import InvoiceInfo, SubscriptionInfo
     from domain.emails import EmailTemplate
     from domain.failures import CALLER_FAILURES, PAYMENT_PROVIDER_UNAVAILABLE
     from domain.lifecycle import Status
     from domain.notifications import NotificationKind
+    from domain.payments import InvoiceInfo, SubscriptionInfo
     from workflows import search_attributes as sa
     from workflows.customer import patches, timetable
     from workflows.customer.context import SYSTEM_ACTOR, CustomerContext
@@ -163,7 +163,8 @@ def _view(ctx: CustomerContext) -> CustomerViewUpdate:
         status=state.status.value,
         plan=state.plan,
         interval=state.interval.value if state.interval else None,
-        trial_started_at=state.trial_started_at,
+        # The trial starts at sign-up.
+        trial_started_at=state.signed_up_at,
         trial_ends_at=state.trial_ends_at,
         current_period_start=state.current_period_start,
         current_period_end=state.current_period_end,

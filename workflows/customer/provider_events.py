@@ -8,10 +8,10 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from adapters.payments.base import PaymentEvent, SubscriptionInfo
     from domain.changes import SUBSCRIBABLE, PlanChoice
     from domain.emails import EmailTemplate
     from domain.lifecycle import Status
+    from domain.payments import PaymentEvent, SubscriptionInfo
     from workflows.customer import dunning, effects, patches, subscription
     from workflows.customer.context import PROVIDER_ACTOR, CustomerContext
     from workflows.customer.effects import iso

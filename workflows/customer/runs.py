@@ -22,7 +22,6 @@ def new_state(params: CustomerWorkflowInput) -> CustomerState:
         status=Status.TRIALING,
         plan="",
         signed_up_at=params.signed_up_at,
-        trial_started_at=params.signed_up_at,
         trial_planned_from=params.signed_up_at,
     )
     if params.policy is not None:

@@ -13,11 +13,11 @@ with workflow.unsafe.imports_passed_through():
         CreateSubscriptionInput,
         SchedulePriceChangeInput,
     )
-    from adapters.payments.base import SubscriptionInfo
     from domain.catalog import Catalog
     from domain.changes import ChangeKind, PlanChoice, classify_change
     from domain.emails import EmailTemplate
     from domain.lifecycle import BillingInterval, Status
+    from domain.payments import SubscriptionInfo
     from workflows.customer import effects
     from workflows.customer.context import SYSTEM_ACTOR, CustomerContext
     from workflows.customer.effects import iso
@@ -84,7 +84,6 @@ async def start_subscription(
     state.plan, state.interval = plan, interval
     state.cancel_at_period_end = subscription.cancel_at_period_end
     state.scheduled_change = None
-    state.canceled_at = None
     new_mrr = ctx.mrr(plan, interval)
     kind = "subscription_restarted" if previous is Status.CANCELED else "trial_converted"
     invoice = subscription.latest_invoice
@@ -288,7 +287,6 @@ _INVOLUNTARY = ("dunning_exhausted", "payment_failed", "payment_disputed")
 
 async def end_subscription(ctx: CustomerContext, *, actor: str, reason: str, key: str) -> None:
     state = ctx.state
-    state.canceled_at = workflow.now()
     state.cancel_at_period_end = False
     state.scheduled_change = None
     state.addons = {}

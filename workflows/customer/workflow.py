@@ -20,11 +20,11 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.policy import PolicyActivities
-    from adapters.payments.base import PaymentEvent
     from domain.catalog import Catalog
     from domain.changes import SUBSCRIBABLE
     from domain.failures import TRANSITION_REFUSED
     from domain.lifecycle import TransitionRefused
+    from domain.payments import PaymentEvent
     from domain.terms import Terms
     from workflows.customer import (
         addons,

@@ -16,8 +16,8 @@ from adapters.payments.simulator.core import (
 )
 from adapters.payments.simulator.invoices import AUTHENTICATION_REQUIRED
 from adapters.payments.simulator.lines import interval_of
+from adapters.payments.simulator.models import SimCustomer, SimEvent, SimSubscription
 from adapters.payments.simulator.subscriptions import SubscriptionsMixin
-from db.simulator_models import SimCustomer, SimEvent, SimSubscription
 from domain.proration import next_period_end
 
 

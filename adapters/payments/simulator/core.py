@@ -16,19 +16,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.payments.base import (
-    CardDeclined,
-    PaymentProviderUnavailable,
-    PaymentRequestRejected,
-)
+from adapters.payments.base import CardDeclined, PaymentProviderUnavailable, PaymentRequestRejected
 from adapters.payments.simulator import render, render_payments, render_subscriptions
 from adapters.payments.simulator.cards import (
     Decline,
 )
-from adapters.payments.simulator.prices import SimPrice, resolve_price
-from core.clock import utcnow
-from db.engine import SessionFactory
-from db.simulator_models import (
+from adapters.payments.simulator.models import (
     SimCheckoutSession,
     SimCustomer,
     SimEvent,
@@ -38,6 +31,9 @@ from db.simulator_models import (
     SimSubscription,
     SimSubscriptionSchedule,
 )
+from adapters.payments.simulator.prices import SimPrice, resolve_price
+from core.clock import utcnow
+from db.engine import SessionFactory
 from db.writes import insert_ignoring_conflict, rows_affected
 from domain.catalog import Catalog
 

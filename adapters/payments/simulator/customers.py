@@ -7,7 +7,7 @@ from dataclasses import asdict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.payments.base import Address, PaymentMethodInfo, PaymentRequestRejected
+from adapters.payments.base import PaymentRequestRejected
 from adapters.payments.simulator import render
 from adapters.payments.simulator.core import (
     Json,
@@ -16,9 +16,15 @@ from adapters.payments.simulator.core import (
     missing,
     new_id,
 )
+from adapters.payments.simulator.models import (
+    SimCustomer,
+    SimEvent,
+    SimPaymentMethod,
+    SimSubscription,
+)
 from adapters.payments.simulator.payments import PaymentsMixin
 from adapters.payments.stripe_objects import parse_payment_method
-from db.simulator_models import SimCustomer, SimEvent, SimPaymentMethod, SimSubscription
+from domain.payments import Address, PaymentMethodInfo
 
 
 class CustomersMixin(PaymentsMixin):

@@ -1,6 +1,6 @@
 """``SimulatedGateway``: an in-process Stripe with test cards and a per-customer test clock.
 
-State lives in the app database (``db/simulator_models.py``) so the API and the worker see
+State lives in the app database (its tables: ``models``) so the API and the worker see
 the same Stripe. Everything it answers or emits is Stripe JSON at ``STRIPE_API_VERSION``
 (``render``), parsed by the same code as Stripe's own (``stripe_objects``). Behaviour follows
 Stripe where the engine can tell the difference:

@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.payments.base import PriceRef
 from adapters.payments.simulator import render, render_subscriptions
 from adapters.payments.simulator.clock import ClockMixin
 from adapters.payments.simulator.core import (
@@ -27,16 +26,17 @@ from adapters.payments.simulator.core import (
     rejected_state,
 )
 from adapters.payments.simulator.customers import CustomersMixin
-from adapters.payments.simulator.prices import SimPrice, resolve_coupon
-from adapters.payments.simulator.render import unix
-from db.simulator_models import (
+from adapters.payments.simulator.models import (
     SimCharge,
     SimCheckoutSession,
     SimCustomer,
     SimInvoice,
     SimSubscription,
 )
+from adapters.payments.simulator.prices import SimPrice, resolve_coupon
+from adapters.payments.simulator.render import unix
 from domain.lifecycle import BillingInterval
+from domain.payments import PriceRef
 
 
 def _at_period_end(new: SimPrice, old: SimPrice) -> bool:

@@ -6,24 +6,20 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.payments.base import (
-    CardDeclined,
-    InvoiceInfo,
-    PaymentMethodRequired,
-    PaymentRequestRejected,
-)
+from adapters.payments.base import CardDeclined, PaymentMethodRequired, PaymentRequestRejected
 from adapters.payments.simulator import render, render_payments
 from adapters.payments.simulator.core import Json, Outcome, missing, new_id, rejected_state
 from adapters.payments.simulator.lines import LinesMixin, require_quantity
-from adapters.payments.simulator.payments import PaymentsMixin
-from adapters.payments.stripe_objects import parse_invoice
-from db.simulator_models import (
+from adapters.payments.simulator.models import (
     SimCharge,
     SimCustomer,
     SimInvoice,
     SimPaymentIntent,
     SimPaymentMethod,
 )
+from adapters.payments.simulator.payments import PaymentsMixin
+from adapters.payments.stripe_objects import parse_invoice
+from domain.payments import InvoiceInfo
 
 AUTHENTICATION_REQUIRED = "authentication_required"
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from adapters.payments.base import ADDON_PRICE_PREFIX, PaymentRequestRejected, ProrationBehavior
+from adapters.payments.base import PaymentRequestRejected, ProrationBehavior
 from adapters.payments.simulator import render
 from adapters.payments.simulator.core import Json, SimulatorCore, new_id
+from adapters.payments.simulator.models import SimSubscription
 from adapters.payments.simulator.prices import SimPrice
-from db.simulator_models import SimSubscription
 from domain.lifecycle import BillingInterval
+from domain.payments import ADDON_PRICE_PREFIX
 from domain.proration import (
     prorate_change,
     prorate_cycle_reset,

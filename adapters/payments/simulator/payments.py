@@ -25,8 +25,7 @@ from adapters.payments.simulator.core import (
     missing,
     new_id,
 )
-from adapters.payments.simulator.prices import Coupon
-from db.simulator_models import (
+from adapters.payments.simulator.models import (
     SimCharge,
     SimCustomer,
     SimInvoice,
@@ -34,6 +33,7 @@ from db.simulator_models import (
     SimPaymentMethod,
     SimSubscription,
 )
+from adapters.payments.simulator.prices import Coupon
 from domain.money import round_half_up
 
 _DECLINE_MESSAGES = {

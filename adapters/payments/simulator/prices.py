@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from adapters.payments.base import ADDON_PRICE_PREFIX, PaymentRequestRejected, PriceRef
+from adapters.payments.base import PaymentRequestRejected
 from domain.catalog import Catalog
 from domain.lifecycle import BillingInterval
 from domain.money import round_half_up
+from domain.payments import ADDON_PRICE_PREFIX, PriceRef
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from adapters.payments.base import STRIPE_API_VERSION
-from adapters.payments.simulator.prices import SimPrice
-from db.simulator_models import (
+from adapters.payments.simulator.models import (
     SimCustomer,
     SimInvoice,
     SimPaymentMethod,
 )
+from adapters.payments.simulator.prices import SimPrice
 
 API_VERSION: str = STRIPE_API_VERSION
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from adapters.payments.simulator.models import SimCharge, SimPaymentIntent
 from adapters.payments.simulator.render import Json, unix
-from db.simulator_models import SimCharge, SimPaymentIntent
 
 
 def payment_intent(pi: SimPaymentIntent) -> Json:

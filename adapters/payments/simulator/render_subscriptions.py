@@ -3,9 +3,13 @@ Stripe renders them at ``STRIPE_API_VERSION`` (see ``render``)."""
 
 from __future__ import annotations
 
+from adapters.payments.simulator.models import (
+    SimCheckoutSession,
+    SimSubscription,
+    SimSubscriptionSchedule,
+)
 from adapters.payments.simulator.prices import SimPrice
 from adapters.payments.simulator.render import SELF, Json, listing, price, unix
-from db.simulator_models import SimCheckoutSession, SimSubscription, SimSubscriptionSchedule
 
 
 def _item(sub: SimSubscription, item: Json, p: SimPrice) -> Json:

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.payments.simulator.core import SimulatorCore, new_id
 from adapters.payments.simulator.lines import interval_of
+from adapters.payments.simulator.models import SimCustomer, SimSubscription, SimSubscriptionSchedule
 from adapters.payments.simulator.prices import SimPrice
 from adapters.payments.simulator.render import unix
-from db.simulator_models import SimCustomer, SimSubscription, SimSubscriptionSchedule
 from domain.proration import add_interval
 
 

@@ -10,20 +10,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.payments.base import (
     CardDeclined,
-    InvoicePreview,
     PaymentMethodRequired,
     PaymentRequestRejected,
-    PriceRef,
     ProrationBehavior,
-    SubscriptionInfo,
 )
 from adapters.payments.simulator.core import Json, Outcome, new_id, rejected_state
 from adapters.payments.simulator.lines import Change, LinesMixin, interval_of
+from adapters.payments.simulator.models import SimCustomer, SimInvoice, SimSubscription
 from adapters.payments.simulator.payments import PaymentsMixin
 from adapters.payments.simulator.prices import Coupon, SimPrice, resolve_coupon
 from adapters.payments.simulator.schedules import SchedulesMixin
 from adapters.payments.stripe_objects import parse_invoice, parse_subscription
-from db.simulator_models import SimCustomer, SimInvoice, SimSubscription
+from domain.payments import InvoicePreview, PriceRef, SubscriptionInfo
 from domain.proration import add_interval
 
 # cancellation_details.reason of cancellations Stripe makes by itself.

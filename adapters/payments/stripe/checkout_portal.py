@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from adapters.payments.base import PaymentRequestRejected, PriceRef
+from adapters.payments.base import PaymentRequestRejected
 from adapters.payments.stripe.client import StripeBase
 from adapters.payments.stripe.errors import options, stripe_errors
 from adapters.payments.stripe.portal import find_portal_configuration
+from domain.payments import PriceRef
 
 if TYPE_CHECKING:
     from stripe.params.checkout import SessionCreateParams as CheckoutSessionCreateParams

@@ -12,16 +12,10 @@ from typing import Any
 
 import stripe
 
-from adapters.payments.base import (
-    PLAN_PRICE_PREFIX,
-    STRIPE_API_VERSION,
-    InvoiceInfo,
-    PaymentRequestRejected,
-    PriceRef,
-    SubscriptionInfo,
-)
+from adapters.payments.base import STRIPE_API_VERSION, PaymentRequestRejected
 from adapters.payments.stripe.errors import stripe_errors
 from adapters.payments.stripe_objects import parse_invoice, parse_subscription
+from domain.payments import PLAN_PRICE_PREFIX, InvoiceInfo, PriceRef, SubscriptionInfo
 
 # Expanded on every subscription we read or write: the first invoice's outcome and the
 # schedule that carries a pending plan change.

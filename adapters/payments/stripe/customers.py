@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from adapters.payments.base import Address, PaymentMethodInfo, PaymentRequestRejected
+from adapters.payments.base import PaymentRequestRejected
 from adapters.payments.stripe.client import StripeBase, plain
 from adapters.payments.stripe.errors import options, stripe_errors
 from adapters.payments.stripe_objects import parse_payment_method
+from domain.payments import Address, PaymentMethodInfo
 
 if TYPE_CHECKING:
     from stripe.params import (

@@ -13,11 +13,7 @@ from typing import TYPE_CHECKING
 
 import stripe
 
-from adapters.payments.base import (
-    CardDeclined,
-    PaymentProviderUnavailable,
-    PaymentRequestRejected,
-)
+from adapters.payments.base import CardDeclined, PaymentProviderUnavailable, PaymentRequestRejected
 
 if TYPE_CHECKING:
     from stripe import RequestOptions

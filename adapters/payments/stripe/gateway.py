@@ -17,7 +17,7 @@ from adapters.payments.stripe.invoices import InvoicesMixin
 from adapters.payments.stripe.subscriptions import SubscriptionsMixin
 
 if TYPE_CHECKING:
-    from lifecycle.settings import Settings
+    from core.settings import Settings
 
 
 class StripeGateway(CustomersMixin, SubscriptionsMixin, InvoicesMixin, HostedPagesMixin):

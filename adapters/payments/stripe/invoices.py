@@ -9,11 +9,8 @@ import stripe
 
 from adapters.payments.base import (
     CardDeclined,
-    InvoiceInfo,
-    InvoicePreview,
     PaymentMethodRequired,
     PaymentRequestRejected,
-    PriceRef,
     ProrationBehavior,
 )
 from adapters.payments.stripe.client import (
@@ -25,6 +22,7 @@ from adapters.payments.stripe.client import (
     require_quantity,
 )
 from adapters.payments.stripe.errors import is_missing_payment_method, options, stripe_errors
+from domain.payments import InvoiceInfo, InvoicePreview, PriceRef
 
 if TYPE_CHECKING:
     from stripe.params import InvoiceCreatePreviewParams

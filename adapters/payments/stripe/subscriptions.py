@@ -9,14 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import stripe
 
-from adapters.payments.base import (
-    ADDON_PRICE_PREFIX,
-    PaymentMethodRequired,
-    PaymentRequestRejected,
-    PriceRef,
-    ProrationBehavior,
-    SubscriptionInfo,
-)
+from adapters.payments.base import PaymentMethodRequired, PaymentRequestRejected, ProrationBehavior
 from adapters.payments.stripe.client import (
     SCHEDULE_LIVE,
     SUBSCRIPTION_EXPAND,
@@ -30,6 +23,7 @@ from adapters.payments.stripe.client import (
     unix,
 )
 from adapters.payments.stripe.errors import is_missing_payment_method, options, stripe_errors
+from domain.payments import ADDON_PRICE_PREFIX, PriceRef, SubscriptionInfo
 
 if TYPE_CHECKING:
     from stripe.params import (

@@ -1,0 +1,1 @@
+"""Customers over HTTP: sign-up (which starts the trial) and the customer view."""

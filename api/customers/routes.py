@@ -1,0 +1,56 @@
+"""HTTP routes of customers: sign-up (which starts the trial) and the customer view."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from api.auth import Principal, require_app
+from api.context import AppContext, get_context
+from api.customers import service
+from api.customers.schemas import CustomerCreate, CustomerView
+from api.errors import problem_responses
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=CustomerView,
+    responses={
+        200: {
+            "model": CustomerView,
+            "description": "The customer already existed (same external_id and email)",
+        },
+        **problem_responses(409, 503),
+    },
+)
+async def create_customer(
+    body: CustomerCreate,
+    response: Response,
+    context: AppContext = Depends(get_context),
+    _: Principal = Depends(require_app),
+) -> CustomerView:
+    """Sign a customer up: a trial on the trial plan, no card. Idempotent by ``external_id``."""
+    view, created = await service.sign_up(context, body)
+    if not created:
+        response.status_code = 200
+    return view
+
+
+@router.get("", response_model=CustomerView, responses=problem_responses(404))
+async def find_customer(
+    external_id: str = Query(min_length=1, max_length=255, description="Your id for the customer"),
+    context: AppContext = Depends(get_context),
+    _: Principal = Depends(require_app),
+) -> CustomerView:
+    return await service.find_by_external_id(context, external_id)
+
+
+@router.get("/{customer_id}", response_model=CustomerView)
+async def get_customer(
+    customer_id: str,
+    context: AppContext = Depends(get_context),
+    _: Principal = Depends(require_app),
+) -> CustomerView:
+    return await service.get_customer(context, customer_id)

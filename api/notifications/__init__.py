@@ -1,0 +1,1 @@
+"""In-app notifications over HTTP, for the app to show: list, and mark read."""

@@ -1,0 +1,1 @@
+"""The public catalog over HTTP: plans with their prices, and the add-ons."""

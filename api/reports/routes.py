@@ -1,0 +1,163 @@
+"""HTTP routes of revenue reporting (scope ``admin``): the metrics JSON and the CSV exports.
+
+Both read the ledger and the invoice mirror and compute with ``domain.reporting``
+(``api.reports.service``); the definitions below are the endpoint's documentation.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from api.auth import require_admin
+from api.context import AppContext, get_context
+from api.errors import problem_response
+from api.reports import service
+from api.reports.schemas import MetricsView
+from domain.lifecycle import BillingInterval
+from domain.reporting.csv_export import CSV_COLUMNS
+from domain.reporting.periods import Granularity
+
+router = APIRouter(prefix="/v1/admin", tags=["reports"], dependencies=[Depends(require_admin)])
+
+DEFINITIONS = """
+**Range.** `[from, to)`, UTC; `from`/`to` take a date (`2026-01-01`, midnight UTC) or a
+date-time (without a zone: UTC). Default: the 12 months up to now. Snapshots (MRR, customer
+counts) are taken at `to`: the state after every ledger event before `to`. Calendar months,
+ISO weeks (Monday) and days are UTC; a month cut by the range is clipped (`partial`).
+
+**Filters.** `plan` and `interval` count a customer under the plan and interval it had at
+the time: snapshots use its plan then, an event counts under the plan it left the customer
+on. Trials started are never filtered (every trial is on the trial plan); conversions are
+counted when they are into the filtered plan/interval.
+
+**MRR.** A customer's recurring MRR is the running sum of its ledger MRR deltas: plan plus
+recurring add-ons, annual prices at one twelfth a month. The engine bills metered usage as
+one-off message packs: the **metered overage** MRR at `t` is what those purchases billed in
+`[t - 1 calendar month, t)` (Stripe's own MRR leaves it out; this one includes it).
+`mrr_cents` = recurring MRR at `to` + overage MRR at `to`; `arr_cents` = 12 x `mrr_cents`.
+The monthly series measures each month at its end (the last one at `to`).
+
+**Movements.** Every ledger event in the range that changes a customer's recurring MRR,
+classified with its MRR before (b) and after (a): `new` b = 0 < a, first revenue ever;
+`reactivated` b = 0 < a, had revenue before (resume, restart); `churned` a = 0 < b
+(cancellation, pause, dunning exhausted); `expansion` a > b > 0; `contraction` 0 < a < b.
+Contraction and churned are negative cents; `net_cents` sums all five. Each lists the
+customers behind it (cents summed per customer). With a filter, `transfer_in_cents` /
+`transfer_out_cents` carry the MRR of customers who changed plan into or out of the segment,
+so `starting + net + transfer_in - transfer_out = ending` recurring MRR.
+
+**Trial funnel.** The trials started in the range, and of those by `to`: converted (first
+conversion; via win-back when at least one win-back email was sent, else within the trial,
+else after expiry), expired, expired and unconverted, still trialing.
+`conversion_rate` = converted / started; days to convert = conversion - trial start, median
+over the converted; weekly cohorts by ISO week of the trial start.
+
+**Churn (per calendar month).** Paying customers = recurring MRR > 0 (past_due included).
+Logo churn = customers with a churned movement in the month / paying customers at its
+start. Revenue churn = (churned + contraction MRR) / recurring MRR at its start.
+Involuntary = canceled when dunning ran out; voluntary = every other churn (cancellations,
+pauses). Dunning recovery = payments recovered / (recovered + dunning exhausted). The
+range's `logo_churn_rate`, `revenue_churn_rate` and `dunning_recovery_rate` pool the months
+(sum of numerators / sum of denominators): monthly rates.
+
+**ARPU / LTV.** `arpu_cents` = `mrr_cents` / paying customers at `to`. `ltv_cents` = ARPU /
+`revenue_churn_rate` (from unrounded values); null when revenue churn is 0. Cohorts: customers
+by month of first revenue, with observed cumulative revenue (paid invoices less refunds) and
+retained customers at the end of each month since.
+
+**Numbers.** Money is integer cents; quotients in cents round half up. Rates are fractions
+(0.25 = 25 %) rounded half up to 4 decimal places, days to 2; null when the denominator is 0.
+"""
+
+
+FromParam = Annotated[
+    datetime | None,
+    Query(
+        alias="from",
+        description="Range start, inclusive: a date or date-time (UTC). Default: `to` - 12 months",
+    ),
+]
+ToParam = Annotated[
+    datetime | None,
+    Query(alias="to", description="Range end, exclusive: a date or date-time (UTC). Default: now"),
+]
+PlanParam = Annotated[
+    str | None, Query(max_length=64, description="Only customers on this plan at the time")
+]
+IntervalParam = Annotated[
+    BillingInterval | None, Query(description="Only customers billed at this interval then")
+]
+GranularityParam = Annotated[
+    Granularity, Query(description="Buckets of the lifecycle report (status counts)")
+]
+
+
+@router.get(
+    "/metrics",
+    response_model=MetricsView,
+    summary="Revenue metrics: MRR, movements, trial funnel, churn, ARPU, LTV, cohorts",
+    description=DEFINITIONS,
+)
+async def metrics(
+    start: FromParam = None,
+    end: ToParam = None,
+    plan: PlanParam = None,
+    interval: IntervalParam = None,
+    granularity: GranularityParam = Granularity.MONTH,
+    context: AppContext = Depends(get_context),
+) -> MetricsView:
+    report = await service.build_report(
+        context, start=start, end=end, plan=plan, interval=interval, granularity=granularity
+    )
+    return service.metrics_view(report, currency=context.config.catalog.currency)
+
+
+_CSV_DOC = "\n".join(
+    f"- `{name}`: " + ", ".join(f"`{c}`" for c in columns) for name, columns in CSV_COLUMNS.items()
+)
+
+
+@router.get(
+    "/reports/{name}.csv",
+    response_class=Response,
+    summary="A report table as CSV",
+    description=(
+        "The tables behind the metrics, one row per line, with a header row; columns are "
+        "stable and in this order (new columns are only ever appended):\n\n"
+        f"{_CSV_DOC}\n\n"
+        "`mrr_movements`: one row per MRR-changing event (delta signed); `invoices`: created "
+        "in the range; `payments`: paid invoices, by payment time; `refunds`: refund events "
+        "(amount = this refund, the provider's cumulative figure beside it); `trial_funnel`: "
+        "per weekly sign-up cohort; `churn`: per calendar month; `cohorts`: per first-revenue "
+        "month and month since; `lifecycle`: status counts per `granularity` bucket; `mrr`: "
+        "the monthly MRR series. Times are ISO 8601 UTC, rates decimal fractions with 4 "
+        "places, empty cells mean none. Same query parameters and definitions as "
+        "`GET /v1/admin/metrics`."
+    ),
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        404: problem_response(404, "No report of that name"),
+    },
+)
+async def report_csv(
+    name: str,
+    start: FromParam = None,
+    end: ToParam = None,
+    plan: PlanParam = None,
+    interval: IntervalParam = None,
+    granularity: GranularityParam = Granularity.MONTH,
+    context: AppContext = Depends(get_context),
+) -> Response:
+    service.require_csv_report(name)
+    report = await service.build_report(
+        context, start=start, end=end, plan=plan, interval=interval, granularity=granularity
+    )
+    filename = f"{name}_{report.start:%Y%m%d}_{report.end:%Y%m%d}.csv"
+    return Response(
+        service.render_csv(report, name),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

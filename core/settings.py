@@ -1,0 +1,94 @@
+"""Every setting the engine reads, in one place: environment variables plus the config file."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.config import EngineConfig, load_config
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///.lifecycle/lifecycle.db"
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+class Settings(BaseSettings):
+    """Read from the environment (upper-case names); nothing is read at import time."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    lifecycle_config: Path = REPO_ROOT / "lifecycle.toml"
+    database_url: str = DEFAULT_SQLITE_URL
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "subscriptions"
+    stripe_api_key: str | None = None
+    stripe_api_base: str | None = None
+    stripe_webhook_secret: str | None = None
+    sendgrid_api_key: str | None = None
+    sendgrid_api_host: str | None = None
+    lifecycle_email_from: str = "billing@example.com"
+    # With the payment simulator: deliver again, with backoff, the events a request could
+    # not feed to the engine (as Stripe retries webhooks). Tests that hold events back to
+    # deliver them in an order of their own turn it off.
+    lifecycle_simulator_redelivery: bool = True
+    # SendGrid sends are held this long in a cancellable batch, so an attempt a crash left
+    # unconfirmed is cancelled before the email goes again (exactly once). SendGrid honours a
+    # cancellation until 10 minutes before the send: under ~11 minutes there is no time to.
+    # 0: delivered at once, at least once (see services/email_dispatch.py).
+    lifecycle_email_hold_seconds: float = 900.0
+    # Serve usage ingestion and entitlement checks in front of the framework (api.usage.hot);
+    # off: the framework's routes serve them (same answers, about twice the CPU per call).
+    lifecycle_hot_routes: bool = True
+    # An email attempt with no recorded outcome after this long died with its process.
+    lifecycle_email_stale_seconds: float = 60.0
+    # Where this API is reachable from browsers (simulator checkout pages, links).
+    lifecycle_public_url: str = "http://127.0.0.1:8000"
+    # Signs the /admin dashboard's session cookies; derived from other settings when unset.
+    lifecycle_session_secret: str | None = None
+    lifecycle_app_api_keys: str | None = None
+    lifecycle_admin_api_keys: str | None = None
+    # Only `lifecycle dev` uses these: the Temporal CLI that runs the embedded dev server.
+    lifecycle_tools_cache: Path = Path.home() / ".cache" / "lifecycle-engine"
+    lifecycle_temporal_cli: Path | None = None
+    # Worker sizing; unset: the defaults in workers/tuning.py (see "Sizing workers").
+    lifecycle_worker_cached_workflows: int | None = None
+    lifecycle_worker_workflow_tasks: int | None = None
+    lifecycle_worker_activities: int | None = None
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or "localhost:7233"
+
+    @property
+    def public_base_url(self) -> str:
+        return self.lifecycle_public_url.rstrip("/")
+
+    @property
+    def uses_payment_simulator(self) -> bool:
+        return not self.stripe_api_key
+
+    @property
+    def temporal_cli(self) -> Path:
+        return self.lifecycle_temporal_cli or self.lifecycle_tools_cache / "bin" / "temporal"
+
+    @property
+    def app_api_keys(self) -> tuple[str, ...]:
+        return _split(self.lifecycle_app_api_keys)
+
+    @property
+    def admin_api_keys(self) -> tuple[str, ...]:
+        return _split(self.lifecycle_admin_api_keys)
+
+    @property
+    def has_api_keys(self) -> bool:
+        return bool(self.app_api_keys or self.admin_api_keys)
+
+    @cached_property
+    def engine_config(self) -> EngineConfig:
+        return load_config(self.lifecycle_config)

@@ -1,0 +1,1 @@
+"""The `lifecycle` commands, one module per group; `lifecycle.cli` assembles them."""

@@ -1,0 +1,175 @@
+"""`lifecycle report mrr`: revenue reports from the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from lifecycle.options import ConfigOption, load_settings
+
+if TYPE_CHECKING:
+    pass
+
+
+report_app = typer.Typer(
+    help="Revenue reports from the ledger (the figures of GET /v1/admin/metrics).",
+    no_args_is_help=True,
+)
+
+_DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
+
+
+def _money(cents: int | None, currency: str, *, sign: bool = False) -> str:
+    if cents is None:
+        return "n/a"
+    prefix = "-" if cents < 0 else "+" if sign and cents > 0 else ""
+    amount = f"{abs(cents) // 100:,}.{abs(cents) % 100:02d}"
+    if currency.lower() == "usd":
+        return f"{prefix}${amount}"
+    return f"{prefix}{amount} {currency.upper()}"
+
+
+def _percent(rate: Any) -> str:
+    return "n/a" if rate is None else f"{rate * 100:.2f}%"
+
+
+@report_app.command("mrr")
+def report_mrr(
+    start: Annotated[
+        datetime | None,
+        typer.Option(
+            "--from",
+            formats=_DATE_FORMATS,
+            help="Range start, inclusive (UTC). Default: --to - 12 months.",
+        ),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        typer.Option(
+            "--to", formats=_DATE_FORMATS, help="Range end, exclusive (UTC). Default: now."
+        ),
+    ] = None,
+    plan: Annotated[
+        str | None, typer.Option(help="Only customers on this plan at the time.")
+    ] = None,
+    interval: Annotated[
+        str | None, typer.Option(help="Only customers billed monthly (month) or yearly (year).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the JSON body of GET /v1/admin/metrics.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """MRR, ARR, movements, customers, churn, ARPU and LTV for a range (DATABASE_URL)."""
+    from api.reports.service import metrics_view
+    from db.engine import create_engine, session_factory
+    from db.reporting import load_reporting_data
+    from domain.months import add_months
+    from domain.reporting.ledger import MOVEMENT_TYPES, STATUSES
+    from domain.reporting.periods import utc
+    from domain.reporting.report import Report, compute_report
+
+    settings = load_settings(config)
+    catalog = settings.engine_config.catalog
+    until = utc(end) if end is not None else datetime.now(UTC)
+    since = utc(start) if start is not None else add_months(until, -12)
+    if since >= until:
+        raise typer.BadParameter("must be before --to", param_hint="--from")
+    if plan is not None and plan not in catalog.plans:
+        raise typer.BadParameter(
+            f"unknown plan {plan!r} (plans: {', '.join(sorted(catalog.plans))})",
+            param_hint="--plan",
+        )
+    if interval is not None and interval not in ("month", "year"):
+        raise typer.BadParameter("must be month or year", param_hint="--interval")
+
+    async def main() -> Report:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                data = await load_reporting_data(session, end=until)
+        finally:
+            await engine.dispose()
+        return compute_report(
+            data.ledger, data.invoices, start=since, end=until, plan=plan, interval=interval
+        )
+
+    report = asyncio.run(main())
+    currency = catalog.currency
+    if as_json:
+        typer.echo(metrics_view(report, currency=currency).model_dump_json(by_alias=True, indent=2))
+        return
+
+    def money(cents: int | None, *, sign: bool = False) -> str:
+        return _money(cents, currency, sign=sign)
+
+    out = typer.echo
+    moves = report.movements
+    funnel = report.funnel.counts
+    churn = report.churn
+    out(
+        f"MRR report {since:%Y-%m-%d %H:%M} .. {until:%Y-%m-%d %H:%M} UTC (to exclusive)"
+        f"   plan: {plan or 'all'}   interval: {interval or 'all'}"
+    )
+    out("")
+    out(
+        f"  {'MRR':<14}{money(report.mrr_cents):>16}   recurring "
+        f"{money(report.recurring_mrr_cents)} + overage {money(report.overage_mrr_cents)}"
+    )
+    out(f"  {'ARR':<14}{money(report.arr_cents):>16}")
+    out(
+        f"  {'ARPU':<14}{money(report.arpu_cents):>16}   {report.paying_customers} paying customers"
+    )
+    out(f"  {'LTV':<14}{money(report.ltv_cents):>16}   ARPU / monthly revenue churn")
+    out("")
+    out("Customers at the end of the range")
+    out("  " + "   ".join(f"{s} {report.status_counts.get(s, 0)}" for s in STATUSES))
+    out("")
+    out(f"MRR movements {'':<12}{'amount':>16}  customers")
+    out(f"  {'starting MRR':<24}{money(moves.starting_mrr_cents):>16}")
+    for kind in MOVEMENT_TYPES:
+        total = moves.totals[kind]
+        out(f"  {kind.value:<24}{money(total.cents, sign=True):>16}  {len(total.customers):>9}")
+    out(f"  {'net':<24}{money(moves.net_cents, sign=True):>16}")
+    if moves.transfer_in_cents or moves.transfer_out_cents:
+        out(f"  {'moved into the segment':<24}{money(moves.transfer_in_cents, sign=True):>16}")
+        out(f"  {'moved out of the segment':<24}{money(-moves.transfer_out_cents, sign=True):>16}")
+    out(f"  {'ending MRR':<24}{money(moves.ending_mrr_cents):>16}")
+    out("")
+    out("Trial funnel (trials started in the range)")
+    out(
+        f"  started {funnel.started}   converted {funnel.converted} (within the trial "
+        f"{funnel.converted_within_trial}, after expiry {funnel.converted_after_expiry}, "
+        f"via win-back {funnel.converted_via_winback})   expired {funnel.expired}   "
+        f"still trialing {funnel.in_trial}"
+    )
+    days = funnel.median_days_to_convert
+    out(
+        f"  conversion {_percent(funnel.conversion_rate)}   median days to convert "
+        f"{'n/a' if days is None else days}"
+    )
+    out("")
+    out("Churn (monthly)")
+    out(
+        f"  logo {_percent(churn.logo_churn_rate)}   revenue "
+        f"{_percent(churn.revenue_churn_rate)}   voluntary {churn.voluntary_churned_customers} "
+        f"({money(churn.voluntary_churned_mrr_cents)})   involuntary "
+        f"{churn.involuntary_churned_customers} ({money(churn.involuntary_churned_mrr_cents)})"
+        f"   dunning recovery {_percent(churn.dunning_recovery_rate)}"
+    )
+    out("")
+    header = ["month", "MRR", *(t.value for t in MOVEMENT_TYPES), "logo churn", "rev churn"]
+    widths = [7, 14, 13, 13, 13, 13, 13, 10, 10]
+    out("  " + " ".join(f"{h:>{w}}" for h, w in zip(header, widths, strict=True)))
+    for point, month in zip(report.mrr_series, churn.months, strict=True):
+        cells = [
+            point.month,
+            money(point.mrr_cents),
+            *(money(point.movements[t], sign=True) for t in MOVEMENT_TYPES),
+            _percent(month.logo_churn_rate),
+            _percent(month.revenue_churn_rate),
+        ]
+        out("  " + " ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
