@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -13,8 +12,7 @@ from api.auth import KeyRing
 from core.config import EngineConfig
 from core.settings import Settings
 from db.engine import SessionFactory
-from db.terms import register_terms
-from domain.terms import Terms
+from services.context import EngineContext
 
 
 @dataclass
@@ -25,26 +23,21 @@ class AppContext:
     temporal: Client
     keys: KeyRing
     payments: PaymentGateway
+    # What the services' use cases are given (the same sessions, client and gateway, the
+    # settings' task queue), with this process's terms version once stored.
+    engine: EngineContext = field(init=False)
     # Customers whose usage notices this process is delivering; True asks the running
     # delivery for one more pass (api.usage.signals).
     usage_deliveries: dict[str, bool] = field(default_factory=dict, init=False)
-    _terms_version: str | None = field(default=None, init=False)
-    _terms_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
-    @property
-    def task_queue(self) -> str:
-        return self.settings.temporal_task_queue
-
-    async def terms_version(self) -> str:
-        """The version of this process's terms, stored on first use (workflows load them
-        by version), so the API starts while the database is still coming up."""
-        if self._terms_version is None:
-            async with self._terms_lock:
-                if self._terms_version is None:
-                    terms = Terms(policy=self.config.policy, catalog=self.config.catalog)
-                    async with self.sessions.begin() as session:
-                        self._terms_version = await register_terms(session, terms)
-        return self._terms_version
+    def __post_init__(self) -> None:
+        self.engine = EngineContext(
+            config=self.config,
+            sessions=self.sessions,
+            temporal=self.temporal,
+            task_queue=self.settings.temporal_task_queue,
+            payments=self.payments,
+        )
 
 
 async def get_context(request: Request) -> AppContext:

@@ -1,34 +1,23 @@
-"""The API's side of the customer workflows: start them, ask them, command them."""
+"""The API's side of the customer workflows: command them, and answer the workflow
+service's absence (``services.customer_workflows`` starts and reaches them)."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.context import AppContext
 from api.errors import Problem
 from api.payment_errors import command_problem
-from workflows import search_attributes as sa
-from workflows.customer import GENERATION, CustomerWorkflow
-from workflows.messages import (
-    CommandResult,
-    CustomerWorkflowInput,
-    command_fingerprint,
-    workflow_id_for,
-)
+from services.customer_workflows import customer_handle
+from workflows.messages import CommandResult, command_fingerprint
 
 logger = logging.getLogger("lifecycle.api")
 
@@ -40,47 +29,6 @@ def temporal_unavailable(exc: Exception) -> Problem:
         "the workflow service is unavailable; retry the request (it is idempotent)",
         type="temporal-unavailable",
         headers={"Retry-After": "2"},
-    )
-
-
-async def start_customer_workflow(
-    context: AppContext, *, customer_id: str, signed_up_at: datetime
-) -> None:
-    """Start the customer's workflow, or do nothing if it already exists (safe to repeat)."""
-    policy = context.config.policy
-    terms_version = await context.terms_version()
-    try:
-        await context.temporal.start_workflow(
-            CustomerWorkflow.run,
-            CustomerWorkflowInput(
-                customer_id=customer_id,
-                signed_up_at=signed_up_at,
-                terms_version=terms_version,
-                generation=GENERATION,
-            ),
-            id=workflow_id_for(customer_id),
-            task_queue=context.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            # A finished lifecycle (an erased customer) is never started again.
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.CUSTOMER_ID, customer_id),
-                    SearchAttributePair(sa.LIFECYCLE_STATUS, "trialing"),
-                    SearchAttributePair(sa.PLAN_ID, policy.trial.plan),
-                    SearchAttributePair(sa.TRIAL_ENDS_AT, signed_up_at + policy.trial.length),
-                ]
-            ),
-        )
-    except WorkflowAlreadyStartedError:
-        pass
-    except RPCError as exc:
-        raise temporal_unavailable(exc) from exc
-
-
-def customer_handle(context: AppContext, customer_id: str) -> WorkflowHandle:
-    return context.temporal.get_workflow_handle_for(
-        CustomerWorkflow.run, workflow_id_for(customer_id)
     )
 
 
@@ -105,7 +53,7 @@ async def run_command(
     so a retry while the first is still running waits for that one.
     """
     command = await _complete(context, command, idempotency_key)
-    handle = customer_handle(context, customer_id)
+    handle = customer_handle(context.temporal, customer_id)
     try:
         result: CommandResult = await asyncio.wait_for(
             handle.execute_update(
@@ -155,5 +103,5 @@ async def _complete(context: AppContext, command: Any, idempotency_key: str | No
     if idempotency_key is not None and "request_id" in fields:
         changes["request_id"] = idempotency_key
     if "terms_version" in fields and command.terms_version is None:
-        changes["terms_version"] = await context.terms_version()
+        changes["terms_version"] = await context.engine.terms_version()
     return dataclasses.replace(command, **changes) if changes else command

@@ -1,17 +1,15 @@
-"""Shared test infrastructure: real PostgreSQL, real Temporal servers, factories."""
+"""Shared fixtures: real PostgreSQL, real Temporal servers (the helpers they use, and every
+other shared helper, live in ``tests/factories``)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
+from typing import Any
 
-import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
@@ -19,52 +17,21 @@ from core.config import EngineConfig, load_config
 from core.settings import REPO_ROOT
 from core.temporal import DATA_CONVERTER
 from db.engine import SessionFactory, create_engine, session_factory
-from db.migrate import migrate
 from services.temporal_setup import ensure_search_attributes
-from workflows import search_attributes
-
-TOOLS_CACHE = Path(
-    os.environ.get("LIFECYCLE_TOOLS_CACHE", Path.home() / ".cache" / "lifecycle-engine")
+from tests.factories.customers import NewCustomer, make_customer
+from tests.factories.databases import (
+    DEFAULT_PG_ADMIN_URL,
+    Database,
+    create_database,
+    drop_database,
 )
-DEFAULT_PG_ADMIN_URL = "postgresql+asyncpg://lifecycle:lifecycle@127.0.0.1:5432/postgres"
-
-
-def tool(name: str) -> Path:
-    path = TOOLS_CACHE / "bin" / name
-    if not path.exists():
-        subprocess.run([str(REPO_ROOT / "scripts" / "tools.sh"), "all"], check=True)
-    return path
-
-
-def _asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+from tests.factories.tools import tool
+from workflows import search_attributes
 
 
 @pytest.fixture(scope="session")
 def pg_admin_url() -> str:
     return os.environ.get("LIFECYCLE_TEST_PG_ADMIN_URL", DEFAULT_PG_ADMIN_URL)
-
-
-async def create_database(admin_url: str, prefix: str = "lc_test") -> str:
-    """A fresh, migrated PostgreSQL database; returns its SQLAlchemy URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    connection = await asyncpg.connect(_asyncpg_dsn(admin_url))
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    await migrate(url)
-    return url
-
-
-async def drop_database(admin_url: str, url: str) -> None:
-    name = make_url(url).database
-    connection = await asyncpg.connect(_asyncpg_dsn(admin_url))
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
 
 
 @pytest.fixture(scope="session")
@@ -131,3 +98,25 @@ async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture
 def task_queue() -> str:
     return f"tq-{uuid.uuid4()}"
+
+
+@pytest.fixture
+async def own_database(pg_admin_url: str) -> AsyncIterator[Database]:
+    """A fresh, migrated database for one test (tampering, exact counts, purges)."""
+    url = await create_database(pg_admin_url, prefix="lc_admin")
+    engine = create_engine(url)
+    try:
+        yield Database(url=url, sessions=session_factory(engine))
+    finally:
+        await engine.dispose()
+        await drop_database(pg_admin_url, url)
+
+
+@pytest.fixture
+def new_customer(sessions: SessionFactory, engine_config: EngineConfig) -> NewCustomer:
+    """Inserts a customer in the given state (``make_customer``'s keywords); no workflow."""
+
+    async def create(**kwargs: Any) -> str:
+        return await make_customer(sessions, engine_config, **kwargs)
+
+    return create

@@ -11,10 +11,12 @@ from sqlalchemy.exc import IntegrityError
 from api.context import AppContext
 from api.customers.schemas import CustomerCreate, CustomerView
 from api.errors import FieldError, Problem, not_found
-from api.lifecycle_client import start_customer_workflow
+from api.lifecycle_client import temporal_unavailable
 from db.customers import new_trial_customer
 from db.models import Customer
 from db.queries import customer_by_external_id
+from services.customer_workflows import start_customer_workflow
+from services.errors import WorkflowServiceUnavailable
 
 
 def customer_view(customer: Customer) -> CustomerView:
@@ -50,9 +52,12 @@ async def sign_up(context: AppContext, body: CustomerCreate) -> tuple[CustomerVi
     # After the commit, because the workflow's first activity reads the row. Repeating the
     # request repairs a sign-up whose workflow start failed.
     assert customer.trial_started_at is not None
-    await start_customer_workflow(
-        context, customer_id=customer.id, signed_up_at=customer.trial_started_at
-    )
+    try:
+        await start_customer_workflow(
+            context.engine, customer_id=customer.id, signed_up_at=customer.trial_started_at
+        )
+    except WorkflowServiceUnavailable as exc:
+        raise temporal_unavailable(exc) from exc
     return customer_view(customer), created
 
 

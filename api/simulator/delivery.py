@@ -23,7 +23,7 @@ from sqlalchemy import select
 from adapters.payments.simulator.models import SimEvent
 from api.context import AppContext
 from api.errors import Problem
-from api.webhooks.payment_events import ingest_payment_event
+from api.webhooks.payment_events import ingest_event
 from db.models import WebhookEvent
 
 logger = logging.getLogger("lifecycle.simulator")
@@ -82,7 +82,7 @@ class SimulatorRedelivery:
             pending.delay = min(pending.delay * 2, MAX_RETRY)
             pending.due = now + pending.delay
             try:
-                await ingest_payment_event(self.context, dict(payload), provider="simulator")
+                await ingest_event(self.context, dict(payload), provider="simulator")
             except Problem as problem:
                 # The workflow service or the provider is down: the next pass tries again.
                 logger.warning("redelivery of %s refused: %s", event_id, problem.detail)

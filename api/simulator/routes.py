@@ -18,7 +18,7 @@ from api.context import AppContext, get_context
 from api.customers.service import customer_view
 from api.errors import SIMULATOR_PAGE_PROBLEMS, Problem, not_found, problem_responses
 from api.simulator.schemas import CheckoutCompletion, TestClockAdvance, TestClockResult
-from api.webhooks.payment_events import ingest_payment_event
+from api.webhooks.payment_events import ingest_event
 from db.models import Customer
 from domain.emails import format_money
 from domain.lifecycle import BillingInterval
@@ -45,7 +45,7 @@ def _simulator(context: AppContext) -> SimulatedGateway:
 
 async def _feed(context: AppContext, events: list[dict]) -> list[str]:
     for event in events:
-        await ingest_payment_event(context, event, provider="simulator")
+        await ingest_event(context, event, provider="simulator")
     return [str(event["type"]) for event in events]
 
 

@@ -1,4 +1,4 @@
 """Provider events over HTTP: ``routes`` (the Stripe webhook, thin), ``service`` (what a
-Stripe delivery must be before it is taken in), ``payment_events`` (taking an event in:
-the inbox, the invoice mirror, the workflow signal; shared with the simulator) and
-``schemas``."""
+Stripe delivery must be before it is taken in), ``payment_events`` (taking an event in
+with ``services.payment_events``, answering what it could not do; shared with the
+simulator) and ``schemas``."""

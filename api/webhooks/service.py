@@ -16,8 +16,9 @@ from adapters.payments.base import STRIPE_API_VERSION
 from adapters.payments.stripe_objects import parse_event
 from api.context import AppContext
 from api.errors import Problem, first_unstorable
-from api.webhooks.payment_events import IngestResult, ingest_payment_event
+from api.webhooks.payment_events import ingest_event
 from db.writes import is_refused_value
+from services.payment_events import IngestResult
 
 logger = logging.getLogger("lifecycle.webhooks")
 
@@ -150,7 +151,7 @@ async def receive_stripe_event(
             extra={"expected_api_version": STRIPE_API_VERSION, "api_version": version},
         )
     try:
-        return await ingest_payment_event(context, body, provider="stripe")
+        return await ingest_event(context, body, provider="stripe")
     except DBAPIError as exc:
         if not is_refused_value(exc):
             raise

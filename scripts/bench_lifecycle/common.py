@@ -59,7 +59,7 @@ def _toml_value(value: object) -> str:
 
 def write_config(source: Path, path: Path, **sections: Mapping[str, object]) -> Path:
     """``source`` (the engine's lifecycle.toml) with keys of top-level sections overridden
-    (as ``tests/factories.py::write_config`` does), e.g. ``trial={"length": "20m"}``."""
+    (as ``tests/factories/settings.py::write_config`` does), e.g. ``trial={"length": "20m"}``."""
     text = source.read_text()
     raw = tomllib.loads(text)
     for name, overrides in sections.items():

@@ -14,7 +14,7 @@ from core.settings import Settings
 from db.engine import SessionFactory
 from db.migrate import migrate
 from db.models import Customer
-from tests.factories import ADMIN_KEY, APP_KEY, auth
+from tests.factories.settings import ADMIN_KEY, APP_KEY, auth
 
 PROBLEM = "application/problem+json"
 

@@ -2,9 +2,6 @@
 wedged customer is refused at the edge with a problem naming the field, and the customer
 stays workable."""
 
-# The webhook fixture ``http`` is imported by name for pytest.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import base64
@@ -18,17 +15,9 @@ import pytest
 
 from api.webhooks.service import signature_error
 from db.engine import SessionFactory
-from tests.api.test_webhooks import (  # noqa: F401 (the http fixture)
-    SECRET,
-    WEBHOOK,
-    deliver,
-    encode,
-    http,
-    sign,
-    sign_up,
-)
-from tests.factories import ADMIN_KEY, APP_KEY, auth
-from tests.factories import unique_email as email_for
+from tests.factories.customers import unique_email as email_for
+from tests.factories.settings import ADMIN_KEY, APP_KEY, auth
+from tests.factories.webhooks import SECRET, WEBHOOK, deliver, encode, sign, sign_up
 
 PROBLEM = "application/problem+json"
 NUL = "\x00"

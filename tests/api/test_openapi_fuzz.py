@@ -32,7 +32,9 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from core.config import EngineConfig
 from db.engine import SessionFactory
-from tests.factories import ADMIN_KEY, APP_KEY, make_settings, make_worker, unique_email
+from tests.factories.customers import unique_email
+from tests.factories.settings import ADMIN_KEY, APP_KEY, make_settings
+from tests.factories.workers import make_worker
 
 # Per operation and key; with both generation modes and both keys, 4 x this per operation.
 EXAMPLES = 6

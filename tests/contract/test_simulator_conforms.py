@@ -21,20 +21,21 @@ from adapters.payments.base import CardDeclined
 from adapters.payments.simulator import SimulatedGateway, render
 from adapters.payments.simulator import customers as customers_module
 from adapters.payments.simulator import invoices as invoices_module
+from adapters.payments.simulator import subscribing as subscribing_module
 from adapters.payments.simulator import subscriptions as subscriptions_module
 from adapters.payments.stripe_objects import parse_event
 from core.config import EngineConfig
 from db.engine import SessionFactory
 from domain.lifecycle import BillingInterval
 from domain.payments import Address, PriceRef, addon_lookup_key
-from tests.contract.schema_validation import (
+from tests.factories.stripe_schema import (
     SchemaViolation,
     errors,
     validate,
     validate_event,
     validate_object,
 )
-from tests.contract.stripe_spec import fixtures
+from tests.factories.stripe_spec import fixtures
 
 MONTH, YEAR = BillingInterval.MONTH, BillingInterval.YEAR
 STARTER_MONTH = PriceRef("starter", MONTH)
@@ -84,7 +85,8 @@ def checked(monkeypatch: pytest.MonkeyPatch) -> Checked:
 
         return parse_checked
 
-    for module in (customers_module, subscriptions_module, invoices_module):
+    modules = (customers_module, subscribing_module, subscriptions_module, invoices_module)
+    for module in modules:
         for name in ("parse_subscription", "parse_invoice", "parse_payment_method"):
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, checking(getattr(module, name)))

@@ -27,7 +27,7 @@ from adapters.payments.stripe_objects import (
     parse_payment_method,
     parse_subscription,
 )
-from tests.contract.stripe_spec import fixtures, spec
+from tests.factories.stripe_spec import fixtures, spec
 
 Json = dict[str, Any]
 

@@ -19,9 +19,11 @@ from adapters.payments.simulator.models import SimCharge, SimInvoice, SimSubscri
 from core.settings import REPO_ROOT
 from db.engine import SessionFactory
 from db.models import Customer
-from tests.e2e.test_worker_crash import worker_process
-from tests.factories import api_client, auth, make_settings, unique_email
-from tests.helpers import eventually
+from tests.factories.apps import api_client
+from tests.factories.customers import unique_email
+from tests.factories.polling import eventually
+from tests.factories.processes import worker_process
+from tests.factories.settings import auth, make_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

@@ -12,16 +12,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.config import EngineConfig
 from db.engine import SessionFactory
-from tests.factories import (
-    ADMIN_KEY,
-    api_client,
-    auth,
-    make_settings,
-    make_worker,
-    unique_email,
-)
-from tests.helpers import eventually, outbox
-from tests.workflows.histories import record_customer_history
+from tests.factories.apps import api_client
+from tests.factories.customers import unique_email
+from tests.factories.histories import record_customer_history
+from tests.factories.polling import eventually
+from tests.factories.records import outbox
+from tests.factories.settings import ADMIN_KEY, auth, make_settings
+from tests.factories.workers import make_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 

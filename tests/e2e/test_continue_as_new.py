@@ -22,19 +22,16 @@ from core.config import ConfigError, EngineConfig, load_config
 from core.temporal import DATA_CONVERTER
 from db.engine import SessionFactory
 from domain.lifecycle import BillingInterval
-from tests.conftest import tool
-from tests.factories import (
-    api_client,
-    auth,
-    make_policy,
-    make_settings,
-    make_worker,
-    unique_email,
-    write_config,
-)
-from tests.helpers import eventually, ledger, outbox
-from tests.workflows.histories import record_history
-from tests.workflows.support import start_customer
+from tests.factories.apps import api_client
+from tests.factories.customers import unique_email
+from tests.factories.histories import record_history
+from tests.factories.policies import make_policy
+from tests.factories.polling import eventually
+from tests.factories.records import ledger, outbox
+from tests.factories.settings import auth, make_settings, write_config
+from tests.factories.tools import tool
+from tests.factories.workers import make_worker
+from tests.factories.workflows import start_customer
 from workflows import search_attributes
 from workflows.customer import CustomerWorkflow
 from workflows.messages import (

@@ -17,18 +17,14 @@ from temporalio.testing import WorkflowEnvironment
 from core.config import load_config
 from core.settings import Settings
 from db.engine import SessionFactory
-from tests.e2e.test_worker_crash import worker_process
-from tests.factories import (
-    ADMIN_KEY,
-    api_client,
-    auth,
-    make_settings,
-    make_worker,
-    unique_email,
-    write_config,
-)
-from tests.helpers import eventually, ledger, outbox
-from tests.workflows.histories import record_customer_history
+from tests.factories.apps import api_client
+from tests.factories.customers import unique_email
+from tests.factories.histories import record_customer_history
+from tests.factories.polling import eventually
+from tests.factories.processes import worker_process
+from tests.factories.records import ledger, outbox
+from tests.factories.settings import ADMIN_KEY, auth, make_settings, write_config
+from tests.factories.workers import make_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

@@ -20,10 +20,12 @@ from temporalio.testing import WorkflowEnvironment
 from core.settings import REPO_ROOT
 from db.engine import SessionFactory
 from db.models import EmailOutbox
-from tests.e2e.test_worker_crash import worker_process
-from tests.factories import api_client, auth, make_settings, unique_email
-from tests.helpers import eventually
-from tests.sendgrid_standin import FakeSendGrid
+from tests.factories.apps import api_client
+from tests.factories.customers import unique_email
+from tests.factories.polling import eventually
+from tests.factories.processes import worker_process
+from tests.factories.sendgrid import FakeSendGrid
+from tests.factories.settings import auth, make_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

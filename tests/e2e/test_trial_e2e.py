@@ -12,16 +12,11 @@ from temporalio.testing import WorkflowEnvironment
 from core.config import load_config
 from db.engine import create_engine, session_factory
 from db.migrate import migrate
-from tests.factories import (
-    ADMIN_KEY,
-    api_client,
-    auth,
-    make_settings,
-    make_worker,
-    unique_email,
-    write_config,
-)
-from tests.helpers import eventually
+from tests.factories.apps import api_client
+from tests.factories.customers import unique_email
+from tests.factories.polling import eventually
+from tests.factories.settings import ADMIN_KEY, auth, make_settings, write_config
+from tests.factories.workers import make_worker
 from workflows import search_attributes as sa
 from workflows.messages import workflow_id_for
 

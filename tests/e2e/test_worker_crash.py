@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from core.settings import REPO_ROOT
 from db.engine import SessionFactory
-from tests.factories import api_client, auth, make_settings, unique_email, write_config
-from tests.helpers import eventually, outbox
+from tests.factories.apps import api_client
+from tests.factories.customers import unique_email
+from tests.factories.polling import eventually
+from tests.factories.processes import worker_process
+from tests.factories.records import outbox
+from tests.factories.settings import auth, make_settings, write_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -30,25 +29,6 @@ EXPECTED = [
     "trial_expired",
     "trial_winback",
 ]
-
-
-@contextmanager
-def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`lifecycle worker` as its own OS process, so the test can SIGKILL it."""
-    with log.open("ab") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lifecycle", "worker"],
-            env=env,
-            cwd=REPO_ROOT,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
 
 
 async def test_killed_worker_loses_and_duplicates_nothing(

@@ -22,10 +22,12 @@ from db.engine import SessionFactory
 from db.models import Customer, Invoice
 from domain.lifecycle import BillingInterval
 from domain.proration import prorate_change
-from tests.factories import days, make_worker
-from tests.helpers import eventually, ledger, outbox
-from tests.workflows.histories import record_history
-from tests.workflows.support import Started, start_customer
+from tests.factories.histories import record_history
+from tests.factories.policies import days
+from tests.factories.polling import eventually
+from tests.factories.records import ledger, outbox
+from tests.factories.workers import make_worker
+from tests.factories.workflows import Started, start_customer
 from workflows.customer import CustomerWorkflow
 from workflows.messages import (
     CancelSubscription,

@@ -31,10 +31,12 @@ from db.models import Customer, Invoice, Notification
 from domain.lifecycle import BillingInterval
 from domain.payments import InvoiceInfo
 from domain.policy import Policy
-from tests.factories import days, make_policy, make_simulator, make_worker
-from tests.helpers import eventually, ledger, outbox
-from tests.workflows.histories import record_history
-from tests.workflows.support import Started, start_customer
+from tests.factories.histories import record_history
+from tests.factories.policies import days, make_policy
+from tests.factories.polling import eventually
+from tests.factories.records import ledger, outbox
+from tests.factories.workers import make_simulator, make_worker
+from tests.factories.workflows import Started, start_customer
 from workflows import search_attributes as sa
 from workflows.customer import CustomerWorkflow
 from workflows.messages import (

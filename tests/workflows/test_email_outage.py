@@ -20,10 +20,12 @@ from core.config import EngineConfig
 from db.engine import SessionFactory
 from db.models import EmailOutbox
 from services.email_dispatch import EmailDispatcher
-from tests.factories import days, make_policy, make_worker
-from tests.helpers import eventually, ledger, outbox
-from tests.sendgrid_standin import FakeSendGrid, Scripted
-from tests.workflows.support import start_customer
+from tests.factories.policies import days, make_policy
+from tests.factories.polling import eventually
+from tests.factories.records import ledger, outbox
+from tests.factories.sendgrid import FakeSendGrid, Scripted
+from tests.factories.workers import make_worker
+from tests.factories.workflows import start_customer
 
 
 @pytest.fixture

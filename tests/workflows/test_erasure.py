@@ -12,10 +12,11 @@ from adapters.email.base import OutgoingEmail, Schedule
 from adapters.email.log_sender import LogEmailSender
 from core.config import EngineConfig
 from db.engine import SessionFactory
-from tests.factories import make_worker
-from tests.helpers import eventually, ledger
-from tests.workflows.histories import record_history
-from tests.workflows.support import start_customer
+from tests.factories.histories import record_history
+from tests.factories.polling import eventually
+from tests.factories.records import ledger
+from tests.factories.workers import make_worker
+from tests.factories.workflows import start_customer
 from workflows.customer import CustomerWorkflow
 from workflows.messages import CommandResult, EraseCustomer
 

@@ -18,9 +18,10 @@ from core.config import EngineConfig
 from db.engine import SessionFactory
 from domain.lifecycle import BillingInterval
 from domain.payments import PaymentEvent, PriceRef, SubscriptionInfo
-from tests.factories import make_simulator, make_worker
-from tests.helpers import eventually, ledger
-from tests.workflows.support import start_customer
+from tests.factories.polling import eventually
+from tests.factories.records import ledger
+from tests.factories.workers import make_simulator, make_worker
+from tests.factories.workflows import start_customer
 from workflows.customer import CustomerWorkflow
 from workflows.messages import CancelSubscription, ChangeSubscription, CommandResult
 

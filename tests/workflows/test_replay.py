@@ -11,7 +11,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from core.temporal import DATA_CONVERTER
-from tests.workflows.histories import saved_histories
+from tests.factories.histories import saved_histories
 from workers.tuning import PRODUCTION_RUNNER, STRICT_RUNNER
 from workflows.customer import GENERATION, CustomerWorkflow
 

@@ -22,10 +22,10 @@ from db.engine import SessionFactory
 from db.models import Customer
 from domain.catalog import METRICS
 from domain.lifecycle import BillingInterval
-from tests.factories import make_simulator, make_worker
-from tests.helpers import eventually
-from tests.workflows.histories import record_history
-from tests.workflows.support import start_customer
+from tests.factories.histories import record_history
+from tests.factories.polling import eventually
+from tests.factories.workers import make_simulator, make_worker
+from tests.factories.workflows import start_customer
 from workflows.customer import CustomerWorkflow
 from workflows.messages import (
     CancelSubscription,

@@ -9,7 +9,7 @@ import pytest
 
 from core.config import EngineConfig
 from domain.lifecycle import BillingInterval, Status, TransitionRefused
-from tests.factories import make_policy
+from tests.factories.policies import make_policy
 from workflows.customer import checks, timetable
 from workflows.customer.timetable import RESYNC_KEY, DueKind
 from workflows.customer.usage import keep_latest_period, notice_key

@@ -11,9 +11,12 @@ from core.config import EngineConfig, load_config
 from core.settings import REPO_ROOT
 from db.engine import SessionFactory
 from domain.policy import Policy
-from tests.factories import days, insert_customer, make_policy, make_worker, store_terms
-from tests.helpers import eventually, ledger, outbox
-from tests.workflows.histories import record_history
+from tests.factories.customers import insert_customer, store_terms
+from tests.factories.histories import record_history
+from tests.factories.policies import days, make_policy
+from tests.factories.polling import eventually
+from tests.factories.records import ledger, outbox
+from tests.factories.workers import make_worker
 from workflows.customer import GENERATION, CustomerWorkflow
 from workflows.messages import CustomerSnapshot, CustomerWorkflowInput, workflow_id_for
 

@@ -4,7 +4,7 @@ Every mutating request carries the caller's idempotency key (or a deterministic 
 ``<key>:<step>`` when one method makes several mutating requests), so a retried activity
 replays Stripe's first answer instead of charging twice. Every request names the engine's
 API version (``STRIPE_API_VERSION``, the version of the spec stripe-mock embeds, see
-``tests/payments``), whatever the SDK's own pin.
+``tests/adapters/payments``), whatever the SDK's own pin.
 """
 
 from __future__ import annotations

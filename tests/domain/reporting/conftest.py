@@ -1,5 +1,5 @@
-"""The metrics engine on the scripted history of ``history.py``, every figure worked out by
-hand below and compared exactly (cents, and rates as 4-place decimals).
+"""The metrics engine on the scripted history of ``tests/factories/reporting.py``, every
+figure worked out by hand below and compared exactly (cents, and rates as 4-place decimals).
 
 Range: [2026-01-01, 2026-05-01), no filter unless stated. MRR per customer (cents):
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import pytest
 
 from domain.reporting.report import Report, compute_report
-from tests.reporting.history import END, LETTERS, START, Script, scripted_history
+from tests.factories.reporting import END, LETTERS, START, Script, scripted_history
 
 
 @pytest.fixture(scope="module")

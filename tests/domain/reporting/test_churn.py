@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from domain.reporting.ledger import MovementType
 from domain.reporting.report import Report, compute_report
-from tests.reporting.history import END, Script
+from tests.factories.reporting import END, Script
 
 
 def test_churn_per_month(report: Report) -> None:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from domain.reporting.ledger import MovementType
 from domain.reporting.report import Report, compute_report
-from tests.reporting.history import END, START, Script
+from tests.factories.reporting import END, START, Script
 
 NEW, EXPANSION, CONTRACTION, CHURNED, REACTIVATED = (
     MovementType.NEW,

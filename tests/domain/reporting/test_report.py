@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from domain.reporting.report import Report, compute_report
-from tests.reporting.history import END, START
+from tests.factories.reporting import END, START
 
 
 def test_arpu_and_ltv(report: Report) -> None:

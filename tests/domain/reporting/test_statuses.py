@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from domain.reporting.periods import Granularity
 from domain.reporting.report import Report, compute_report
-from tests.reporting.history import Script
+from tests.factories.reporting import Script
 
 
 def test_lifecycle_counts_per_month(report: Report) -> None:

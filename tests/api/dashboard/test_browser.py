@@ -1,0 +1,158 @@
+"""The /admin dashboard in a real headless Chromium (Debian's, driven by Playwright), over a
+history seeded through the real workflows and the payment simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from playwright.async_api import async_playwright
+
+from api.app import create_app
+from core.settings import REPO_ROOT, Settings
+from devtools.demo import seed
+from domain.emails import format_money
+from tests.factories.databases import create_database, drop_database
+from tests.factories.settings import ADMIN_KEY
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+# The flags a sandboxed, offline CI machine needs (no GPU, no background network).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # pragma: no cover - the test owns signals
+        pass
+
+
+@dataclass
+class Running:
+    base_url: str
+    metrics: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+async def dashboard(pg_admin_url: str) -> AsyncIterator[Running]:
+    url = await create_database(pg_admin_url, prefix="lc_dash")
+    port = _free_port()
+    settings = Settings(
+        database_url=url,
+        lifecycle_admin_api_keys=ADMIN_KEY,
+        # The dashboard reads the database only; nothing listens here.
+        temporal_address=f"127.0.0.1:{_free_port()}",
+    )
+    server = _Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    task: asyncio.Task[None] | None = None
+    try:
+        await seed(Settings(database_url=url), customers=24, months=4, seed=7)
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            assert not task.done(), "the API did not start"
+            await asyncio.sleep(0.05)
+        base = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base) as http:
+            response = await http.get(
+                "/v1/admin/metrics", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+            )
+            assert response.status_code == 200, response.text
+        yield Running(base_url=base, metrics=response.json())
+    finally:
+        server.should_exit = True
+        if task is not None:
+            await task
+        await drop_database(pg_admin_url, url)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is installed by make test")
+async def test_dashboard_in_chromium(dashboard: Running) -> None:
+    metrics = dashboard.metrics
+    # The seeded history must make the page worth looking at.
+    assert metrics["mrr_cents"] > 0
+    assert metrics["trial_funnel"]["started"] > 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            context = await browser.new_context(viewport={"width": 1440, "height": 900})
+            page = await context.new_page()
+
+            await page.goto(f"{dashboard.base_url}/admin")
+            assert page.url.endswith("/admin/login")
+            await page.fill("#api_key", "not-the-key")
+            await page.click("button[type=submit]")
+            assert await page.locator("[role=alert]").inner_text() != ""
+
+            await page.fill("#api_key", ADMIN_KEY)
+            await page.click("button[type=submit]")
+            await page.wait_for_url(f"{dashboard.base_url}/admin")
+
+            cookies = {c["name"]: c for c in await context.cookies()}
+            session = cookies["lc_admin_session"]
+            assert session["httpOnly"] is True
+            assert session["sameSite"] == "Strict"
+            # Scripts cannot read it.
+            assert "lc_admin_session" not in await page.evaluate("document.cookie")
+
+            # Headline numbers are the seeded dataset's, as the API computes them.
+            currency = metrics["currency"]
+            shown = {
+                "mrr": format_money(metrics["mrr_cents"], currency),
+                "arr": format_money(metrics["arr_cents"], currency),
+                "active": str(metrics["active_customers"]),
+                "trialing": str(metrics["trialing_customers"]),
+                "past-due": str(metrics["past_due_customers"]),
+            }
+            for testid, value in shown.items():
+                card = page.locator(f"[data-testid={testid}] .value")
+                assert (await card.inner_text()).strip() == value, testid
+
+            # The charts render: visible SVGs with bars and the MRR line.
+            for chart in ("#mrr-chart", "#funnel-chart", "#churn-chart"):
+                box = await page.locator(chart).bounding_box()
+                assert box is not None and box["width"] > 200 and box["height"] > 80, chart
+            assert await page.locator("#mrr-chart rect.bar").count() > 0
+            assert await page.locator("#mrr-chart polyline.mrr-line").count() == 1
+            assert await page.locator("#funnel-chart rect.bar").count() == 6
+            # Tables: churn per month, cohorts.
+            months = len(metrics["churn"]["months"])
+            assert await page.locator("#churn tr").count() == months + 1
+            assert await page.locator("#revenue-cohorts tr").count() == len(metrics["cohorts"]) + 1
+
+            await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+            # Readable on a laptop screen: nothing wider than the viewport.
+            overflow = await page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0
+        finally:
+            await browser.close()
+    assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
