@@ -29,6 +29,14 @@ def dialect_of(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
+async def end_read_phase(session: AsyncSession) -> None:
+    """Before a read-then-write's first write. SQLite: end the read transaction, so the
+    write waits for the lock (busy timeout) instead of failing on a stale snapshot.
+    PostgreSQL keeps going."""
+    if dialect_of(session) == "sqlite":
+        await session.commit()
+
+
 def insert_for(session: AsyncSession) -> Any:
     """The dialect's ``insert`` (both have ``on_conflict_do_nothing`` / ``_do_update``)."""
     return postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.engine import insert_for
 from db.ledger import append_ledger
 from db.models import Invoice
 from domain.payments import InvoiceInfo, InvoiceLine
@@ -84,9 +84,7 @@ async def upsert_invoice(
                 "recorded_at": now,
             },
         )
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Invoice).values(**values)
+    statement = insert_for(session)(Invoice).values(**values)
     changing = {k: statement.excluded[k] for k in values if k not in ("id", "created_at")}
     statement = statement.on_conflict_do_update(
         index_elements=["id"],

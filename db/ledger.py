@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.engine import dialect_of
 from db.models import EmailOutbox, LedgerEvent
 
 GENESIS_HASH = "0" * 64
@@ -68,7 +69,7 @@ async def append_ledger(session: AsyncSession, values: dict[str, Any]) -> bool:
     was new. Concurrent appenders queue on a transaction-scoped lock, so the caller should
     commit soon after.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LEDGER_LOCK})
     # On SQLite every transaction holds the database's write lock from its start
     # (db.engine: BEGIN IMMEDIATE), which serializes appends already.

@@ -5,19 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Result
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
+
+from db.engine import insert_for
 
 
 async def insert_ignoring_conflict(
     session: AsyncSession, model: type[DeclarativeBase], values: dict[str, Any], *, on: list[str]
 ) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True when the row was new."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=on)
+    statement = (
+        insert_for(session)(model).values(**values).on_conflict_do_nothing(index_elements=on)
+    )
     return rows_affected(await session.execute(statement)) > 0
 
 

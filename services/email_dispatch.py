@@ -38,7 +38,7 @@ from adapters.email.base import (
     SchedulingSender,
 )
 from core.clock import utcnow
-from db.engine import SessionFactory
+from db.engine import SessionFactory, dialect_of
 from db.ledger import append_ledger, email_sent_entry
 from db.models import Customer, EmailOutbox
 
@@ -142,7 +142,7 @@ class EmailDispatcher:
                 .order_by(EmailOutbox.id)
                 .limit(self._batch_size)
             )
-            if session.get_bind().dialect.name == "postgresql":
+            if dialect_of(session) == "postgresql":
                 # Several workers share the outbox: each row goes to one of them.
                 query = query.with_for_update(skip_locked=True)
             ids = list(await session.scalars(query))

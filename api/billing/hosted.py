@@ -26,6 +26,9 @@ async def _provider_customer(context: AppContext, customer: Customer) -> str:
     """The provider customer, created on demand: Checkout and the portal need one."""
     if customer.provider_customer_id:
         return customer.provider_customer_id
+    # The address goes to the provider before the id is stored, as in the billing
+    # activity: a failed sync stores nothing, so the next call ensures the same customer
+    # (same idempotency key) and syncs again, instead of finding the id and skipping it.
     try:
         provider_id = await context.payments.ensure_customer(
             customer_id=customer.id,
@@ -33,6 +36,14 @@ async def _provider_customer(context: AppContext, customer: Customer) -> str:
             name=customer.name,
             idempotency_key=provider_customer_key(customer.id),
         )
+        if customer.billing_address:
+            await sync_billing_address(
+                context.payments,
+                provider_id,
+                customer_id=customer.id,
+                address=customer.billing_address,
+                stored_at=customer.updated_at,
+            )
     except PaymentError as exc:
         raise payment_problem(exc) from None
     async with context.sessions.begin() as session:
@@ -40,14 +51,6 @@ async def _provider_customer(context: AppContext, customer: Customer) -> str:
             update(Customer)
             .where(Customer.id == customer.id, Customer.provider_customer_id.is_(None))
             .values(provider_customer_id=provider_id, updated_at=datetime.now(UTC))
-        )
-    if customer.billing_address:
-        await sync_billing_address(
-            context.payments,
-            provider_id,
-            customer_id=customer.id,
-            address=customer.billing_address,
-            stored_at=customer.updated_at,
         )
     return provider_id
 

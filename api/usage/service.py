@@ -21,7 +21,7 @@ from api.usage.schemas import (
     UsageView,
 )
 from core.clock import utcnow
-from db.engine import dialect_of
+from db.engine import end_read_phase
 from db.usage.context import UsageContext, load_contexts
 from db.usage.history import daily_totals, period_totals
 from db.usage.overrides import delete_override, set_overrides
@@ -45,13 +45,6 @@ logger = logging.getLogger("lifecycle.api.usage")
 # Largest override an admin can set (None is unlimited).
 MAX_LIMIT = 2**62
 _METRICS = frozenset(METRICS)
-
-
-async def end_read_phase(session: AsyncSession) -> None:
-    """SQLite: end the read transaction before the first write, so the write waits for the
-    lock (busy timeout) instead of failing on a stale snapshot. PostgreSQL keeps going."""
-    if dialect_of(session) == "sqlite":
-        await session.commit()
 
 
 def validation_problem(field: str, message: str) -> Problem:

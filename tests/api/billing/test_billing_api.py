@@ -17,6 +17,8 @@ import pytest
 from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.payments.base import PaymentProviderUnavailable
+from adapters.payments.simulator import SimulatedGateway
 from adapters.payments.simulator.models import SimCharge, SimCustomer
 from core.config import EngineConfig
 from core.settings import Settings
@@ -713,6 +715,31 @@ async def test_billing_address_set_during_the_trial_reaches_the_provider_at_chec
         )
     )
 
+    assert (await sim_customer(sessions, customer_id)).address == {**ADDRESS, "country": "DE"}
+
+
+async def test_a_failed_address_sync_at_checkout_is_retried_by_the_next_checkout(
+    http: httpx.AsyncClient, sessions: SessionFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider customer's id is stored only once its address is synced: a failure
+    in between used to leave the id stored and the address never sent."""
+    customer_id = await sign_up(http)
+    ok(await http.put(f"/v1/customers/{customer_id}/billing-address", json=ADDRESS, headers=auth()))
+    update_customer = SimulatedGateway.update_customer
+
+    async def unavailable(self: SimulatedGateway, *args: Any, **kwargs: Any) -> None:
+        raise PaymentProviderUnavailable("the provider is down")
+
+    monkeypatch.setattr(SimulatedGateway, "update_customer", unavailable)
+    checkout = {"return_url": RETURN_URL}
+    path = f"/v1/customers/{customer_id}/checkout-session"
+    refused = await http.post(path, json=checkout, headers=auth())
+    assert refused.status_code == 503
+    assert (await customer_row(sessions, customer_id)).provider_customer_id is None
+
+    monkeypatch.setattr(SimulatedGateway, "update_customer", update_customer)
+    ok(await http.post(path, json=checkout, headers=auth()))
+    assert (await customer_row(sessions, customer_id)).provider_customer_id is not None
     assert (await sim_customer(sessions, customer_id)).address == {**ADDRESS, "country": "DE"}
 
 
