@@ -82,15 +82,21 @@ async def principal_for(header: str | None, keys: KeyRing, sessions: SessionFact
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("Authorization must be 'Bearer <key>'")
-    principal = keys.lookup(token.strip())
-    if principal is None:
-        # Keys created with `lifecycle keys create` live in the database, hashed.
-        async with sessions() as session:
-            stored = await find_key(session, token.strip())
-        if stored is not None:
-            principal = Principal(scope=Scope(stored.scope), key_id=stored.id)
+    principal = await principal_of_key(token.strip(), keys, sessions)
     if principal is None:
         raise _unauthorized("unknown API key")
+    return principal
+
+
+async def principal_of_key(key: str, keys: KeyRing, sessions: SessionFactory) -> Principal | None:
+    """Whose key this is: one from the environment, or one made with `lifecycle keys
+    create` (stored hashed in the database)."""
+    principal = keys.lookup(key)
+    if principal is None:
+        async with sessions() as session:
+            stored = await find_key(session, key)
+        if stored is not None:
+            principal = Principal(scope=Scope(stored.scope), key_id=stored.id)
     return principal
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import dialect_of
@@ -204,3 +204,9 @@ def email_sent_entry(
         "occurred_at": occurred_at,
         "recorded_at": recorded_at,
     }
+
+
+async def latest_entry_time(session: AsyncSession) -> datetime | None:
+    """When the newest ledger entry happened (None: an empty ledger)."""
+    latest: datetime | None = await session.scalar(select(func.max(LedgerEvent.occurred_at)))
+    return latest

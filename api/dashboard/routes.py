@@ -8,17 +8,15 @@ from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import func, select
 
-from api.auth import Principal, Scope
+from api.auth import Scope, principal_of_key
 from api.context import AppContext, get_context
 from api.dashboard import session as sessions
 from api.dashboard.charts import churn_chart, funnel_chart, mrr_chart
 from api.dashboard.page import layout, login_form, metrics_page
 from api.errors import Problem
 from api.reports.service import build_report, metrics_view, render_csv
-from db.api_keys import find_key
-from db.models import LedgerEvent
+from db.ledger import latest_entry_time
 from domain.reporting.periods import Granularity
 
 router = APIRouter(prefix="/admin", tags=["dashboard"], include_in_schema=False)
@@ -37,12 +35,7 @@ async def login_page(error: str | None = None) -> HTMLResponse:
 async def login(request: Request, context: AppContext = Depends(get_context)) -> Response:
     form = parse_qs((await request.body()).decode(errors="replace"))
     key = (form.get("api_key") or [""])[0].strip()
-    principal = context.keys.lookup(key) if key else None
-    if principal is None and key:
-        async with context.sessions() as session:
-            stored = await find_key(session, key)
-        if stored is not None:
-            principal = Principal(scope=Scope(stored.scope), key_id=stored.id)
+    principal = await principal_of_key(key, context.keys, context.sessions) if key else None
     if principal is None or principal.scope is not Scope.ADMIN:
         message = "That is not an admin API key." if key else "Enter an admin API key."
         return HTMLResponse(layout("Sign in", login_form(message)), status_code=401)
@@ -69,7 +62,7 @@ async def logout() -> Response:
 async def _default_end(context: AppContext) -> datetime:
     """Now, or the newest ledger entry when a seeded history lies ahead of today."""
     async with context.sessions() as session:
-        latest = await session.scalar(select(func.max(LedgerEvent.occurred_at)))
+        latest = await latest_entry_time(session)
     now = datetime.now(UTC)
     if latest is None or latest <= now:
         return now

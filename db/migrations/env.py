@@ -9,13 +9,13 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-# Autogenerate must see every table, the payment simulator's too (they live in the
+# Autogenerate must see every table, the payment simulator's too (its own metadata, in the
 # simulator's package; Alembic runs this file, no engine code imports it).
-import adapters.payments.simulator.models  # noqa: F401
+from adapters.payments.simulator.models import SimBase
 from db.models import Base
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = [Base.metadata, SimBase.metadata]
 
 
 def _run(connection: Connection) -> None:

@@ -3,6 +3,7 @@ of one for a string."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 
@@ -37,7 +38,16 @@ async def drop_database(admin_url: str, url: str) -> None:
     name = make_url(url).database
     connection = await asyncpg.connect(_asyncpg_dsn(admin_url))
     try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for attempt in range(20):
+            try:
+                await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except asyncpg.InsufficientPrivilegeError:
+                # An autovacuum worker (not ours to terminate) is still on it: it ends
+                # within moments.
+                if attempt == 19:
+                    raise
+                await asyncio.sleep(0.5)
     finally:
         await connection.close()
 

@@ -15,7 +15,7 @@ from db.usage.consume import ConsumeOutcome, ConsumeSpec, check_and_consume
 from db.usage.context import UsageContext
 from db.usage.records import EventRow
 from domain.limits import ceiling
-from tests.factories.responses import Json
+from tests.factories.responses import Json, ok
 from tests.factories.settings import ADMIN_KEY, auth
 
 
@@ -28,15 +28,8 @@ def month_around(now: datetime | None = None) -> tuple[datetime, datetime]:
 # -- through the API -----------------------------------------------------------------------
 
 
-async def ok(response: httpx.Response, status: int = 200) -> Json:
-    """The body of a successful answer (awaited, unlike ``responses.ok``)."""
-    assert response.status_code == status, response.text
-    body: Json = response.json()
-    return body
-
-
 async def ingest(http: httpx.AsyncClient, events: Sequence[object]) -> Json:
-    return await ok(await http.post("/v1/usage", json={"events": events}, headers=auth()))
+    return ok(await http.post("/v1/usage", json={"events": events}, headers=auth()))
 
 
 def event(customer_id: str, metric: str = "messages", quantity: int = 1, **extra: Any) -> Json:
@@ -56,12 +49,12 @@ async def check(http: httpx.AsyncClient, customer_id: str, **body: Any) -> httpx
 
 
 async def usage(http: httpx.AsyncClient, customer_id: str) -> dict[str, Json]:
-    body = await ok(await http.get(f"/v1/customers/{customer_id}/usage", headers=auth()))
+    body = ok(await http.get(f"/v1/customers/{customer_id}/usage", headers=auth()))
     return {m["metric"]: m for m in body["metrics"]}
 
 
 async def override(http: httpx.AsyncClient, customer_id: str, **limits: int | None) -> Json:
-    return await ok(
+    return ok(
         await http.put(
             f"/v1/admin/customers/{customer_id}/limits", json=limits, headers=auth(ADMIN_KEY)
         )

@@ -58,27 +58,6 @@ async def deliver(
     )
 
 
-def stripe_signature(payload: bytes, secret: str) -> str:
-    """A ``Stripe-Signature`` header as Stripe computes it."""
-    timestamp = int(time.time())
-    digest = hmac.new(
-        secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256
-    ).hexdigest()
-    return f"t={timestamp},v1={digest}"
-
-
-async def deliver_webhook(http: httpx.AsyncClient, event: Json, secret: str) -> httpx.Response:
-    payload = json.dumps(event, separators=(",", ":")).encode()
-    return await http.post(
-        "/v1/webhooks/stripe",
-        content=payload,
-        headers={
-            "content-type": "application/json",
-            "Stripe-Signature": stripe_signature(payload, secret),
-        },
-    )
-
-
 # -- a customer through the API ------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.lifecycle import Status
     from domain.notifications import NotificationKind
     from domain.payments import InvoiceInfo, SubscriptionInfo
+    from domain.provider_keys import provider_customer_key
     from workflows import search_attributes as sa
     from workflows.customer import patches, timetable
     from workflows.customer.context import SYSTEM_ACTOR, CustomerContext
@@ -292,7 +293,7 @@ async def ensure_provider_customer(ctx: CustomerContext) -> str:
             BillingActivities.ensure_provider_customer,
             EnsureProviderCustomerInput(
                 customer_id=state.customer_id,
-                idempotency_key=f"{state.customer_id}:provider_customer",
+                idempotency_key=provider_customer_key(state.customer_id),
             ),
         )
     return state.provider_customer_id

@@ -21,13 +21,18 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from db.models import Base, BigIntId
+from db.models import BigIntId
 from db.types import JSONType, UTCDateTime
 
 
-class SimCustomer(Base):
+class SimBase(DeclarativeBase):
+    """The simulator's own metadata: the engine's models never see its tables (Alembic's
+    environment is given both; the tables are created by the main migration chain)."""
+
+
+class SimCustomer(SimBase):
     __tablename__ = "sim_customers"
     __table_args__ = (
         UniqueConstraint("engine_customer_id", name="uq_sim_customers_engine_customer_id"),
@@ -50,7 +55,7 @@ class SimCustomer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class SimPaymentMethod(Base):
+class SimPaymentMethod(SimBase):
     """An attached payment method, cloned from a test payment method and keeping its
     behaviour."""
 
@@ -78,7 +83,7 @@ class SimPaymentMethod(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class SimSubscription(Base):
+class SimSubscription(SimBase):
     __tablename__ = "sim_subscriptions"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -118,7 +123,7 @@ class SimSubscription(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class SimInvoice(Base):
+class SimInvoice(SimBase):
     __tablename__ = "sim_invoices"
     __table_args__ = (Index("ix_sim_invoices_customer_sequence", "customer_id", "sequence"),)
 
@@ -159,7 +164,7 @@ class SimInvoice(Base):
     marked_uncollectible_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class SimPaymentIntent(Base):
+class SimPaymentIntent(SimBase):
     """The PaymentIntent of an invoice: every payment attempt on the invoice goes through
     it, and it keeps the last attempt's error (where Stripe reports decline codes)."""
 
@@ -186,7 +191,7 @@ class SimPaymentIntent(Base):
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class SimSubscriptionSchedule(Base):
+class SimSubscriptionSchedule(SimBase):
     """A subscription schedule: the current phase and the one a scheduled change starts."""
 
     __tablename__ = "sim_subscription_schedules"
@@ -206,7 +211,7 @@ class SimSubscriptionSchedule(Base):
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class SimCharge(Base):
+class SimCharge(SimBase):
     """Every attempt to take money from a card, successful or not."""
 
     __tablename__ = "sim_charges"
@@ -230,7 +235,7 @@ class SimCharge(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class SimCheckoutSession(Base):
+class SimCheckoutSession(SimBase):
     """A hosted page the simulator serves: a Checkout session, or a portal session."""
 
     __tablename__ = "sim_checkout_sessions"
@@ -262,7 +267,7 @@ class SimCheckoutSession(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class SimIdempotencyRecord(Base):
+class SimIdempotencyRecord(SimBase):
     """The stored outcome of a mutating call, written in the same transaction as its effects."""
 
     __tablename__ = "sim_idempotency_records"
@@ -276,7 +281,7 @@ class SimIdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class SimEvent(Base):
+class SimEvent(SimBase):
     """Every event the simulator emitted, Stripe-shaped, in order."""
 
     __tablename__ = "sim_events"

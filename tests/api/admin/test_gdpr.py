@@ -42,7 +42,7 @@ from tests.factories.histories import history_text
 from tests.factories.polling import eventually
 from tests.factories.responses import assert_problem, ok
 from tests.factories.settings import ADMIN_KEY, APP_KEY, auth, make_settings
-from tests.factories.webhooks import deliver_webhook
+from tests.factories.webhooks import deliver
 from tests.factories.workers import make_worker
 from workflows.customer import CustomerWorkflow
 from workflows.messages import workflow_id_for
@@ -502,7 +502,7 @@ async def test_webhooks_after_erasure_bring_no_personal_data_back(env: Env) -> N
     deleted["type"] = "customer.deleted"
     deleted["created"] = int(datetime.now(UTC).timestamp())
     deleted["data"]["object"]["address"] = {"line1": person.line1, "country": "DE"}
-    response = await deliver_webhook(env.http, deleted, WEBHOOK_SECRET)
+    response = await deliver(env.http, deleted, secret=WEBHOOK_SECRET)
     assert response.status_code == 200, response.text
     for needle in person.needles:
         assert await tables_containing(env.sessions, needle) == {}, needle

@@ -17,13 +17,13 @@ from db.engine import SessionFactory
 from db.models import UsageCounter, UsageEvent
 from tests.factories.apps import api_client
 from tests.factories.customers import NewCustomer, add_addon, set_customer
-from tests.factories.responses import Json
+from tests.factories.responses import Json, ok
 from tests.factories.settings import ADMIN_KEY, auth, make_settings, write_config
-from tests.factories.usage import check, event, ingest, month_around, ok, override, usage
+from tests.factories.usage import check, event, ingest, month_around, override, usage
 
 
 async def decide(http: httpx.AsyncClient, cid: str, **body: object) -> Json:
-    return await ok(await check(http, cid, **body))
+    return ok(await check(http, cid, **body))
 
 
 async def consume(
@@ -268,7 +268,7 @@ async def test_admin_overrides_raise_lower_and_lift_limits(
     assert (view["messages"]["limit"], view["tokens"]["limit"]) == (1_000_000, None)
     await override(http, cid, messages=1)
     assert (await decide(http, cid, metric="messages", quantity=2))["allowed"] is False
-    removed = await ok(
+    removed = ok(
         await http.delete(f"/v1/admin/customers/{cid}/limits/messages", headers=auth(ADMIN_KEY))
     )
     assert removed["overrides"] == {"chatbots": 40, "tokens": None}
@@ -324,7 +324,7 @@ async def test_features_on_and_off(
     await add_addon(sessions, cid, "branding_removal", kind="feature", active=False)
     assert (await decide(http, cid, feature="premium_support"))["allowed"]
     assert not (await decide(http, cid, feature="branding_removal"))["allowed"]
-    body = await ok(await http.get(f"/v1/customers/{cid}/usage", headers=auth()))
+    body = ok(await http.get(f"/v1/customers/{cid}/usage", headers=auth()))
     assert body["features"] == ["premium_support"]
     await set_customer(sessions, cid, status="canceled")
     assert not (await decide(http, cid, feature="premium_support"))["allowed"]
@@ -377,7 +377,7 @@ async def test_the_answer_suggests_an_upgrade_when_the_forecast_exceeds_the_limi
     assert upgrade["reason"] == "forecast"
     assert upgrade["metrics"] == ["messages", "api_calls"]
     assert (upgrade["plan"], upgrade["price_difference_cents"]) == ("pro", 7000)
-    view = await ok(await http.get(f"/v1/customers/{cid}/usage", headers=auth()))
+    view = ok(await http.get(f"/v1/customers/{cid}/usage", headers=auth()))
     assert view["upgrade"]["plan"] == "pro"
     forecasts = {m["metric"]: m["forecast"] for m in view["metrics"]}
     assert 5900 <= forecasts["messages"] <= 6000  # 2,000 in 10 of 30 days

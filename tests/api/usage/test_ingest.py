@@ -14,8 +14,9 @@ from db.engine import SessionFactory
 from db.models import UsageCounter, UsageEvent
 from domain.limits import GAUGE_PERIOD_START
 from tests.factories.customers import NewCustomer, set_customer
+from tests.factories.responses import ok
 from tests.factories.settings import auth
-from tests.factories.usage import event, ingest, month_around, ok, usage
+from tests.factories.usage import event, ingest, month_around, usage
 
 
 async def test_valid_events_are_recorded_and_bad_ones_rejected_one_by_one(
@@ -159,7 +160,7 @@ async def test_trial_usage_counts_in_the_trial_window(
 ) -> None:
     cid = await new_customer()
     await ingest(http, [event(cid, "api_calls", 3)])
-    body = await ok(await http.get(f"/v1/customers/{cid}/usage", headers=auth()))
+    body = ok(await http.get(f"/v1/customers/{cid}/usage", headers=auth()))
     start = datetime.fromisoformat(body["period_start"])
     end = datetime.fromisoformat(body["period_end"])
     assert end - start == timedelta(days=14)
@@ -192,7 +193,7 @@ async def test_history_has_period_totals_and_a_daily_series(
         params={"metric": "messages", "periods": 3},
         headers=auth(),
     )
-    body = await ok(response)
+    body = ok(response)
     [history] = body["metrics"]
     assert history["metric"] == "messages"
     assert [(p["used"], p["current"]) for p in history["periods"]] == [(2, True), (16, False)]
@@ -200,7 +201,7 @@ async def test_history_has_period_totals_and_a_daily_series(
         (yesterday.date().isoformat(), 15),
         (today.date().isoformat(), 3),
     ]
-    every = await ok(await http.get(f"/v1/customers/{cid}/usage/history", headers=auth()))
+    every = ok(await http.get(f"/v1/customers/{cid}/usage/history", headers=auth()))
     assert [m["metric"] for m in every["metrics"]] == [
         "chatbots",
         "messages",
@@ -217,7 +218,7 @@ async def test_history_has_period_totals_and_a_daily_series(
     )
     assert zero.status_code == 422
     assert [e["field"] for e in zero.json()["errors"]] == ["periods"]
-    gauge = await ok(
+    gauge = ok(
         await http.get(
             f"/v1/customers/{cid}/usage/history", params={"metric": "chatbots"}, headers=auth()
         )

@@ -24,9 +24,9 @@ from tests.factories.customers import unique_email
 from tests.factories.histories import record_customer_history
 from tests.factories.polling import eventually
 from tests.factories.records import outbox
-from tests.factories.responses import Json
+from tests.factories.responses import Json, ok
 from tests.factories.settings import auth, make_settings
-from tests.factories.usage import event, ingest, ok, override
+from tests.factories.usage import event, ingest, override
 from tests.factories.workers import make_worker
 from workers.worker import run_worker
 
@@ -52,7 +52,7 @@ async def live(
 
 
 async def sign_up(http: httpx.AsyncClient, sessions: SessionFactory) -> str:
-    created = await ok(
+    created = ok(
         await http.post(
             "/v1/customers",
             json={"external_id": f"ext-{uuid.uuid4()}", "email": unique_email()},
@@ -70,7 +70,7 @@ async def usage_emails(sessions: SessionFactory, cid: str) -> Counter[str]:
 
 
 async def notifications(http: httpx.AsyncClient, cid: str) -> Counter[str]:
-    body = await ok(await http.get(f"/v1/customers/{cid}/notifications", headers=auth()))
+    body = ok(await http.get(f"/v1/customers/{cid}/notifications", headers=auth()))
     return Counter(n["kind"] for n in body["data"] if n["kind"] in USAGE_TEMPLATES)
 
 
@@ -87,7 +87,7 @@ async def consume(http: httpx.AsyncClient, cid: str) -> Json:
         json={"metric": "messages", "consume": True, "idempotency_key": str(uuid.uuid4())},
         headers=auth(),
     )
-    return await ok(response)
+    return ok(response)
 
 
 async def test_thresholds_notify_once_per_period_under_concurrent_crossings(
@@ -173,7 +173,7 @@ async def test_a_signal_that_failed_is_retried_on_the_next_request(
     assert await usage_emails(sessions, cid) == Counter()
 
     # The customer's next request (any usage call) delivers it.
-    await ok(await live.get(f"/v1/customers/{cid}/usage", headers=auth()))
+    ok(await live.get(f"/v1/customers/{cid}/usage", headers=auth()))
     await eventually(
         lambda: usage_emails(sessions, cid), lambda c: c == Counter({"usage_warning": 1})
     )

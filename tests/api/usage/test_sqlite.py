@@ -96,7 +96,7 @@ async def test_ingestion_consume_and_history_on_sqlite(
             },
             headers=auth(),
         )
-        return await ok(response)
+        return ok(response)
 
     answers = await asyncio.gather(*(consume(f"k{i}") for i in range(30)))
     assert sum(a["allowed"] for a in answers) == 6
@@ -117,7 +117,7 @@ async def test_ingestion_consume_and_history_on_sqlite(
     )
     view = await usage(http, cid)
     assert (view["messages"]["used"], view["messages"]["limit"]) == (0, 5000)
-    history = await ok(
+    history = ok(
         await http.get(
             f"/v1/customers/{cid}/usage/history", params={"metric": "messages"}, headers=auth()
         )
