@@ -121,11 +121,10 @@ async def check(
         )
 
     outcome = await check_and_consume(context.sessions, customer_id, decide, now)
-    usage = outcome.context
-    if usage is None:
+    usage, spec = outcome.context, outcome.spec
+    if usage is None or spec is None:
         raise not_found("customer", customer_id)
     signal = bool(outcome.crossings) or usage.pending_signals
-    spec = decide(usage)
     if outcome.result == "duplicate":
         # Recorded before (maybe just now by a concurrent retry): the same decision, once.
         state = degradation_state(metric, outcome.used, spec.limit)

@@ -83,7 +83,7 @@ def upgrade_view(suggestion: UpgradeSuggestion | None) -> UpgradeView | None:
     )
 
 
-async def load_usage(context: AppContext, customer_id: str, session: AsyncSession) -> UsageContext:
+async def load_usage(customer_id: str, session: AsyncSession) -> UsageContext:
     contexts = await load_contexts(session, [customer_id], with_counters=True)
     usage = contexts.get(customer_id)
     if usage is None:
@@ -97,7 +97,7 @@ async def usage_view(
     """Per metric: used, limit, remaining, state and the forecast for the period end; and
     whether the workflow has a crossing to hear of."""
     async with context.sessions() as session:
-        usage = await load_usage(context, customer_id, session)
+        usage = await load_usage(customer_id, session)
     catalog = context.config.catalog
     period = usage.period(now)
     limits = usage.limits(catalog, period)
@@ -141,7 +141,7 @@ async def usage_history(
     listed, for charts. The chatbots gauge has one never-resetting period."""
     metrics = [require_metric(metric)] if metric is not None else list(METRICS)
     async with context.sessions() as session:
-        usage = await load_usage(context, customer_id, session)
+        usage = await load_usage(customer_id, session)
         period = usage.period(now)
         histories = []
         for name in metrics:
@@ -185,7 +185,7 @@ async def usage_history(
 
 
 async def limits_view(context: AppContext, customer_id: str, session: AsyncSession) -> LimitsView:
-    usage = await load_usage(context, customer_id, session)
+    usage = await load_usage(customer_id, session)
     period = usage.period(utcnow())
     return LimitsView(
         customer_id=customer_id,
@@ -214,7 +214,7 @@ async def override_limits(
         summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
         raise Problem(422, summary, type="validation-error", errors=errors)
     async with context.sessions() as session:
-        await load_usage(context, customer_id, session)
+        await load_usage(customer_id, session)
         await end_read_phase(session)
         await set_overrides(session, customer_id, body, actor, utcnow())
         await session.commit()
@@ -228,7 +228,7 @@ async def remove_override(
     """Remove a metric's override: its limit is the plan's plus add-ons again."""
     require_metric(metric)
     async with context.sessions() as session:
-        await load_usage(context, customer_id, session)
+        await load_usage(customer_id, session)
         await end_read_phase(session)
         await delete_override(session, customer_id, metric)
         await session.commit()

@@ -55,6 +55,8 @@ class ConsumeSpec:
 class ConsumeOutcome:
     # None: no such customer.
     context: UsageContext | None
+    # What was decided from the context (None: no such customer).
+    spec: ConsumeSpec | None = None
     # consumed | duplicate (the key was recorded before) | refused
     result: str = "refused"
     # The counter's total after the call.
@@ -142,8 +144,8 @@ class _Call:
     future: asyncio.Future[ConsumeOutcome]
 
 
-def consume_arguments(specs: list[ConsumeSpec]) -> list[list[Any]]:
-    """The ``usage_consume`` arguments of the calls, in order (shared with the benchmark)."""
+def _consume_arguments(specs: list[ConsumeSpec]) -> list[list[Any]]:
+    """The ``usage_consume`` arguments of the calls, in order."""
     columns: list[list[Any]] = [[] for _ in range(11)]
     for spec in specs:
         event = spec.event
@@ -218,7 +220,7 @@ class _ConsumeQueue:
                 outcomes.append(outcome)
                 if context is None:
                     continue
-                spec = call.decide(context)
+                spec = outcome.spec = call.decide(context)
                 if spec.blocked:
                     await _peek(driver, spec, outcome)
                 else:
@@ -256,7 +258,7 @@ async def _decide(driver: asyncpg.Connection, specs: list[ConsumeSpec]) -> list[
     if not specs:
         return []
     rows: list[asyncpg.Record] = await retry_deadlock(
-        driver.fetch, _CONSUME, *consume_arguments(specs)
+        driver.fetch, _CONSUME, *_consume_arguments(specs)
     )
     return rows
 
@@ -304,7 +306,7 @@ async def _sqlite_check_and_consume(
         if context is None:
             return ConsumeOutcome(context=None)
         outcome = ConsumeOutcome(context=context)
-        spec = decide(context)
+        spec = outcome.spec = decide(context)
         event = spec.event
         counter = (event.customer_id, event.metric, event.period_start)
         # End the read before the first write (see _sqlite_ingest_batch).
