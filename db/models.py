@@ -63,6 +63,9 @@ class Customer(Base):
     billing_address: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     # The workflow's state version last written here; older writes are ignored.
     state_version: Mapped[int] = mapped_column(Integer, default=0)
+    # Changes with anything a usage context reads (triggers, migration 0011): contexts
+    # kept in memory are checked against it by the statement that uses them.
+    usage_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # The terms (policy and catalog version) the customer's lifecycle runs on.
     terms_version: Mapped[str | None] = mapped_column(String(64))
     # A timed step or provider event keeps failing (not the card): an admin should look.

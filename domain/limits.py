@@ -246,10 +246,17 @@ def allows(metric: str, used: int, quantity: int, limit: int | None) -> bool:
     return used + quantity <= ceiling(metric, limit)
 
 
+def grace_starts_at(metric: str, limit: int | None) -> int | None:
+    """The total at which a counter enters the grace band (None: never; gauges have no
+    grace history)."""
+    return None if metric in GAUGES else limit
+
+
 def enters_grace(metric: str, used: int, limit: int | None) -> bool:
     """Whether a counter is in (or past) the grace band: recorded once per period for the
-    grace history. Gauges have no grace history."""
-    return metric not in GAUGES and limit is not None and used >= limit
+    grace history."""
+    start = grace_starts_at(metric, limit)
+    return start is not None and used >= start
 
 
 def remaining(used: int, limit: int | None) -> int | None:

@@ -17,9 +17,9 @@ Against the local PostgreSQL, in a throw-away database, in one run:
   nothing phantom) and that replayed keys consume nothing (target: p99 <= 20 ms at 32
   callers on one customer).
 
-Rounds alternate floors and API so table growth and noise hit all alike. The customers have
-unlimited limits (or their threshold notices recorded already), so no workflow signal is
-due and no Temporal server is needed.
+Floors and API take turns every 2,000 events so table growth and noise hit all alike. The
+customers have unlimited limits (or their threshold notices recorded already), so no
+workflow signal is due and no Temporal server is needed.
 """
 
 from __future__ import annotations
@@ -323,17 +323,23 @@ FROM crossings
 
 # The floors raced against the API, by name (True: the previous statement).
 FLOORS = {"raw asyncpg, the API's statement": False, "raw asyncpg, previous statement": True}
+API = "POST /v1/usage"
+# Events per path between turns (see bench_ingest).
+CHUNK_EVENTS = 2_000
 
 
 async def raw_ingest(
     connection: asyncpg.Connection,
     batches: Sequence[Sequence[dict[str, Any]]],
     periods: dict[str, BenchCustomer],
+    versions: dict[str, int],
     *,
     previous: bool,
 ) -> float:
     """A floor: build the arrays and run one statement per batch (one implicit transaction
-    per batch, like the API). ``previous``: :data:`PREVIOUS_INGEST`; else the API's."""
+    per batch, like the API). ``previous``: :data:`PREVIOUS_INGEST`; else the API's, with
+    the customers' usage versions (the floor knows their contexts, as the API's memory
+    does)."""
     started = time.perf_counter()
     for batch in batches:
         now = datetime.now(UTC)
@@ -378,7 +384,7 @@ async def raw_ingest(
             occurred=[None] * len(batch),
             period_ends=ends,
         )
-        await connection.fetch(PG_INGEST, *pg_ingest_arguments(events, limits, now))
+        await connection.fetch(PG_INGEST, *pg_ingest_arguments(events, limits, now, versions))
     return time.perf_counter() - started
 
 
@@ -464,23 +470,48 @@ async def bench_ingest(
     batches_per_round = max(events_per_round // batch_size, 1)
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
+        versions = {
+            r["id"]: r["usage_version"]
+            for r in await connection.fetch(
+                "SELECT id, usage_version FROM customers WHERE id = ANY($1::varchar[])",
+                list(periods),
+            )
+        }
         # Warm up every path (prepared statements, pools, caches).
         for previous in FLOORS.values():
             warm_raw = make_batches(raw_customers, batch_size, 3, rng)
-            await raw_ingest(connection, warm_raw, periods, previous=previous)
+            await raw_ingest(connection, warm_raw, periods, versions, previous=previous)
         warm = make_batches(api_customers, batch_size, 3, rng)
         await api_ingest(client, [json.dumps({"events": b}).encode() for b in warm])
         api_seconds = 0.0
         floor_seconds = dict.fromkeys(FLOORS, 0.0)
+        # Each round in slices of about CHUNK_EVENTS events per path, the paths' order
+        # turning from slice to slice: this machine's speed drifts within seconds, and
+        # slices this short meet the same drift.
+        per_chunk = max(CHUNK_EVENTS // batch_size, 1)
         for _ in range(rounds):
-            for name, previous in FLOORS.items():
-                raw_batches = make_batches(raw_customers, batch_size, batches_per_round, rng)
-                floor_seconds[name] += await raw_ingest(
-                    connection, raw_batches, periods, previous=previous
-                )
-            api_batches = make_batches(api_customers, batch_size, batches_per_round, rng)
-            bodies = [json.dumps({"events": b}).encode() for b in api_batches]
-            api_seconds += await api_ingest(client, bodies)
+            raw = {
+                name: make_batches(raw_customers, batch_size, batches_per_round, rng)
+                for name in FLOORS
+            }
+            bodies = [
+                json.dumps({"events": b}).encode()
+                for b in make_batches(api_customers, batch_size, batches_per_round, rng)
+            ]
+            paths = [*FLOORS, API]
+            for chunk, start in enumerate(range(0, batches_per_round, per_chunk)):
+                end = start + per_chunk
+                for path in paths[chunk % len(paths) :] + paths[: chunk % len(paths)]:
+                    if path == API:
+                        api_seconds += await api_ingest(client, bodies[start:end])
+                    else:
+                        floor_seconds[path] += await raw_ingest(
+                            connection,
+                            raw[path][start:end],
+                            periods,
+                            versions,
+                            previous=FLOORS[path],
+                        )
     finally:
         await connection.close()
     return IngestResult(
@@ -653,7 +684,7 @@ def report(
     for c in consume:
         p99 = c.percentile(0.99)
         notes = f"p50 {c.percentile(0.50):6.2f} ms, p99 {p99:6.2f} ms"
-        if c.clients == 32:
+        if c.clients == 32 and c.overshoot is not None:
             notes += (
                 f" (target <= {P99_TARGET_MS:.0f}: {'met' if p99 <= P99_TARGET_MS else 'MISSED'})"
             )

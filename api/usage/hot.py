@@ -21,6 +21,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -129,13 +130,15 @@ class HotRoutes:
             return False
         if customer_id is not None and _NUL in customer_id:
             return False
+        screened = may_be_unstorable(body)
         try:
-            document = json.loads(body)
+            # orjson reads an integer past 64 bits as a float; a body that may hold one is
+            # read as the framework reads it. Anything orjson refuses (NaN, lone
+            # surrogates, deep nesting) goes to the framework, which answers as before.
+            document = json.loads(body) if screened else orjson.loads(body)
         except (ValueError, RecursionError):
             return False
-        if not isinstance(document, dict) or (
-            may_be_unstorable(body) and first_unstorable(document) is not None
-        ):
+        if not isinstance(document, dict) or (screened and first_unstorable(document) is not None):
             return False
         path: str = scope["path"]
         try:

@@ -5,7 +5,8 @@ its limit (once per metric, period and threshold: the crossing row's insert deci
 signals). Signals go out after the commit, in the background; a crossing whose signal
 failed (Temporal unavailable, or this process died) stays marked unsignalled and is
 delivered by the worker's relay (``services.usage_notices``) or on the customer's next
-usage request.
+usage request that reads its context (a read, a check, or an ingestion whose context is
+not kept in memory).
 """
 
 from __future__ import annotations

@@ -30,10 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from db.engine import SessionFactory, insert_for
 from db.models import UsageCounter, UsageDaily, UsageEvent
 from db.usage.context import UsageContext, fetch_contexts, load_contexts
-from db.usage.pool import hot_connection_pool, retry_deadlock
+from db.usage.pool import hot_connection, hot_statement, retry_deadlock
 from db.usage.records import Crossing, EventRow
 from db.usage.thresholds import mark_grace, record_crossings
-from domain.limits import GAUGES, THRESHOLDS, crossed_thresholds, enters_grace
+from domain.limits import THRESHOLDS, crossed_thresholds, enters_grace, grace_starts_at
 
 
 @dataclass(frozen=True)
@@ -98,25 +98,27 @@ async def check_and_consume(
 
 # -- PostgreSQL: calls sent together ------------------------------------------------------
 
-_CONSUME = "SELECT used, recorded, seen, crossed FROM usage_consume({})".format(
-    ", ".join(
-        f"${n}::{kind}[]"
-        for n, kind in enumerate(
-            (
-                "varchar",
-                "varchar",
-                "bigint",
-                "varchar",
-                "timestamptz",
-                "timestamptz",
-                "timestamptz",
-                "bigint",
-                "bigint",
-                "bigint",
-                "timestamptz",
-                "int",
-            ),
-            start=1,
+_CONSUME = hot_statement(
+    "SELECT used, recorded, seen, crossed FROM usage_consume({})".format(
+        ", ".join(
+            f"${n}::{kind}[]"
+            for n, kind in enumerate(
+                (
+                    "varchar",
+                    "varchar",
+                    "bigint",
+                    "varchar",
+                    "timestamptz",
+                    "timestamptz",
+                    "timestamptz",
+                    "bigint",
+                    "bigint",
+                    "bigint",
+                    "timestamptz",
+                    "int",
+                ),
+                start=1,
+            )
         )
     )
 )
@@ -158,8 +160,7 @@ def _consume_arguments(specs: list[ConsumeSpec]) -> list[list[Any]]:
             event.period_start,
             event.period_end,
             spec.ceiling,
-            # Gauges keep no grace history.
-            None if event.metric in GAUGES else spec.limit,
+            grace_starts_at(event.metric, spec.limit),
             None if spec.limit is None or event.quantity <= 0 else spec.limit,
             spec.notice_period_start,
         )
@@ -208,8 +209,7 @@ class _ConsumeQueue:
 
     async def run(self, calls: list[_Call]) -> list[ConsumeOutcome | Exception]:
         """Each call's outcome, or the error that failed it alone."""
-        pool = await hot_connection_pool(self._engine)
-        async with pool.acquire() as driver:
+        async with hot_connection(self._engine) as driver:
             ids = list(dict.fromkeys(call.customer_id for call in calls))
             contexts = await fetch_contexts(driver, ids, with_counters=True)
             outcomes: list[ConsumeOutcome | Exception] = []

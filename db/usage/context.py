@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import dialect_of
 from db.types import UTCDateTime
+from db.usage.pool import hot_statement
+from db.usage.records import LimitRow
 from domain.catalog import METRICS, Catalog
 from domain.limits import (
     COUNTERS,
@@ -53,9 +55,31 @@ class UsageContext:
     pending_signals: bool
     # Recent counters (current and past periods, gauges), when asked for.
     counters: list[CounterRecord] = field(default_factory=list)
+    # ``customers.usage_version`` when read (migration 0011).
+    version: int = 0
+    _limits_memo: tuple[Catalog, Period, list[LimitRow]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def period(self, now: datetime) -> Period:
         return usage_period(self.subscriber, now)
+
+    def limit_rows(self, catalog: Catalog, now: datetime) -> tuple[Period, list[LimitRow]]:
+        """The usage period at ``now`` and the limits in it (limited metrics only), worked
+        out once per period: a context kept in memory answers many batches. (The period
+        depends on ``now`` only as the calendar month holding it, so one that holds
+        ``now`` is still the one.)"""
+        memo = self._limits_memo
+        if memo is not None and memo[0] is catalog and memo[1].start <= now < memo[1].end:
+            return memo[1], memo[2]
+        period = self.period(now)
+        rows = [
+            LimitRow(self.customer_id, metric, limit, period.start)
+            for metric, limit in self.limits(catalog, period).items()
+            if limit is not None
+        ]
+        self._limits_memo = (catalog, period, rows)
+        return period, rows
 
     def limits(self, catalog: Catalog, period: Period) -> dict[str, int | None]:
         return effective_limits(catalog, self.subscriber, self.addons, self.overrides, period)
@@ -72,7 +96,7 @@ _GAUGE_LIST = ", ".join(f"'{g}'" for g in sorted(GAUGES))
 
 _PG_CONTEXT = """
 SELECT c.id, c.status, c.plan, c.interval, c.trial_started_at, c.trial_ends_at,
-       c.current_period_start, c.current_period_end,
+       c.current_period_start, c.current_period_end, c.usage_version,
        (SELECT json_agg(json_build_array(o.metric, o.value))
           FROM limit_overrides o WHERE o.customer_id = c.id) AS overrides,
        (SELECT json_agg(json_build_array(a.addon, a.kind, a.quantity, a.active, a.period_start))
@@ -93,7 +117,7 @@ _PG_COUNTERS = f"""
 """
 _SQLITE_CONTEXT = """
 SELECT c.id, c.status, c.plan, c.interval, c.trial_started_at, c.trial_ends_at,
-       c.current_period_start, c.current_period_end,
+       c.current_period_start, c.current_period_end, c.usage_version,
        (SELECT json_group_array(json_array(o.metric, o.value))
           FROM limit_overrides o WHERE o.customer_id = c.id) AS overrides,
        (SELECT json_group_array(json_array(a.addon, a.kind, a.quantity, a.active,
@@ -202,13 +226,14 @@ def _context_from_row(row: Any, *, with_counters: bool) -> UsageContext:
         else {},
         pending_signals=bool(row["pending"]),
         counters=counters,
+        version=int(row["usage_version"]),
     )
 
 
 # The same query for asyncpg (the hot paths' connections).
 _PG_POSITIONAL = {
-    with_counters: _PG_CONTEXT.format(counters=_PG_COUNTERS if with_counters else "").replace(
-        ":ids", "$1"
+    with_counters: hot_statement(
+        _PG_CONTEXT.format(counters=_PG_COUNTERS if with_counters else "").replace(":ids", "$1")
     )
     for with_counters in (False, True)
 }

@@ -5,7 +5,7 @@ recording never fails because of a limit."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -15,11 +15,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from db.engine import SessionFactory
 from db.models import UsageCounter, UsageDaily, UsageEvent
-from db.usage.context import UsageContext, fetch_contexts, load_contexts
-from db.usage.pool import hot_connection_pool, retry_deadlock
+from db.usage.context import UsageContext, load_contexts
+from db.usage.context_cache import context_cache
+from db.usage.pool import hot_connection, hot_statement, retry_deadlock
 from db.usage.records import Crossing, EventRow, LimitRow
 from db.usage.thresholds import PG_MARK_GRACE, mark_grace, record_crossings
-from domain.limits import GAUGE_PERIOD_START, GAUGES, THRESHOLDS, crossed_thresholds, enters_grace
+from domain.limits import (
+    GAUGE_PERIOD_START,
+    GAUGES,
+    THRESHOLDS,
+    crossed_thresholds,
+    enters_grace,
+    grace_starts_at,
+)
 
 # SQLite's default maximum of bound variables per statement (3.32+: 32766).
 _SQLITE_MAX_VARIABLES = 32_000
@@ -35,28 +43,26 @@ class EventBatch:
     keys: list[str] = field(default_factory=list)
     # None: when recorded (most events say nothing; sending less is faster).
     occurred: list[datetime | None] = field(default_factory=list)
-    # The counter row each event counts in (gauges: the fixed gauge period).
-    period_starts: list[datetime] = field(default_factory=list)
-    # End of each counter period (by customer and start; gauges have none): one period
-    # per customer.
+    # Each customer's usage period (start, end): its events count in the counter row of
+    # that start (gauges: the fixed gauge period). One period per customer.
     period_ends: dict[tuple[str, datetime], datetime] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def rows(self, now: datetime) -> list[EventRow]:
-        return [
-            EventRow(c, m, q, k, now if o is None else o, s, self.period_ends.get((c, s)))
-            for c, m, q, k, o, s in zip(
-                self.customer_ids,
-                self.metrics,
-                self.quantities,
-                self.keys,
-                self.occurred,
-                self.period_starts,
-                strict=True,
+        starts = {c: s for c, s in self.period_ends}
+        rows = []
+        for c, m, q, k, o in zip(
+            self.customer_ids, self.metrics, self.quantities, self.keys, self.occurred, strict=True
+        ):
+            start = GAUGE_PERIOD_START if m in GAUGES else starts[c]
+            rows.append(
+                EventRow(
+                    c, m, q, k, now if o is None else o, start, self.period_ends.get((c, start))
+                )
             )
-        ]
+        return rows
 
 
 @dataclass(frozen=True)
@@ -81,23 +87,38 @@ class CounterChange:
 
 @dataclass
 class IngestOutcome:
-    contexts: dict[str, UsageContext]
     # Well-formed events of known customers (recorded now, or duplicates).
     planned: int
-    changes: list[CounterChange]
+    # Events recorded now (the others were recorded before).
+    accepted: int
     # Crossings this batch recorded first: its caller signals them.
     crossings: list[Crossing]
+    # Customers known to have a crossing recorded before whose workflow signal has not
+    # gone out (a crash between a commit and its signal): its caller signals them too.
+    pending: set[str] = field(default_factory=set)
 
 
 # The whole batch in one statement (so one implicit transaction, one round trip): new events
 # (a key already recorded for the customer is skipped), their totals added to the counters
 # and daily totals, and the 80 % / 100 % crossings they cause recorded (a crossing row is
-# inserted once: whoever inserts it signals). Answers the changed counters and the
-# crossings. Per event only what varies (an occurrence time only when given: NULL is the
-# recording time); each customer's period once, its counter period derived in the statement
-# (gauges: the fixed gauge period). Parameters: see :func:`pg_ingest_arguments`.
-PG_INGEST = """
-WITH input AS (
+# inserted once: whoever inserts it signals). Answers how many events were new, the
+# crossings, and the counters that reached the grace band without its mark (the rule's
+# threshold comes from the domain, per limit). Per event only what varies (an occurrence
+# time only when given: NULL is the recording time); each customer's period once, its
+# counter period derived in the statement (gauges: the fixed gauge period). First the
+# guard: the batch was planned on contexts read at the customers' usage versions given;
+# when one is not the row's any more nothing is written and the customer is answered stale
+# (``db.usage.context_cache``). Parameters: see :func:`pg_ingest_arguments`.
+PG_INGEST = hot_statement(
+    """
+WITH stale AS (
+    -- A subquery per customer, not a join: a join may read the whole customers table.
+    SELECT g.customer_id
+    FROM unnest($7::varchar[], $17::bigint[]) AS g(customer_id, version)
+    WHERE (SELECT c.usage_version FROM customers c WHERE c.id = g.customer_id)
+          IS DISTINCT FROM g.version
+),
+input AS (
     SELECT t.customer_id, t.metric, t.quantity, t.idempotency_key,
            COALESCE(t.occurred_at, $6) AS occurred_at,
            CASE WHEN t.metric = ANY($15::varchar[]) THEN $16::timestamptz
@@ -106,6 +127,7 @@ WITH input AS (
         AS t(customer_id, metric, quantity, idempotency_key, occurred_at)
     LEFT JOIN unnest($7::varchar[], $8::timestamptz[]) AS p(customer_id, period_start)
         USING (customer_id)
+    WHERE NOT EXISTS (SELECT 1 FROM stale)
 ),
 new_events AS (
     INSERT INTO usage_events (customer_id, metric, quantity, idempotency_key, occurred_at,
@@ -148,14 +170,17 @@ changes AS (
     SELECT c.customer_id, c.metric, c.period_start, c.used, c.grace, t.delta, t.events
     FROM counters c JOIN totals t USING (customer_id, metric, period_start)
 ),
+limits AS (
+    SELECT * FROM unnest($10::varchar[], $11::varchar[], $12::bigint[], $13::timestamptz[],
+                         $18::bigint[])
+        AS l(customer_id, metric, lim, notice_period, grace_at)
+),
 crossings AS (
     INSERT INTO usage_threshold_crossings (customer_id, metric, period_start, threshold,
                                            used, "limit", crossed_at)
     SELECT c.customer_id, c.metric, l.notice_period, th.threshold, c.used, l.lim, $6
     FROM changes c
-    JOIN unnest($10::varchar[], $11::varchar[], $12::bigint[], $13::timestamptz[])
-         AS l(customer_id, metric, lim, notice_period)
-         ON l.customer_id = c.customer_id AND l.metric = c.metric
+    JOIN limits l ON l.customer_id = c.customer_id AND l.metric = c.metric
     CROSS JOIN unnest($14::int[]) AS th(threshold)
     WHERE c.delta > 0
       AND (c.used - c.delta) * 100 < l.lim * th.threshold
@@ -164,19 +189,35 @@ crossings AS (
     ON CONFLICT (customer_id, metric, period_start, threshold) DO NOTHING
     RETURNING customer_id, metric, period_start, threshold, used, "limit"
 )
-SELECT false AS crossing, customer_id, metric, period_start, used, grace, delta, events,
+SELECT 0 AS kind, NULL::varchar AS customer_id, NULL::varchar AS metric,
+       NULL::timestamptz AS period_start, coalesce(sum(events), 0)::bigint AS used,
        0 AS threshold, 0::bigint AS lim
 FROM changes
 UNION ALL
-SELECT true, customer_id, metric, period_start, used, false, 0::bigint, 0::bigint,
-       threshold, "limit"
+SELECT 1, customer_id, metric, period_start, used, threshold, "limit"
 FROM crossings
+UNION ALL
+SELECT 4, c.customer_id, c.metric, c.period_start, c.used, 0, l.lim
+FROM changes c JOIN limits l ON l.customer_id = c.customer_id AND l.metric = c.metric
+WHERE NOT c.grace AND c.delta > 0 AND c.used >= l.grace_at
+UNION ALL
+SELECT 3, customer_id, NULL, NULL, 0::bigint, 0, 0::bigint
+FROM stale
 """
+)
+# Kinds of the statement's rows.
+_ACCEPTED, _CROSSING, _STALE, _GRACE = 0, 1, 3, 4
 
 
-def pg_ingest_arguments(events: EventBatch, limits: Sequence[LimitRow], now: datetime) -> list[Any]:
+def pg_ingest_arguments(
+    events: EventBatch,
+    limits: Sequence[LimitRow],
+    now: datetime,
+    versions: Mapping[str, int],
+) -> list[Any]:
     """The positional arguments of :data:`PG_INGEST` (shared with the benchmark's raw
-    baseline, which runs the very same statement)."""
+    baseline, which runs the very same statement); ``versions``: the usage version of each
+    customer's context the batch was planned on."""
     periods = {c: (s, e) for (c, s), e in events.period_ends.items()}
     if len(periods) != len(events.period_ends):
         raise ValueError("one usage period per customer in a batch")
@@ -197,6 +238,8 @@ def pg_ingest_arguments(events: EventBatch, limits: Sequence[LimitRow], now: dat
         list(THRESHOLDS),
         _GAUGE_NAMES,
         GAUGE_PERIOD_START,
+        [versions[c] for c in periods],
+        [grace_starts_at(limit.metric, limit.limit) for limit in limits],
     ]
 
 
@@ -233,27 +276,54 @@ async def ingest_batch(
     return await _sqlite_ingest_batch(sessions, customer_ids, plan, now)
 
 
+# Plans of one batch on contexts that moved on meanwhile: each is read again at once, so
+# only a customer changed again and again within milliseconds runs out.
+_STALE_ATTEMPTS = 5
+
+
 async def _pg_ingest_batch(
     engine: AsyncEngine, customer_ids: Iterable[str], plan: PlanBatch, now: datetime
 ) -> IngestOutcome:
     ids = list(dict.fromkeys(customer_ids))
-    pool = await hot_connection_pool(engine)
-    async with pool.acquire() as driver:
-        contexts = await fetch_contexts(driver, ids, with_counters=False)
-        batch = plan(contexts)
-        if not batch.events:
-            return IngestOutcome(contexts, 0, [], [])
-        changes: list[CounterChange] = []
-        crossings: list[Crossing] = []
-        rows = await retry_deadlock(
-            driver.fetch, PG_INGEST, *pg_ingest_arguments(batch.events, batch.limits, now)
-        )
+    cache = context_cache(engine)
+    contexts = cache.kept(ids)
+    async with hot_connection(engine) as driver:
+        unread = [cid for cid in ids if cid not in contexts]
+        read: dict[str, UsageContext] = {}
+        for _ in range(_STALE_ATTEMPTS):
+            if unread:
+                read.update(await cache.read(driver, unread))
+                contexts.update(read)
+            batch = plan(contexts)
+            if not batch.events:
+                return IngestOutcome(0, 0, [])
+            versions = {cid: contexts[cid].version for cid, _ in batch.events.period_ends}
+            rows = await retry_deadlock(
+                driver.fetch,
+                PG_INGEST,
+                *pg_ingest_arguments(batch.events, batch.limits, now, versions),
+            )
+            unread = [r[1] for r in rows if r[0] == _STALE]
+            if not unread:
+                break
+            for cid in unread:
+                # Read again; one that is gone (erased) is not found: the plan rejects it.
+                contexts.pop(cid, None)
+        else:
+            raise RuntimeError(f"usage contexts kept changing: {', '.join(unread)}")
+        # Crossings left unsignalled are the relay's (services.usage_notices); a context
+        # read now tells of them anyway, and its customer's are sent on right away.
+        pending = {cid for cid, usage in read.items() if usage.pending_signals}
+        outcome = IngestOutcome(len(batch.events), 0, [], pending)
+        grace = []
         for r in rows:
-            if r[0]:
-                crossings.append(Crossing(r[1], r[2], r[3], r[8], r[4], r[9]))
-            else:
-                changes.append(CounterChange(r[1], r[2], r[3], r[4], r[6], r[7], r[5]))
-        grace = _grace_candidates(changes, batch.limits)
+            kind = r[0]
+            if kind == _ACCEPTED:
+                outcome.accepted = r[4]
+            elif kind == _CROSSING:
+                outcome.crossings.append(Crossing(r[1], r[2], r[3], r[5], r[4], r[6]))
+            elif kind == _GRACE:
+                grace.append((r[1], r[2], r[3]))
         if grace:
             # Its own statement: a crash in between loses only this mark, which the
             # counter's next event sets again.
@@ -264,7 +334,7 @@ async def _pg_ingest_batch(
                 [g[2] for g in grace],
                 now,
             )
-    return IngestOutcome(contexts, len(batch.events), changes, crossings)
+    return outcome
 
 
 async def _sqlite_ingest_batch(
@@ -276,8 +346,9 @@ async def _sqlite_ingest_batch(
         # (busy timeout) instead of failing on a stale snapshot.
         await session.commit()
         batch = plan(contexts)
+        pending = {cid for cid, usage in contexts.items() if usage.pending_signals}
         if not batch.events:
-            return IngestOutcome(contexts, 0, [], [])
+            return IngestOutcome(0, 0, [], pending)
         changes = await _sqlite_ingest(session, batch.events.rows(now), now)
         limit_of = {(limit.customer_id, limit.metric): limit for limit in batch.limits}
         detected = []
@@ -302,7 +373,8 @@ async def _sqlite_ingest_batch(
         if grace:
             await mark_grace(session, grace, now)
         await session.commit()
-    return IngestOutcome(contexts, len(batch.events), changes, crossings)
+    accepted = sum(change.events for change in changes)
+    return IngestOutcome(len(batch.events), accepted, crossings, pending)
 
 
 def _chunks(rows: Sequence[Any], columns: int) -> Iterable[Sequence[Any]]:

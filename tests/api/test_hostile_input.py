@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api.errors import first_unstorable, may_be_unstorable
 from api.webhooks.service import signature_error
 from db.engine import SessionFactory
 from tests.factories.customers import unique_email as email_for
@@ -163,6 +164,26 @@ async def test_integers_beyond_bigint_are_a_422(http: httpx.AsyncClient) -> None
         f"/v1/customers/{customer_id}/notifications/{2**63 - 1}/read", headers=auth()
     )
     problem_of(fits, 404)
+
+
+@pytest.mark.parametrize(
+    ("body", "screened"),
+    [
+        (b'{"a": 12345678901234567890}', True),
+        (b'{"a":-1234567890123456789}', True),
+        (b"[1,\n1234567890123456789]", True),
+        (b"1234567890123456789", True),
+        (b'{"k": "\\u0000"}', True),
+        # Runs of digits inside strings (hex keys) are not numbers.
+        (b'{"k": "a1234567890123456789"}', False),
+        (b'{"k": "1234567890123456789", "q": 5}', False),
+        (b'{"k": "a12345678901234567890000000000", "n": [1, 1234567890123456789]}', True),
+    ],
+)
+def test_the_screen_tells_long_numbers_from_digits_in_strings(body: bytes, screened: bool) -> None:
+    assert may_be_unstorable(body) is screened
+    if not screened:
+        assert first_unstorable(json.loads(body)) is None
 
 
 # -- 5. report dates at the calendar's edges -----------------------------------------------

@@ -22,7 +22,7 @@ from tests.factories.usage import month_around
 
 Request = tuple[str, str, dict[str, str], bytes]
 # The first requests of the list, which the hot routes answer themselves.
-HOT_ANSWERED = 15
+HOT_ANSWERED = 16
 JSON = {"Content-Type": "application/json"}
 
 
@@ -94,6 +94,12 @@ def requests_for(cid: str) -> list[Request]:
                 "not an object",
             ),
         ),
+        (
+            "POST",
+            "/v1/usage",
+            app,
+            events(event("e7", occurred_at=None), event("e8", occurred_at="")),
+        ),
         # Left to the framework.
         ("POST", check, app, body({"metric": "messages", "colour": "red"})),
         ("POST", check, app, body(["metric"])),
@@ -110,6 +116,11 @@ def requests_for(cid: str) -> list[Request]:
         ("POST", "/v1/usage", app, body({"events": []})),
         ("POST", "/v1/usage", app, body({"events": [event(f"m{i}") for i in range(1001)]})),
         ("POST", "/v1/usage", app, body({"events": [event("extra")], "more": 1})),
+        # JSON only the framework's parser reads (or refuses) as it does.
+        ("POST", check, app, b'{"metric": "messages", "quantity": NaN}'),
+        ("POST", check, app, b'{"metric": "messages\\ud800"}'),
+        ("POST", "/v1/usage", app, events(event("f", quantity=12345678901234567890123))),
+        ("POST", "/v1/usage", app, b'{"events": [{"quantity": 1e400}]}'),
     ]
 
 

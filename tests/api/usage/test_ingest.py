@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import select
 
 from db.engine import SessionFactory
-from db.models import UsageCounter, UsageEvent
+from db.models import LimitOverride, UsageCounter, UsageEvent, UsageThresholdCrossing
 from domain.limits import GAUGE_PERIOD_START
 from tests.factories.customers import NewCustomer, set_customer
 from tests.factories.responses import ok
@@ -69,6 +69,28 @@ async def test_valid_events_are_recorded_and_bad_ones_rejected_one_by_one(
         "tokens": 1200,
         "api_calls": 3,
     }
+
+
+async def test_an_empty_or_null_occurred_at_in_a_batch_of_known_customers(
+    http: httpx.AsyncClient, new_customer: NewCustomer
+) -> None:
+    """Null means "when recorded"; an empty string is no timestamp (the batch's columns
+    are built in one step only when no event carries one)."""
+    cid = await new_customer()
+    result = await ingest(
+        http,
+        [
+            event(cid, key="a"),
+            event(cid, key="b", occurred_at=None),
+            event(cid, key="c", occurred_at=""),
+            event(cid, key="d", occurred_at=0),
+        ],
+    )
+    assert result["accepted"] == 2
+    assert [(r["index"], r["code"]) for r in result["rejected"]] == [
+        (2, "invalid_occurred_at"),
+        (3, "invalid_occurred_at"),
+    ]
 
 
 async def test_batch_size_is_validated_naming_events(http: httpx.AsyncClient) -> None:
@@ -232,3 +254,71 @@ async def test_history_has_period_totals_and_a_daily_series(
             "grace_reached_at": None,
         }
     ]
+
+
+# -- contexts kept in memory ---------------------------------------------------------------
+
+
+async def crossings_of(sessions: SessionFactory, cid: str) -> list[tuple[int, int]]:
+    """The messages counter's threshold crossings: (threshold, limit)."""
+    async with sessions() as session:
+        rows = await session.execute(
+            select(UsageThresholdCrossing.threshold, UsageThresholdCrossing.limit)
+            .where(
+                UsageThresholdCrossing.customer_id == cid,
+                UsageThresholdCrossing.metric == "messages",
+            )
+            .order_by(UsageThresholdCrossing.threshold)
+        )
+    return [(int(t), int(lim)) for t, lim in rows]
+
+
+async def test_a_kept_context_is_never_used_after_its_limits_change(
+    http: httpx.AsyncClient, sessions: SessionFactory, new_customer: NewCustomer
+) -> None:
+    """The API keeps contexts in memory; a limit set by another path (here: SQL, as another
+    process would) makes the next batch plan again on the new limit, and the rejections of
+    a batch planned twice are listed once."""
+    start, end = month_around()
+    cid = await new_customer(
+        status="active", plan="starter", interval="month", period_start=start, period_end=end
+    )
+    assert (await ingest(http, [event(cid, key="kept")]))["accepted"] == 1
+    async with sessions.begin() as session:
+        session.add(
+            LimitOverride(
+                customer_id=cid, metric="messages", value=10, actor="test", updated_at=start
+            )
+        )
+    result = await ingest(
+        http,
+        [
+            event(cid, "messages", 8, key="after"),
+            event(str(uuid.uuid4()), key="nobody"),
+            event(cid, key="late", occurred_at="2026-01-01T00:00:00"),
+        ],
+    )
+    assert result["accepted"] == 1
+    assert sorted(r["code"] for r in result["rejected"]) == [
+        "invalid_occurred_at",
+        "unknown_customer",
+    ]
+    # 1 + 8 of 10: the 80 % notice, against the override (the plan allows 5,000).
+    assert await crossings_of(sessions, cid) == [(80, 10)]
+    # Into the grace band: its mark is set; the chatbots gauge at its limit has none.
+    await ingest(
+        http, [event(cid, "messages", 2, key="grace"), *(event(cid, "chatbots") for _ in range(3))]
+    )
+    assert await crossings_of(sessions, cid) == [(80, 10), (100, 10)]
+    async with sessions() as session:
+        marks = dict(
+            (
+                await session.execute(
+                    select(UsageCounter.metric, UsageCounter.grace_reached_at).where(
+                        UsageCounter.customer_id == cid
+                    )
+                )
+            ).all()
+        )
+    assert marks["messages"] is not None
+    assert marks["chatbots"] is None
