@@ -226,7 +226,8 @@ def pg_ingest_arguments(
         events.metrics,
         events.quantities,
         events.keys,
-        events.occurred,
+        # Usually none: no array of NULLs to send (unnest pads a missing array).
+        None if all(o is None for o in events.occurred) else events.occurred,
         now,
         list(periods),
         [s for s, _ in periods.values()],

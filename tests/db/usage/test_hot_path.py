@@ -228,6 +228,8 @@ def test_the_batch_statement_takes_one_period_per_customer() -> None:
     assert (arguments[6], arguments[7], arguments[8]) == (["c"], [start], [now])
     assert [r.occurred_at for r in events.rows(now)] == [now, now]
     assert [r.period_start for r in events.rows(now)] == [start, GAUGE_PERIOD_START]
+    events.occurred = [None, None]
+    assert pg_ingest_arguments(events, [], now, {"c": 0})[4] is None
     events.period_ends[("c", now)] = now + timedelta(days=30)
     with pytest.raises(ValueError, match="one usage period per customer"):
         pg_ingest_arguments(events, [], now, {"c": 0})
