@@ -31,6 +31,7 @@ from api.errors import (
     reject_unstorable_input,
 )
 from api.health import routes as health
+from api.insights import routes as insights
 from api.notifications import routes as notifications
 from api.plans import routes as plans
 from api.reports import routes as reports
@@ -141,6 +142,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     app.include_router(notifications.router)
     app.include_router(webhooks.router)
     app.include_router(admin.router)
+    app.include_router(insights.router)
     # The usage routes keep their own module; what they answer besides is declared here.
     app.include_router(usage.router, responses=problem_responses(404, 409, 503))
     app.include_router(usage.admin_router, responses=problem_responses(404, 409, 503))

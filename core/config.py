@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
 
@@ -11,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from domain.catalog import METRICS, Addon, Catalog, Coupon, Plan
 from domain.durations import parse_duration
+from domain.growth.competitive import Competitor, CompetitorPlan
+from domain.lifecycle import BillingInterval
 from domain.policy import (
     DunningAccess,
     DunningPolicy,
@@ -131,6 +134,78 @@ class _Coupon(_Strict):
     percent_off: int = Field(ge=1, le=100)
 
 
+def _known_metric_keys(values: dict[str, object]) -> None:
+    unknown = sorted(set(values) - set(METRICS))
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; known: {list(METRICS)}")
+
+
+class _CompetitorPlan(_Strict):
+    name: str = Field(min_length=1)
+    # As billed on `interval`: a yearly plan's price is the year's.
+    price_cents: int = Field(ge=0)
+    interval: Literal["month", "year"]
+    # Per month: a whole number, or "unlimited" (None here); a metric left out is unknown.
+    limits: dict[str, int | None] = {}
+    # Cents per unit beyond the limit, e.g. "0.25": a decimal string, since a TOML float
+    # is binary and would misstate fractions of a cent.
+    overage_cents: dict[str, Decimal] = {}
+
+    @field_validator("limits", mode="before")
+    @classmethod
+    def _limits(cls, limits: object) -> object:
+        if not isinstance(limits, dict):
+            return limits
+        _known_metric_keys(limits)
+        parsed: dict[str, int | None] = {}
+        for metric, value in limits.items():
+            if value == "unlimited":
+                parsed[metric] = None
+            elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                parsed[metric] = value
+            else:
+                raise ValueError(f'{metric}: a whole number >= 0 or "unlimited", not {value!r}')
+        return parsed
+
+    @field_validator("overage_cents", mode="before")
+    @classmethod
+    def _overage(cls, rates: object) -> object:
+        if not isinstance(rates, dict):
+            return rates
+        _known_metric_keys(rates)
+        parsed: dict[str, Decimal] = {}
+        for metric, value in rates.items():
+            rate = None
+            if isinstance(value, int | str) and not isinstance(value, bool):
+                try:
+                    rate = Decimal(value)
+                except InvalidOperation:
+                    rate = None
+            if rate is None or not rate.is_finite() or rate < 0:
+                raise ValueError(
+                    f"{metric}: cents per unit >= 0 as a whole number or a decimal string such "
+                    f'as "0.25", not {value!r}'
+                )
+            parsed[metric] = rate
+        return parsed
+
+    @model_validator(mode="after")
+    def _overage_where_limited(self) -> _CompetitorPlan:
+        pointless = sorted(
+            m for m in self.overage_cents if m in self.limits and self.limits[m] is None
+        )
+        if pointless:
+            raise ValueError(f"overage_cents on unlimited metric(s) {pointless}")
+        return self
+
+
+class _Competitor(_Strict):
+    name: str = Field(min_length=1)
+    # ISO 4217; it must be the catalog's ([billing] currency): the engine has one currency.
+    currency: str = Field(pattern=r"^[A-Za-z]{3}$")
+    plans: dict[str, _CompetitorPlan] = Field(min_length=1)
+
+
 class _File(_Strict):
     product: _Product = _Product()
     billing: _Billing = _Billing()
@@ -140,6 +215,19 @@ class _File(_Strict):
     plans: dict[str, _Plan]
     addons: dict[str, _Addon] = {}
     coupons: dict[str, _Coupon] = {}
+    competitors: dict[str, _Competitor] = {}
+
+    @model_validator(mode="after")
+    def _competitors_in_our_currency(self) -> _File:
+        ours = self.billing.currency.lower()
+        for competitor_id, competitor in self.competitors.items():
+            if competitor.currency.lower() != ours:
+                raise ValueError(
+                    f"competitors.{competitor_id}.currency {competitor.currency!r} is not the "
+                    f"catalog's currency {ours!r} ([billing] currency): prices in another "
+                    "currency cannot be compared"
+                )
+        return self
 
     @model_validator(mode="after")
     def _trial_plan_exists(self) -> _File:
@@ -160,6 +248,8 @@ class EngineConfig:
     app_url: str
     catalog: Catalog
     policy: Policy
+    # Outside the catalog: competitors are no part of a customer's terms.
+    competitors: tuple[Competitor, ...] = ()
 
 
 def load_config(path: Path) -> EngineConfig:
@@ -234,9 +324,29 @@ def _to_domain(parsed: _File) -> EngineConfig:
             for coupon_id, c in parsed.coupons.items()
         },
     )
+    competitors = tuple(
+        Competitor(
+            id=competitor_id,
+            name=c.name,
+            currency=c.currency.lower(),
+            plans=tuple(
+                CompetitorPlan(
+                    id=plan_id,
+                    name=p.name,
+                    price_cents=p.price_cents,
+                    interval=BillingInterval(p.interval),
+                    limits=dict(p.limits),
+                    overage_cents=dict(p.overage_cents),
+                )
+                for plan_id, p in c.plans.items()
+            ),
+        )
+        for competitor_id, c in parsed.competitors.items()
+    )
     return EngineConfig(
         product_name=parsed.product.name,
         app_url=parsed.product.app_url,
         catalog=catalog,
         policy=policy,
+        competitors=competitors,
     )

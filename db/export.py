@@ -25,6 +25,7 @@ SECTIONS = {
     "notifications": "notifications",
     "webhook_events": "webhook_events",
     "ledger": "ledger_events",
+    "churn_score": "churn_scores",
 }
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -333,3 +334,35 @@ class CustomerAddon(Base):
     invoice_id: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ChurnModelRow(Base):
+    """A trained churn model (or the rules, when history was too short), with its metrics."""
+
+    __tablename__ = "churn_models"
+    __table_args__ = (Index("ix_churn_models_trained_at", "trained_at"),)
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # logistic_regression | rules
+    method: Mapped[str] = mapped_column(String(32))
+    trained_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class ChurnScore(Base):
+    """A customer's latest churn risk (30 days) and its top reasons."""
+
+    __tablename__ = "churn_scores"
+    __table_args__ = (Index("ix_churn_scores_risk", "risk"),)
+
+    customer_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    model_version: Mapped[str] = mapped_column(String(64))
+    probability: Mapped[float] = mapped_column(Float)
+    # low | medium | high
+    risk: Mapped[str] = mapped_column(String(8))
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime())

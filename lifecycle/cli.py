@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from lifecycle.commands import audit, demo, keys, report, serve, stripe
+from lifecycle.commands import analytics, audit, demo, keys, report, serve, stripe
 
 app = typer.Typer(
     help="Subscription lifecycle engine.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -17,3 +17,4 @@ app.add_typer(keys.keys_app, name="keys")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(report.report_app, name="report")
 app.add_typer(demo.demo_app, name="demo")
+app.add_typer(analytics.analytics_app, name="analytics")

@@ -25,7 +25,11 @@ from api.app import create_app
 from core.settings import Settings
 from core.temporal import connect
 from db.migrate import migrate
-from services.temporal_setup import ensure_retention_schedule, ensure_search_attributes
+from services.temporal_setup import (
+    ensure_churn_schedule,
+    ensure_retention_schedule,
+    ensure_search_attributes,
+)
 from workers.worker import run_worker
 from workflows import search_attributes
 
@@ -180,6 +184,7 @@ async def run_dev(settings: Settings, options: DevOptions) -> None:
             task_queue=settings.temporal_task_queue,
             every=settings.engine_config.policy.retention.every,
         )
+        await ensure_churn_schedule(client, task_queue=settings.temporal_task_queue)
         await migrate(settings.database_url)
 
         stop = asyncio.Event()

@@ -1,5 +1,6 @@
 """What `lifecycle temporal setup` (and `lifecycle dev`) registers on the Temporal
-namespace: the engine's custom search attributes and the data-retention Schedule."""
+namespace: the engine's custom search attributes, the data-retention Schedule and the
+daily churn model Schedule."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows import search_attributes
+from workflows.analytics import CHURN_SCHEDULE_ID, ChurnModelWorkflow
 from workflows.retention import RETENTION_SCHEDULE_ID, RetentionWorkflow
 
 
@@ -59,20 +61,44 @@ async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
 
 async def ensure_retention_schedule(client: Client, *, task_queue: str, every: timedelta) -> str:
     """Create (or bring up to date) the Schedule that runs the data-retention purge."""
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            RetentionWorkflow.run,
-            id=f"{RETENTION_SCHEDULE_ID}-run",
-            task_queue=task_queue,
+    return await _ensure_schedule(
+        client,
+        RETENTION_SCHEDULE_ID,
+        ScheduleActionStartWorkflow(
+            RetentionWorkflow.run, id=f"{RETENTION_SCHEDULE_ID}-run", task_queue=task_queue
         ),
+        every,
+    )
+
+
+async def ensure_churn_schedule(
+    client: Client, *, task_queue: str, every: timedelta = timedelta(days=1)
+) -> str:
+    """Create (or bring up to date) the Schedule that retrains the churn model and rescores
+    every paying customer."""
+    return await _ensure_schedule(
+        client,
+        CHURN_SCHEDULE_ID,
+        ScheduleActionStartWorkflow(
+            ChurnModelWorkflow.run, id=f"{CHURN_SCHEDULE_ID}-run", task_queue=task_queue
+        ),
+        every,
+    )
+
+
+async def _ensure_schedule(
+    client: Client, schedule_id: str, action: ScheduleActionStartWorkflow, every: timedelta
+) -> str:
+    schedule = Schedule(
+        action=action,
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
     try:
-        await client.create_schedule(RETENTION_SCHEDULE_ID, schedule)
+        await client.create_schedule(schedule_id, schedule)
         return "created"
     except ScheduleAlreadyRunningError:
-        handle = client.get_schedule_handle(RETENTION_SCHEDULE_ID)
+        handle = client.get_schedule_handle(schedule_id)
 
         def keep_current(update: ScheduleUpdateInput) -> ScheduleUpdate:
             return ScheduleUpdate(schedule=schedule)

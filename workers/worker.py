@@ -10,6 +10,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker, WorkflowRunner
 
+from activities.analytics import AnalyticsActivities
 from activities.billing import BillingActivities
 from activities.customers import CustomerActivities
 from activities.database_errors import NonRetryableDataErrors
@@ -23,10 +24,12 @@ from core.config import load_config
 from core.settings import Settings
 from core.temporal import connect
 from db.engine import SessionFactory, create_engine, session_factory
+from services.churn_signals import risk_teller
 from services.email_dispatch import EmailDispatcher
 from services.usage_notices import UsageNotices
 from services.wiring import email_sender, payment_gateway
 from workers.tuning import PRODUCTION_RUNNER, WorkerTuning, tuning_from
+from workflows.analytics import ChurnModelWorkflow
 from workflows.customer import CustomerWorkflow
 from workflows.retention import RetentionWorkflow
 
@@ -52,11 +55,12 @@ def build_worker(
     privacy = PrivacyActivities(sessions)
     notifications = NotificationActivities(sessions, app_url=app_url)
     policy = PolicyActivities(load_terms, sessions)
+    analytics = AnalyticsActivities(load_terms, sessions, tell=risk_teller(client))
     tuning = tuning or WorkerTuning()
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[CustomerWorkflow, RetentionWorkflow],
+        workflows=[CustomerWorkflow, RetentionWorkflow, ChurnModelWorkflow],
         activities=[
             customers.apply_transition,
             emails.send_email,
@@ -77,6 +81,7 @@ def build_worker(
             privacy.purge_expired_data,
             policy.current_terms,
             policy.terms,
+            analytics.train_churn_model,
         ],
         workflow_runner=workflow_runner,
         # A value the database refuses is refused on every retry: fail the activity at once.

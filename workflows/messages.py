@@ -260,6 +260,13 @@ class PurchaseAddon:
 
 
 @dataclass(frozen=True)
+class ChurnRiskScored:
+    """Sent by the daily churn run when a customer's risk band changes."""
+
+    risk: str
+
+
+@dataclass(frozen=True)
 class UsageThresholdCrossed:
     """Sent by the API once per customer, metric, period and threshold (80 or 100 percent)."""
 

@@ -10,6 +10,8 @@ PLAN_ID = SearchAttributeKey.for_keyword("PlanId")
 TRIAL_ENDS_AT = SearchAttributeKey.for_datetime("TrialEndsAt")
 # A timed step or provider event keeps failing for a reason other than the card.
 NEEDS_ATTENTION = SearchAttributeKey.for_bool("NeedsAttention")
+# The latest churn score's band (low / medium / high), set by the daily churn run.
+CHURN_RISK = SearchAttributeKey.for_keyword("ChurnRisk")
 
 ALL: tuple[SearchAttributeKey, ...] = (
     CUSTOMER_ID,
@@ -17,6 +19,7 @@ ALL: tuple[SearchAttributeKey, ...] = (
     PLAN_ID,
     TRIAL_ENDS_AT,
     NEEDS_ATTENTION,
+    CHURN_RISK,
 )
 
 
@@ -27,6 +30,7 @@ def cli_flags() -> list[str]:
         LIFECYCLE_STATUS: "Keyword",
         PLAN_ID: "Keyword",
         NEEDS_ATTENTION: "Bool",
+        CHURN_RISK: "Keyword",
     }
     flags: list[str] = []
     for key in ALL:

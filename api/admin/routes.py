@@ -21,6 +21,7 @@ from api.auth import Principal, require_admin
 from api.context import AppContext, get_context
 from api.customers.schemas import CustomerView
 from api.errors import COMMAND_PROBLEMS
+from api.insights.schemas import Risk
 from api.schemas import ListEnvelope
 from domain.lifecycle import Status
 
@@ -52,6 +53,9 @@ async def search_customers(
     status: Status | None = Query(default=None),
     plan: str | None = Query(default=None, max_length=64),
     trial_ends_before: datetime | None = Query(default=None),
+    churn_risk: Risk | None = Query(
+        default=None, description="The latest churn score's band (paying customers only)"
+    ),
     limit: int = Query(default=50, ge=1, le=500),
     cursor: str | None = Query(default=None, max_length=500),
     context: AppContext = Depends(get_context),
@@ -62,6 +66,7 @@ async def search_customers(
         status=status,
         plan=plan,
         trial_ends_before=trial_ends_before,
+        churn_risk=churn_risk,
         limit=limit,
         cursor=cursor,
     )

@@ -26,7 +26,7 @@ from api.errors import FieldError, Problem, not_found
 from api.lifecycle_client import run_command
 from db.export import customer_export
 from db.ledger import AUDIT_KINDS, ledger_query
-from db.models import Customer, LedgerEvent
+from db.models import ChurnScore, Customer, LedgerEvent
 from db.queries import emails_of, ledger_of
 from domain.erasure import is_erased
 from domain.lifecycle import Status
@@ -106,6 +106,7 @@ async def search_customers(
     status: Status | None,
     plan: str | None,
     trial_ends_before: datetime | None,
+    churn_risk: str | None = None,
     limit: int,
     cursor: str | None,
 ) -> CustomerPage:
@@ -118,6 +119,10 @@ async def search_customers(
         query = query.where(Customer.plan == plan)
     if trial_ends_before is not None:
         query = query.where(Customer.trial_ends_at < trial_ends_before)
+    if churn_risk is not None:
+        query = query.join(ChurnScore, ChurnScore.customer_id == Customer.id).where(
+            ChurnScore.risk == churn_risk
+        )
     if cursor is not None:
         created, last_id = _decode_cursor(cursor)
         query = query.where(

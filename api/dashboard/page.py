@@ -1,11 +1,19 @@
-"""HTML of the dashboard: headline numbers, charts, funnel, churn and cohort tables."""
+"""HTML of the dashboard: headline numbers, charts, funnel, churn and cohort tables, and the
+competitive pricing comparison."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from html import escape
 
-from api.reports.schemas import MetricsView
+from api.reports.schemas import (
+    CompetitiveView,
+    CompetitorCostView,
+    MetricsView,
+    OurPlanCostView,
+    UnitPriceView,
+    UsageComparisonView,
+)
 from domain.emails import format_money
 
 _STYLE = """
@@ -46,6 +54,11 @@ box-shadow:0 1px 3px #0002}
 .login input{width:100%;padding:8px;margin:8px 0 12px}
 .login button{padding:8px 14px}
 .downloads a{margin-right:10px;font-size:13px}
+section h3{font-size:13px;margin:14px 0 6px}
+.note{font-size:12px;color:#666;margin:0 0 8px}
+.scroll{overflow-x:auto}
+td.wrap{white-space:normal;text-align:left;color:#555}
+tr.best td{font-weight:600}
 @media (max-width:1000px){.grid{grid-template-columns:1fr}}
 """
 
@@ -96,6 +109,7 @@ def metrics_page(
     charts: dict[str, str],
     csv_query: str,
     signed_in_as: str,
+    competitive: CompetitiveView | None = None,
 ) -> str:
     c = view.currency
     cards = "".join(
@@ -203,4 +217,117 @@ def metrics_page(
 <tr><th>Week</th><th>Trials</th><th>Converted</th><th>Rate</th></tr>{cohort_rows}</table>
 </section>
 </div>
+{competitive_section(competitive) if competitive is not None else ""}
 </main>"""
+
+
+# -- competitive pricing ----------------------------------------------------------------
+
+
+def _signed_money(cents: int, currency: str) -> str:
+    return ("+" if cents > 0 else "") + format_money(cents, currency)
+
+
+def _signed_rate(value: float | None) -> str:
+    return ("+" if value is not None and value > 0 else "") + _rate(value)
+
+
+def _unit_cell(unit: UnitPriceView, currency: str) -> str:
+    if unit.limit_kind != "limited":
+        text = unit.limit_kind
+    elif unit.cents_per_unit is None:
+        text = "not included"
+    else:
+        text = format_money(unit.cents_per_unit, currency)
+    if unit.overage_cents_per_unit is not None:
+        text += f" · then {format_money(unit.overage_cents_per_unit, currency)}"
+    return f"<td>{escape(text)}</td>"
+
+
+def _usage_text(comparison: UsageComparisonView) -> str:
+    return " · ".join(
+        f"{quantity:,} {metric.replace('api_', 'API ')}"
+        for metric, quantity in comparison.usage.items()
+    )
+
+
+def _our_cost_cell(cost: OurPlanCostView, currency: str) -> str:
+    if cost.priced_per_contract:
+        return "<td>per contract</td>"
+    if cost.monthly_cents is None:
+        return f"<td>does not cover ({escape(', '.join(cost.uncovered))})</td>"
+    return f"<td>{format_money(cost.monthly_cents, currency)}</td>"
+
+
+def _competitor_head(competitor: CompetitorCostView, currency: str) -> str:
+    best = next((p for p in competitor.plans if p.plan_id == competitor.cheapest_plan_id), None)
+    if best is None or best.monthly_cents is None:
+        detail = "no plan covers this" if competitor.plans else "no plan on this interval"
+    else:
+        detail = f"{best.plan_name} {format_money(best.monthly_cents, currency)}"
+    return f"<th>vs {escape(competitor.name)}<br><small>{escape(detail)}</small></th>"
+
+
+def _comparison_table(comparison: UsageComparisonView, currency: str) -> str:
+    head = "".join(_competitor_head(c, currency) for c in comparison.competitors)
+    # Add-ons only count where the plan covers the usage with them.
+    with_addons = any(cost.covers and cost.addons for cost in comparison.ours)
+    rows = []
+    for cost in comparison.ours:
+        by_competitor = {d.competitor_id: d for d in cost.versus}
+        cells = []
+        for competitor in comparison.competitors:
+            difference = by_competitor.get(competitor.competitor_id)
+            cells.append(
+                "<td>n/a</td>"
+                if difference is None
+                else f"<td>{_signed_money(difference.difference_cents, currency)} "
+                f"({_signed_rate(difference.difference_rate)})</td>"
+            )
+        if with_addons:
+            addons = ", ".join(f"{a.quantity} x {a.name}" for a in cost.addons if cost.covers)
+            cells.append(f'<td class="wrap">{escape(addons)}</td>')
+        best = ' class="best"' if cost.plan_id == comparison.cheapest_plan_id else ""
+        rows.append(
+            f"<tr{best}><td>{escape(cost.plan_name)}</td>{_our_cost_cell(cost, currency)}"
+            f"{''.join(cells)}</tr>"
+        )
+    return (
+        f"<h3>At {escape(comparison.profile)} usage: {escape(_usage_text(comparison))} a month</h3>"
+        f'<div class="scroll"><table id="competitive-{escape(comparison.profile)}">'
+        f"<tr><th>Our plan</th><th>Our cost</th>{head}"
+        f"{'<th>Add-ons included</th>' if with_addons else ''}</tr>"
+        f"{''.join(rows)}</table></div>"
+    )
+
+
+def competitive_section(view: CompetitiveView) -> str:
+    """Price per unit of every plan, then what each usage profile costs with us against the
+    cheapest covering plan of each competitor (negative: we are cheaper)."""
+    c = view.currency
+    metrics = view.unit_prices[0].units if view.unit_prices else []
+    unit_head = "".join(f"<th>per {escape(u.unit)}</th>" for u in metrics)
+    unit_rows = "".join(
+        f"<tr><td>{escape(row.vendor)}</td><td>{escape(row.plan_name)}</td>"
+        f"<td>{format_money(row.monthly_cents, c)}</td>"
+        + "".join(_unit_cell(u, c) for u in row.units)
+        + "</tr>"
+        for row in view.unit_prices
+    )
+    if any(row.competitor_id is not None for row in view.unit_prices):
+        comparisons = "".join(_comparison_table(cmp, c) for cmp in view.comparisons)
+    else:
+        comparisons = (
+            '<p class="empty">No competitor plans billed per '
+            f"{escape(view.interval)}: add <code>[competitors.&lt;id&gt;]</code> sections to "
+            "the config file.</p>"
+        )
+    return (
+        '<section id="competitive"><h2>Competitive pricing</h2>'
+        f'<p class="note">Billed per {escape(view.interval)}; prices per month. Price per unit '
+        "= the plan's price / its limit; unknown: not in the competitor's config. Differences "
+        "are our cost minus the competitor's cheapest plan that covers the usage.</p>"
+        f'<div class="scroll"><table id="competitive-units"><tr><th>Vendor</th><th>Plan</th>'
+        f"<th>Per month</th>{unit_head}</tr>{unit_rows}</table></div>"
+        f"{comparisons}</section>"
+    )

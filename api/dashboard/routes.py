@@ -15,8 +15,9 @@ from api.dashboard import session as sessions
 from api.dashboard.charts import churn_chart, funnel_chart, mrr_chart
 from api.dashboard.page import layout, login_form, metrics_page
 from api.errors import Problem
-from api.reports.service import build_report, metrics_view, render_csv
+from api.reports.service import build_report, competitive_view, metrics_view, render_csv
 from db.ledger import latest_entry_time
+from domain.lifecycle import BillingInterval
 from domain.reporting.periods import Granularity
 
 router = APIRouter(prefix="/admin", tags=["dashboard"], include_in_schema=False)
@@ -114,6 +115,7 @@ async def dashboard(request: Request, context: AppContext = Depends(get_context)
             {"from": view.from_.date().isoformat(), "to": view.to.date().isoformat()}
         ),
         signed_in_as=current.key_id,
+        competitive=competitive_view(context.config, usage={}, interval=BillingInterval.MONTH),
     )
     response = HTMLResponse(layout("Dashboard", body))
     response.headers["Cache-Control"] = "no-store"

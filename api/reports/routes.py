@@ -1,7 +1,9 @@
-"""HTTP routes of revenue reporting (scope ``admin``): the metrics JSON and the CSV exports.
+"""HTTP routes of revenue reporting (scope ``admin``): the metrics JSON, the CSV exports and
+the competitive pricing report.
 
-Both read the ledger and the invoice mirror and compute with ``domain.reporting``
-(``api.reports.service``); the definitions below are the endpoint's documentation.
+The first two read the ledger and the invoice mirror and compute with ``domain.reporting``;
+the last reads the config only (``domain.growth.competitive``); ``api.reports.service`` runs
+both. The definitions below are the endpoints' documentation.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from api.auth import require_admin
 from api.context import AppContext, get_context
 from api.errors import problem_response
 from api.reports import service
-from api.reports.schemas import MetricsView
+from api.reports.schemas import CompetitiveView, MetricsView
+from domain.growth.competitive import MAX_USAGE
 from domain.lifecycle import BillingInterval
 from domain.reporting.csv_export import CSV_COLUMNS
 from domain.reporting.periods import Granularity
@@ -161,3 +164,51 @@ async def report_csv(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+COMPETITIVE_DEFINITIONS = """
+Our plans beside the competitors entered in the config (`[competitors.<id>]`), for one
+billing interval (`interval`, default `month`): our plans priced on it (yearly: 12 x monthly
+less the annual discount) against the competitors' plans billed on it. Money is integer
+cents per month (a yearly price / 12, rounded half up).
+
+**Price per unit** (`unit_prices`): each plan's monthly price / its monthly limit of a
+metric, per chatbot, 1,000 messages, 1M tokens or 1,000 API calls; the whole price set
+against one metric at a time. A competitor's metric left out of its config is `unknown`
+(never assumed covered); `unlimited` is stated explicitly.
+
+**Cost at a usage profile** (`comparisons`): with `chatbots`, `messages`, `tokens` or
+`api_calls` given (per month; others count 0), that one profile, else the default
+`small`, `medium` and `large` (per metric the lowest, midpoint and highest limit of our
+self-serve plans). Each of our plans costs its price plus the cheapest add-on lifting each
+metric it falls short on, in whole units at the engine's add-on prices and effective limits
+(a feature add-on comes once); a competitor's plan its price plus its overage rates on what
+exceeds the limits. Usage must fit the limits (no grace band); a plan that cannot fit it is
+reported as not covering it, never priced. `versus` sets each of our plans against each
+competitor's cheapest covering plan: `difference_cents` = ours - theirs, `difference_rate`
+= difference / theirs (4 places).
+"""
+
+
+def _usage_param(metric: str) -> object:
+    return Query(ge=0, le=MAX_USAGE, description=f"{metric} per month in the profile")
+
+
+@router.get(
+    "/reports/competitive",
+    response_model=CompetitiveView,
+    summary="Competitive pricing: price per unit and cost at a usage against competitors",
+    description=COMPETITIVE_DEFINITIONS,
+)
+async def competitive(
+    chatbots: Annotated[int | None, _usage_param("Chatbots")] = None,
+    messages: Annotated[int | None, _usage_param("Messages")] = None,
+    tokens: Annotated[int | None, _usage_param("Tokens")] = None,
+    api_calls: Annotated[int | None, _usage_param("API calls")] = None,
+    interval: Annotated[
+        BillingInterval, Query(description="The billing interval compared")
+    ] = BillingInterval.MONTH,
+    context: AppContext = Depends(get_context),
+) -> CompetitiveView:
+    usage = {"chatbots": chatbots, "messages": messages, "tokens": tokens, "api_calls": api_calls}
+    return service.competitive_view(context.config, usage=usage, interval=interval)

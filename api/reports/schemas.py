@@ -1,4 +1,5 @@
-"""Response bodies of the revenue metrics (``GET /v1/admin/metrics``).
+"""Response bodies of the revenue metrics (``GET /v1/admin/metrics``) and the competitive
+pricing report (``GET /v1/admin/reports/competitive``).
 
 Stable contract for the admin dashboard and other consumers: fields are only ever added.
 Money is integer cents. Rates are fractions (0.25 = 25 %) rounded half up to 4 decimal
@@ -201,3 +202,116 @@ class MetricsView(BaseModel):
     cohorts: list[RevenueCohortView] = Field(description="Monthly first-revenue cohorts")
     lifecycle: list[LifecyclePointView] = Field(description="Customers per status over time")
     revenue: RevenueView
+
+
+# -- competitive pricing (GET /v1/admin/reports/competitive) ------------------------------
+
+
+class UnitPriceView(BaseModel):
+    metric: str = Field(description="chatbots, messages, tokens or api_calls")
+    unit: str = Field(description="What the price is per", examples=["1,000 messages"])
+    unit_size: int = Field(description="Units of the metric in `unit`", examples=[1000])
+    limit_kind: str = Field(
+        description="`limited`, `unlimited`, or `unknown` (a competitor's metric its config "
+        "leaves out: not offered or not published)"
+    )
+    limit: int | None = Field(description="Included per month (null unless limited)")
+    cents_per_unit: int | None = Field(
+        description="Monthly price / limit x unit_size, rounded half up; null when "
+        "unlimited, unknown or not included (limit 0)"
+    )
+    overage_cents_per_unit: int | None = Field(
+        description="A competitor's price per `unit` beyond the limit (null: none)"
+    )
+
+
+class PlanUnitPricesView(BaseModel):
+    competitor_id: str | None = Field(description="Null for our own plans")
+    vendor: str = Field(description="Our product's name or the competitor's")
+    plan_id: str
+    plan_name: str
+    interval: str = Field(description="How the plan is billed: month or year")
+    price_cents: int = Field(description="As billed on `interval`")
+    monthly_cents: int = Field(description="price_cents, or price_cents / 12 when yearly")
+    units: list[UnitPriceView] = Field(description="One per metric")
+
+
+class AddonLineView(BaseModel):
+    addon_id: str
+    name: str
+    quantity: int = Field(description="Whole units of the add-on the profile needs")
+    monthly_cents: int = Field(description="All units, per month")
+
+
+class DifferenceView(BaseModel):
+    competitor_id: str
+    competitor_plan_id: str = Field(description="The competitor's cheapest covering plan")
+    difference_cents: int = Field(description="Our monthly cost - theirs: > 0 when we cost more")
+    difference_rate: Rate = Field(
+        description="difference_cents / their monthly cost (0.25 = 25 % more); null when "
+        "theirs is free"
+    )
+
+
+class OurPlanCostView(BaseModel):
+    plan_id: str
+    plan_name: str
+    covers: bool = Field(description="The plan, with add-ons, fits the whole profile")
+    priced_per_contract: bool = Field(description="A sales-led plan: no list price")
+    monthly_cents: int | None = Field(
+        description="plan_cents + the add-ons' monthly_cents; null unless `covers`"
+    )
+    plan_cents: int | None = Field(description="The plan's monthly price on the interval")
+    addons: list[AddonLineView] = Field(
+        description="The cheapest add-on for each metric over the plan's limit"
+    )
+    uncovered: list[str] = Field(description="Metrics neither the plan nor an add-on lifts")
+    versus: list[DifferenceView] = Field(
+        description="Against each competitor's cheapest covering plan (left out when either "
+        "side cannot cover the profile)"
+    )
+
+
+class CompetitorPlanCostView(BaseModel):
+    plan_id: str
+    plan_name: str
+    covers: bool
+    monthly_cents: int | None = Field(
+        description="plan_cents + overage_cents; null unless `covers`"
+    )
+    plan_cents: int = Field(description="The plan's monthly price")
+    overage_cents: int = Field(description="Usage beyond the limits at the overage rates")
+    over_limit: list[str] = Field(description="Metrics over the limit with no overage rate")
+    unknown: list[str] = Field(description="Metrics used whose limit is not known")
+
+
+class CompetitorCostView(BaseModel):
+    competitor_id: str
+    name: str
+    cheapest_plan_id: str | None = Field(
+        description="The cheapest plan that covers the profile (null: none does)"
+    )
+    monthly_cents: int | None = Field(description="What that plan costs per month")
+    plans: list[CompetitorPlanCostView] = Field(description="Its plans billed on the interval")
+
+
+class UsageComparisonView(BaseModel):
+    profile: str = Field(
+        description="`requested` for the query's usage, else `small`, `medium` or `large`"
+    )
+    usage: dict[str, int] = Field(description="Quantity per metric per month")
+    cheapest_plan_id: str | None = Field(description="Our cheapest covering plan")
+    monthly_cents: int | None = Field(description="What our cheapest covering plan costs")
+    ours: list[OurPlanCostView] = Field(description="Every plan of our catalog")
+    competitors: list[CompetitorCostView]
+
+
+class CompetitiveView(BaseModel):
+    currency: str
+    interval: str = Field(description="The billing interval compared: month or year")
+    unit_prices: list[PlanUnitPricesView] = Field(
+        description="Our self-serve plans, then each competitor's plans billed on the interval"
+    )
+    comparisons: list[UsageComparisonView] = Field(
+        description="The requested usage, or the default profiles without usage parameters"
+    )

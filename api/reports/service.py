@@ -1,11 +1,12 @@
 """Revenue reporting: the report for a validated range and segment (read from the ledger
 and the invoice mirror, computed with ``domain.reporting``), as the metrics body or a CSV
-table."""
+table; and the competitive pricing report (the config only, ``domain.growth.competitive``)."""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -14,21 +15,40 @@ from starlette.concurrency import run_in_threadpool
 from api.context import AppContext
 from api.errors import FieldError, Problem
 from api.reports.schemas import (
+    AddonLineView,
     ChurnMonthView,
     ChurnView,
     CohortMonthView,
+    CompetitiveView,
+    CompetitorCostView,
+    CompetitorPlanCostView,
     CustomerCentsView,
+    DifferenceView,
     LifecyclePointView,
     MetricsView,
     MovementTotalView,
     MrrMovementsView,
     MrrPointView,
+    OurPlanCostView,
+    PlanUnitPricesView,
     RevenueCohortView,
     RevenueView,
     TrialCohortView,
     TrialFunnelView,
+    UnitPriceView,
+    UsageComparisonView,
 )
+from core.config import EngineConfig
 from db.reporting import load_reporting_data
+from domain.growth.competitive import (
+    CompetitiveReport,
+    PlanUnitPrices,
+    UsageComparison,
+    competitive_report,
+    default_profiles,
+    metric_unit,
+    profile,
+)
 from domain.lifecycle import BillingInterval
 from domain.months import add_months
 from domain.reporting.churn import ChurnMonth
@@ -299,4 +319,131 @@ def _metrics_fields(report: Report, *, currency: str) -> dict[str, object]:
             refunds_cents=report.revenue.refunds_cents,
             net_revenue_cents=report.revenue.net_revenue_cents,
         ),
+    )
+
+
+# -- competitive pricing ------------------------------------------------------------------
+
+
+def competitive_view(
+    config: EngineConfig, *, usage: Mapping[str, int | None], interval: BillingInterval
+) -> CompetitiveView:
+    """The report for ``usage`` (quantities per month; a metric left out counts 0), or for
+    the default profiles when no quantity is given."""
+    given = {metric: quantity for metric, quantity in usage.items() if quantity is not None}
+    try:
+        profiles = (profile("requested", given),) if given else default_profiles(config.catalog)
+    except ValueError as exc:
+        raise Problem(422, str(exc), type="validation-error") from None
+    report = competitive_report(
+        config.catalog,
+        config.competitors,
+        vendor=config.product_name,
+        interval=interval,
+        profiles=profiles,
+    )
+    return _competitive(report)
+
+
+def _competitive(report: CompetitiveReport) -> CompetitiveView:
+    return CompetitiveView(
+        currency=report.currency,
+        interval=report.interval.value,
+        unit_prices=[_unit_prices(row) for row in report.unit_prices],
+        comparisons=[_comparison(c) for c in report.comparisons],
+    )
+
+
+def _unit_prices(row: PlanUnitPrices) -> PlanUnitPricesView:
+    return PlanUnitPricesView(
+        competitor_id=row.competitor_id,
+        vendor=row.vendor,
+        plan_id=row.plan_id,
+        plan_name=row.plan_name,
+        interval=row.interval.value,
+        price_cents=row.price_cents,
+        monthly_cents=row.monthly_cents,
+        units=[
+            UnitPriceView(
+                metric=u.metric,
+                unit=metric_unit(u.metric)[1],
+                unit_size=metric_unit(u.metric)[0],
+                limit_kind=u.limit_kind.value,
+                limit=u.limit,
+                cents_per_unit=u.cents_per_unit,
+                overage_cents_per_unit=u.overage_cents_per_unit,
+            )
+            for u in row.units
+        ],
+    )
+
+
+def _comparison(comparison: UsageComparison) -> UsageComparisonView:
+    cheapest = comparison.cheapest_ours
+    ours = []
+    for cost in comparison.ours:
+        versus = []
+        for competitor in comparison.competitors:
+            difference = comparison.versus(cost, competitor)
+            if difference is not None:
+                versus.append(
+                    DifferenceView(
+                        competitor_id=difference.competitor_id,
+                        competitor_plan_id=difference.competitor_plan_id,
+                        difference_cents=difference.cents,
+                        difference_rate=_rate(difference.rate),
+                    )
+                )
+        ours.append(
+            OurPlanCostView(
+                plan_id=cost.plan_id,
+                plan_name=cost.plan_name,
+                covers=cost.monthly_cents is not None,
+                priced_per_contract=cost.per_contract,
+                monthly_cents=cost.monthly_cents,
+                plan_cents=cost.plan_cents,
+                addons=[
+                    AddonLineView(
+                        addon_id=line.addon_id,
+                        name=line.name,
+                        quantity=line.quantity,
+                        monthly_cents=line.monthly_cents,
+                    )
+                    for line in cost.addons
+                ],
+                uncovered=list(cost.uncovered),
+                versus=versus,
+            )
+        )
+    competitors = []
+    for competitor in comparison.competitors:
+        best = competitor.cheapest
+        competitors.append(
+            CompetitorCostView(
+                competitor_id=competitor.competitor_id,
+                name=competitor.name,
+                cheapest_plan_id=best.plan_id if best is not None else None,
+                monthly_cents=best.monthly_cents if best is not None else None,
+                plans=[
+                    CompetitorPlanCostView(
+                        plan_id=plan.plan_id,
+                        plan_name=plan.plan_name,
+                        covers=plan.monthly_cents is not None,
+                        monthly_cents=plan.monthly_cents,
+                        plan_cents=plan.plan_cents,
+                        overage_cents=plan.overage_cents,
+                        over_limit=list(plan.over_limit),
+                        unknown=list(plan.unknown),
+                    )
+                    for plan in competitor.plans
+                ],
+            )
+        )
+    return UsageComparisonView(
+        profile=comparison.profile.label,
+        usage=dict(comparison.profile.usage),
+        cheapest_plan_id=cheapest.plan_id if cheapest is not None else None,
+        monthly_cents=cheapest.monthly_cents if cheapest is not None else None,
+        ours=ours,
+        competitors=competitors,
     )

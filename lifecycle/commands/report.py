@@ -1,4 +1,5 @@
-"""`lifecycle report mrr`: revenue reports from the ledger."""
+"""`lifecycle report mrr`: revenue reports from the ledger; `lifecycle report competitive`:
+our plans against the competitors in the config."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import typer
 from lifecycle.options import ConfigOption, load_settings
 
 if TYPE_CHECKING:
-    pass
+    from api.reports.schemas import CompetitiveView
 
 
 report_app = typer.Typer(
-    help="Revenue reports from the ledger (the figures of GET /v1/admin/metrics).",
+    help="Revenue reports from the ledger (the figures of GET /v1/admin/metrics) and the "
+    "competitive pricing comparison (GET /v1/admin/reports/competitive).",
     no_args_is_help=True,
 )
 
@@ -173,3 +175,143 @@ def report_mrr(
             _percent(month.revenue_churn_rate),
         ]
         out("  " + " ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
+
+
+def _usage_option(metric: str) -> Any:
+    return typer.Option(min=0, help=f"{metric} per month in the usage profile.")
+
+
+@report_app.command("competitive")
+def report_competitive(
+    chatbots: Annotated[int | None, _usage_option("Chatbots")] = None,
+    messages: Annotated[int | None, _usage_option("Messages")] = None,
+    tokens: Annotated[int | None, _usage_option("Tokens")] = None,
+    api_calls: Annotated[int | None, _usage_option("API calls")] = None,
+    interval: Annotated[
+        str, typer.Option(help="Compare plans billed monthly (month) or yearly (year).")
+    ] = "month",
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the JSON body of GET /v1/admin/reports/competitive."),
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Our plans against the competitors in the config: price per unit of each metric, and
+    what a usage costs per month on each side (without usage options: small, medium and
+    large profiles from our plans' limits)."""
+    from api.reports.service import competitive_view
+    from domain.growth.competitive import MAX_USAGE
+    from domain.lifecycle import BillingInterval
+
+    usage = {"chatbots": chatbots, "messages": messages, "tokens": tokens, "api_calls": api_calls}
+    for metric, quantity in usage.items():
+        if quantity is not None and quantity > MAX_USAGE:
+            raise typer.BadParameter(
+                f"must be at most {MAX_USAGE}", param_hint=f"--{metric.replace('_', '-')}"
+            )
+    if interval not in ("month", "year"):
+        raise typer.BadParameter("must be month or year", param_hint="--interval")
+    engine_config = load_settings(config).engine_config
+    view = competitive_view(engine_config, usage=usage, interval=BillingInterval(interval))
+    if as_json:
+        typer.echo(view.model_dump_json(indent=2))
+        return
+    for line in _competitive_lines(view):
+        typer.echo(line)
+
+
+def _competitive_lines(view: CompetitiveView) -> list[str]:
+    currency = view.currency
+
+    def money(cents: int | None, *, sign: bool = False) -> str:
+        return _money(cents, currency, sign=sign)
+
+    lines = [
+        f"Competitive pricing: plans billed per {view.interval}, prices per month ({currency})",
+        "",
+        "Price per unit (the plan's monthly price / its monthly limit)",
+    ]
+    units = view.unit_prices[0].units if view.unit_prices else []
+    width = max(
+        [len("vendor / plan"), *(len(f"{r.vendor} {r.plan_name}") for r in view.unit_prices)]
+    )
+    lines.append(
+        f"  {'vendor / plan':<{width}}{'per month':>11}" + "".join(f"{u.unit:>17}" for u in units)
+    )
+    overages = []
+    for row in view.unit_prices:
+        cells = []
+        for unit in row.units:
+            if unit.limit_kind != "limited":
+                cells.append(unit.limit_kind)
+            else:
+                cells.append(money(unit.cents_per_unit) if unit.cents_per_unit else "not included")
+            if unit.overage_cents_per_unit is not None:
+                overages.append(
+                    f"  {row.vendor} {row.plan_name}: {money(unit.overage_cents_per_unit)} "
+                    f"per {unit.unit}"
+                )
+        name = f"{row.vendor} {row.plan_name}"
+        lines.append(
+            f"  {name:<{width}}{money(row.monthly_cents):>11}" + "".join(f"{c:>17}" for c in cells)
+        )
+    if overages:
+        lines += ["", "Overage beyond the limits", *overages]
+    if not any(row.competitor_id is not None for row in view.unit_prices):
+        lines += ["", f"No competitor plans billed per {view.interval} in the config."]
+        return lines
+    for comparison in view.comparisons:
+        usage = ", ".join(
+            f"{quantity:,} {metric.replace('api_', 'API ')}"
+            for metric, quantity in comparison.usage.items()
+        )
+        lines += ["", f"At {comparison.profile} usage: {usage} a month"]
+        lines.append("  competitors' cheapest plan that covers it")
+        for competitor in comparison.competitors:
+            best = next(
+                (p for p in competitor.plans if p.plan_id == competitor.cheapest_plan_id), None
+            )
+            if best is None:
+                offer = "no plan covers it" if competitor.plans else "no plan on this interval"
+            else:
+                offer = f"{best.plan_name} {money(best.monthly_cents)}"
+                if best.overage_cents:
+                    offer += f" (overage {money(best.overage_cents)})"
+            lines.append(f"    {competitor.competitor_id:<12}{competitor.name}: {offer}")
+        ids = [c.competitor_id for c in comparison.competitors]
+        lines.append(f"  {'our plan':<18}{'per month':>14}" + "".join(f"{i[:17]:>20}" for i in ids))
+        for cost in comparison.ours:
+            mark = "*" if cost.plan_id == comparison.cheapest_plan_id else " "
+            if cost.priced_per_contract:
+                lines.append(f"{mark} {cost.plan_name:<18}{'per contract':>14}")
+                continue
+            if cost.monthly_cents is None:
+                lines.append(
+                    f"{mark} {cost.plan_name:<18}{'does not cover':>14}: "
+                    + ", ".join(cost.uncovered)
+                )
+                continue
+            differences = {d.competitor_id: d for d in cost.versus}
+            cells = []
+            for competitor_id in ids:
+                difference = differences.get(competitor_id)
+                cells.append(
+                    "n/a"
+                    if difference is None
+                    else f"{money(difference.difference_cents, sign=True)} "
+                    f"({_signed_percent(difference.difference_rate)})"
+                )
+            addons = ", ".join(f"{a.quantity} x {a.name}" for a in cost.addons)
+            lines.append(
+                f"{mark} {cost.plan_name:<18}{money(cost.monthly_cents):>14}"
+                + "".join(f"{c:>20}" for c in cells)
+                + (f"   with {addons}" if addons else "")
+            )
+    lines += ["", "* our cheapest plan for the usage; differences: ours - theirs"]
+    return lines
+
+
+def _signed_percent(rate: float | None) -> str:
+    if rate is None:
+        return "n/a"
+    return f"{'+' if rate > 0 else ''}{rate * 100:.1f}%"

@@ -108,14 +108,18 @@ def migrate(
 
 @temporal_app.command("setup")
 def temporal_setup() -> None:
-    """Register the engine's search attributes and its retention Schedule on
-    TEMPORAL_ADDRESS (safe to run twice)."""
+    """Register the engine's search attributes and its Schedules (data retention, the
+    daily churn model) on TEMPORAL_ADDRESS (safe to run twice)."""
     from core.temporal import connect
-    from services.temporal_setup import ensure_retention_schedule, ensure_search_attributes
+    from services.temporal_setup import (
+        ensure_churn_schedule,
+        ensure_retention_schedule,
+        ensure_search_attributes,
+    )
 
     settings = load_settings()
 
-    async def main() -> tuple[list[str], str]:
+    async def main() -> tuple[list[str], str, str]:
         client = await connect(settings.temporal_target, settings.temporal_namespace)
         added = await ensure_search_attributes(client, settings.temporal_namespace)
         schedule = await ensure_retention_schedule(
@@ -123,12 +127,14 @@ def temporal_setup() -> None:
             task_queue=settings.temporal_task_queue,
             every=settings.engine_config.policy.retention.every,
         )
-        return added, schedule
+        churn = await ensure_churn_schedule(client, task_queue=settings.temporal_task_queue)
+        return added, schedule, churn
 
-    added, schedule = asyncio.run(main())
+    added, schedule, churn = asyncio.run(main())
     typer.echo(
         f"search attributes added: {', '.join(added)}"
         if added
         else "search attributes already registered"
     )
     typer.echo(f"retention schedule {schedule}")
+    typer.echo(f"churn model schedule {churn}")

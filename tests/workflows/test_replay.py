@@ -82,6 +82,7 @@ PATHS_SINCE = {
         "provider_events_checkout_bank_debit_failed",
         "provider_events_any_order_dunning",
         "provider_events_any_order_portal_changes",
+        "churn_risk_attribute",
     }
 }
 

@@ -88,3 +88,9 @@ ADOPT_PENDING_CHECKOUT = "2026-12-adopt-pending-checkout"
 # generation 2 take it unconditionally; older ones from the first event after the deploy.
 # Before: the event's objects were applied unless ``created`` was older than the last one.
 PROVIDER_EVENTS_READ_CURRENT = "2026-12-provider-events-read-current"
+
+# The daily churn run tells a customer's workflow its risk band when it changes, and the
+# workflow shows it as the ``ChurnRisk`` search attribute. A new signal: a history recorded
+# before it has none, but a run whose signal an older worker received (and ignored) must
+# replay without the upsert.
+CHURN_RISK_ATTRIBUTE = "2026-12-churn-risk-attribute"

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.lifecycle import TransitionRefused
     from domain.payments import PaymentEvent
     from domain.terms import Terms
+    from workflows import search_attributes as sa
     from workflows.customer import (
         addons,
         checks,
@@ -47,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import (
         CancelSubscription,
         ChangeSubscription,
+        ChurnRiskScored,
         CommandResult,
         CustomerSnapshot,
         CustomerWorkflowInput,
@@ -379,6 +381,13 @@ class CustomerWorkflow:
                 return
             await trial.extend(self._ctx, command)
         self._wake = True
+
+    @workflow.signal(name="churn_risk")
+    async def churn_risk(self, scored: ChurnRiskScored) -> None:
+        """The daily churn run's band for the customer, searchable as ``ChurnRisk``."""
+        await self._terms_loaded()
+        if workflow.patched(patches.CHURN_RISK_ATTRIBUTE):
+            effects.upsert_search_attributes(self._ctx, [(sa.CHURN_RISK, scored.risk)])
 
     @workflow.signal(name="usage_threshold")
     async def usage_threshold(self, crossed: UsageThresholdCrossed) -> None:

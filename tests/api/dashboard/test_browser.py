@@ -16,9 +16,12 @@ import uvicorn
 from playwright.async_api import async_playwright
 
 from api.app import create_app
+from api.reports.service import competitive_view
+from core.config import load_config
 from core.settings import REPO_ROOT, Settings
 from devtools.demo import seed
 from domain.emails import format_money
+from domain.lifecycle import BillingInterval
 from tests.factories.databases import create_database, drop_database
 from tests.factories.settings import ADMIN_KEY
 
@@ -145,6 +148,33 @@ async def test_dashboard_in_chromium(dashboard: Running) -> None:
             months = len(metrics["churn"]["months"])
             assert await page.locator("#churn tr").count() == months + 1
             assert await page.locator("#revenue-cohorts tr").count() == len(metrics["cohorts"]) + 1
+
+            # Competitive pricing: the configured competitors (lifecycle.toml), monthly.
+            config = load_config(REPO_ROOT / "lifecycle.toml")
+            assert config.competitors, "lifecycle.toml ships illustrative competitors"
+            competitive = competitive_view(config, usage={}, interval=BillingInterval.MONTH)
+            section = page.locator("#competitive")
+            box = await section.bounding_box()
+            assert box is not None and box["height"] > 200
+            units = page.locator("#competitive-units tr")
+            assert await units.count() == len(competitive.unit_prices) + 1
+            for row, plan in enumerate(competitive.unit_prices, start=1):
+                cells = await units.nth(row).locator("td").all_inner_texts()
+                assert cells[:3] == [
+                    plan.vendor,
+                    plan.plan_name,
+                    format_money(plan.monthly_cents, currency),
+                ]
+            for comparison in competitive.comparisons:
+                table = page.locator(f"#competitive-{comparison.profile}")
+                head = await table.locator("tr").first.inner_text()
+                for competitor in config.competitors:
+                    assert competitor.name in head, (comparison.profile, competitor.id)
+                best = table.locator("tr.best td")
+                assert comparison.monthly_cents is not None
+                assert await best.nth(1).inner_text() == format_money(
+                    comparison.monthly_cents, currency
+                )
 
             await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 

@@ -1,0 +1,1 @@
+"""What the engine foresees about a customer (admin scope): churn risk and its reasons."""

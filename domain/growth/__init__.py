@@ -1,0 +1,1 @@
+"""Growth analyses over the catalog and the engine's data (one module per analysis)."""
