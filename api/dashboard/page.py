@@ -110,6 +110,7 @@ def metrics_page(
     csv_query: str,
     signed_in_as: str,
     competitive: CompetitiveView | None = None,
+    churn: str = "",
 ) -> str:
     c = view.currency
     cards = "".join(
@@ -217,6 +218,7 @@ def metrics_page(
 <tr><th>Week</th><th>Trials</th><th>Converted</th><th>Rate</th></tr>{cohort_rows}</table>
 </section>
 </div>
+{churn}
 {competitive_section(competitive) if competitive is not None else ""}
 </main>"""
 

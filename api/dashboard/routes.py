@@ -12,9 +12,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.auth import Scope, principal_of_key
 from api.context import AppContext, get_context
 from api.dashboard import session as sessions
+from api.dashboard.analytics import churn_section
 from api.dashboard.charts import churn_chart, funnel_chart, mrr_chart
 from api.dashboard.page import layout, login_form, metrics_page
 from api.errors import Problem
+from api.insights.service import churn_model_or_none
 from api.reports.service import build_report, competitive_view, metrics_view, render_csv
 from db.ledger import latest_entry_time
 from domain.lifecycle import BillingInterval
@@ -116,6 +118,7 @@ async def dashboard(request: Request, context: AppContext = Depends(get_context)
         ),
         signed_in_as=current.key_id,
         competitive=competitive_view(context.config, usage={}, interval=BillingInterval.MONTH),
+        churn=churn_section(await churn_model_or_none(context)),
     )
     response = HTMLResponse(layout("Dashboard", body))
     response.headers["Cache-Control"] = "no-store"

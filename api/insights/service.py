@@ -52,11 +52,18 @@ async def insights(context: AppContext, customer_id: str, now: datetime) -> Insi
 
 
 async def churn_model(context: AppContext) -> ModelView:
+    view = await churn_model_or_none(context)
+    if view is None:
+        raise not_found("churn model", "latest")
+    return view
+
+
+async def churn_model_or_none(context: AppContext) -> ModelView | None:
     async with context.sessions() as session:
         model = await latest_model(session)
         risks = await risk_counts(session)
     if model is None:
-        raise not_found("churn model", "latest")
+        return None
     return ModelView(
         version=model.version,
         method=model.method,

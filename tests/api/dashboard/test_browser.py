@@ -7,6 +7,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,16 @@ import pytest
 import uvicorn
 from playwright.async_api import async_playwright
 
+from activities.analytics import TrainingOutcome, train_and_score
 from api.app import create_app
 from api.reports.service import competitive_view
 from core.config import load_config
 from core.settings import REPO_ROOT, Settings
+from db.engine import create_engine, session_factory
 from devtools.demo import seed
 from domain.emails import format_money
 from domain.lifecycle import BillingInterval
+from tests.factories.churn import generated_histories, write_histories
 from tests.factories.databases import create_database, drop_database
 from tests.factories.settings import ADMIN_KEY
 
@@ -56,6 +60,7 @@ class _Server(uvicorn.Server):
 class Running:
     base_url: str
     metrics: dict[str, Any]
+    churn: TrainingOutcome
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +79,21 @@ async def dashboard(pg_admin_url: str) -> AsyncIterator[Running]:
     task: asyncio.Task[None] | None = None
     try:
         await seed(Settings(database_url=url), customers=24, months=4, seed=7)
+        # Forty weeks of generated customers ending now, so the churn run makes a model.
+        engine = create_engine(url)
+        try:
+            sessions = session_factory(engine)
+            now = datetime.now(UTC)
+            start = now - timedelta(weeks=40)
+            await write_histories(
+                sessions, generated_histories(customers=300, weeks=40, start=start), now=now
+            )
+            churn = await train_and_score(
+                sessions, load_config(REPO_ROOT / "lifecycle.toml").catalog, now
+            )
+            assert churn.method == "logistic_regression"
+        finally:
+            await engine.dispose()
         task = asyncio.create_task(server.serve())
         while not server.started:
             assert not task.done(), "the API did not start"
@@ -84,7 +104,7 @@ async def dashboard(pg_admin_url: str) -> AsyncIterator[Running]:
                 "/v1/admin/metrics", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
             )
             assert response.status_code == 200, response.text
-        yield Running(base_url=base, metrics=response.json())
+        yield Running(base_url=base, metrics=response.json(), churn=churn)
     finally:
         server.should_exit = True
         if task is not None:
@@ -175,6 +195,21 @@ async def test_dashboard_in_chromium(dashboard: Running) -> None:
                 assert await best.nth(1).inner_text() == format_money(
                     comparison.monthly_cents, currency
                 )
+
+            # The churn model: its quality next to the baseline, and the customers at risk.
+            churn = dashboard.churn
+            quality = page.locator("#churn-model-quality tr")
+            assert await quality.count() == 1 + 2 + len(churn.metrics["by_kind"])
+            model_row = await quality.nth(1).locator("td").all_inner_texts()
+            assert model_row == [
+                "model",
+                f"{churn.metrics['roc_auc']:.3f}",
+                f"{churn.metrics['pr_auc']:.3f}",
+            ]
+            assert churn.version in await page.locator("#churn-model").inner_text()
+            for band, count in churn.risks.items():
+                shown_band = page.locator(f"#churn-model [data-risk={band}]")
+                assert await shown_band.inner_text() == f"{count:,} {band}"
 
             await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 
