@@ -1,22 +1,30 @@
-"""The churn model: trained on the history so far, every paying customer scored. One use
-case, run by ``lifecycle analytics train`` and by the daily Schedule's activity."""
+"""The daily analytics run: the churn model trained on the history so far and every paying
+customer scored, and customers grouped by usage shape. One use case, run by ``lifecycle
+analytics train`` and by the daily Schedule's activity."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
 from temporalio import activity
 
-from db.analytics import load_histories, save_model, save_scores
+from db.analytics import (
+    load_daily_messages,
+    load_histories,
+    save_grouping,
+    save_model,
+    save_scores,
+)
 from db.engine import SessionFactory
 from db.models import ChurnScore
 from domain.analytics.churn import ChurnModel, Score, score, train
 from domain.analytics.features import PAYING, CustomerHistory, features_at, state_at
+from domain.analytics.usage_patterns import WEEKS, Grouping, group_customers, pattern_of
 from domain.catalog import Catalog
 from domain.terms import Terms
 
@@ -32,6 +40,9 @@ class TrainingOutcome:
     # Customers whose band changed, and how many of their workflows were told.
     changed: int = 0
     told: int = 0
+    # Groups of customers by usage shape, and how their number was chosen (or why none).
+    groups: int = 0
+    grouping_note: str = ""
 
 
 def model_version(as_of: datetime) -> str:
@@ -39,16 +50,21 @@ def model_version(as_of: datetime) -> str:
     return f"churn-{as_of:%Y%m%dT%H%M%SZ}"
 
 
-def _train_and_score(
-    histories: list[CustomerHistory], catalog: Catalog, as_of: datetime
-) -> tuple[ChurnModel, list[tuple[str, Score]]]:
+def _analyse(
+    histories: list[CustomerHistory],
+    daily: dict[str, dict[date, int]],
+    catalog: Catalog,
+    as_of: datetime,
+) -> tuple[ChurnModel, list[tuple[str, Score]], Grouping]:
     model = train(histories, catalog, now=as_of, version=model_version(as_of))
     scores = [
         (h.customer_id, score(model, features_at(h, as_of, catalog)))
         for h in histories
         if state_at(h, as_of).status in PAYING
     ]
-    return model, scores
+    today = as_of.date()
+    grouping = group_customers({cid: pattern_of(days, today) for cid, days in daily.items()})
+    return model, scores, grouping
 
 
 # Tells customers' workflows their new risk band (services.churn_signals); answers how
@@ -70,23 +86,37 @@ async def train_and_score(
     stored nothing."""
     async with sessions() as session:
         histories = await load_histories(session, end=as_of)
+        daily = await load_daily_messages(
+            session, since=as_of.date() - timedelta(weeks=WEEKS), end=as_of.date()
+        )
         previous = dict(
             (await session.execute(select(ChurnScore.customer_id, ChurnScore.risk))).all()
         )
     # Seconds of CPU on a large history: off the event loop (a worker's heartbeats and
     # other activities go on).
-    model, scores = await asyncio.to_thread(_train_and_score, histories, catalog, as_of)
+    model, scores, grouping = await asyncio.to_thread(_analyse, histories, daily, catalog, as_of)
     changed = [(cid, s.risk) for cid, s in scores if previous.get(cid) != s.risk]
     told = await tell(changed) if tell is not None else 0
     async with sessions.begin() as session:
         await save_model(session, model)
         await session.execute(delete(ChurnScore))
         scored = await save_scores(session, model, scores, as_of)
+        await save_grouping(session, grouping, as_of)
     risks: dict[str, int] = {}
     for _, s in scores:
         risks[s.risk] = risks.get(s.risk, 0) + 1
     return TrainingOutcome(
-        model.version, model.method, model.note, model.metrics, scored, risks, len(changed), told
+        model.version,
+        model.method,
+        model.note,
+        model.metrics,
+        scored,
+        risks,
+        len(changed),
+        told,
+        groups=len(grouping.groups),
+        grouping_note=grouping.note
+        or f"k = {grouping.k} by the best silhouette score ({grouping.silhouette})",
     )
 
 

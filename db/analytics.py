@@ -4,18 +4,25 @@ weekly usage), the trained models and the customers' latest scores."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import date, datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import dialect_of, insert_for
-from db.models import ChurnModelRow, ChurnScore, UsageDaily
+from db.models import (
+    ChurnModelRow,
+    ChurnScore,
+    CustomerUsageGroup,
+    UsageDaily,
+    UsageGroupRow,
+)
 from db.reporting import load_ledger
 from domain.analytics.churn import ChurnModel, Score
 from domain.analytics.features import CustomerHistory, week_start
+from domain.analytics.usage_patterns import Grouping
 from domain.limits import COUNTERS
 from domain.reporting.ledger import LedgerRow
 
@@ -137,8 +144,53 @@ async def risk_counts(session: AsyncSession) -> dict[str, int]:
     return {risk: int(n) for risk, n in result}
 
 
-async def customers_at_risk(session: AsyncSession, risks: Sequence[str]) -> list[str]:
-    result = await session.scalars(
-        select(ChurnScore.customer_id).where(ChurnScore.risk.in_(list(risks)))
+async def load_daily_messages(
+    session: AsyncSession, *, since: date, end: date, customer_id: str | None = None
+) -> dict[str, dict[date, int]]:
+    """Messages per customer and day in [since, end)."""
+    query = select(UsageDaily.customer_id, UsageDaily.day, UsageDaily.quantity).where(
+        UsageDaily.metric == "messages", UsageDaily.day >= since, UsageDaily.day < end
     )
-    return list(result)
+    if customer_id is not None:
+        query = query.where(UsageDaily.customer_id == customer_id)
+    daily: dict[str, dict[date, int]] = defaultdict(dict)
+    for cid, day, quantity in await session.execute(query):
+        daily[cid][day] = int(quantity)
+    return daily
+
+
+async def save_grouping(session: AsyncSession, grouping: Grouping, at: datetime) -> None:
+    """The latest grouping replaces the previous one."""
+    await session.execute(delete(CustomerUsageGroup))
+    await session.execute(delete(UsageGroupRow))
+    for group in grouping.groups:
+        session.add(
+            UsageGroupRow(
+                group_id=group.group,
+                description=group.description,
+                customers=group.customers,
+                trend=group.trend,
+                rhythm=group.rhythm,
+                median_weekly_messages=group.median_weekly_messages,
+                silhouette=grouping.silhouette or 0.0,
+                computed_at=at,
+            )
+        )
+    await session.flush()
+    members = [{"customer_id": c, "group_id": g} for c, g in grouping.members.items()]
+    for start in range(0, len(members), 2000):
+        await session.execute(
+            insert_for(session)(CustomerUsageGroup).values(members[start : start + 2000])
+        )
+
+
+async def usage_groups(session: AsyncSession) -> list[UsageGroupRow]:
+    return list(await session.scalars(select(UsageGroupRow).order_by(UsageGroupRow.group_id)))
+
+
+async def usage_group_of(session: AsyncSession, customer_id: str) -> UsageGroupRow | None:
+    return await session.scalar(
+        select(UsageGroupRow)
+        .join(CustomerUsageGroup, CustomerUsageGroup.group_id == UsageGroupRow.group_id)
+        .where(CustomerUsageGroup.customer_id == customer_id)
+    )

@@ -26,6 +26,7 @@ SECTIONS = {
     "webhook_events": "webhook_events",
     "ledger": "ledger_events",
     "churn_score": "churn_scores",
+    "usage_group": "customer_usage_groups",
 }
 
 

@@ -366,3 +366,28 @@ class ChurnScore(Base):
     risk: Mapped[str] = mapped_column(String(8))
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class UsageGroupRow(Base):
+    """A group of customers with the same usage shape, from the latest analytics run."""
+
+    __tablename__ = "usage_groups"
+
+    group_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    description: Mapped[str] = mapped_column(Text)
+    customers: Mapped[int] = mapped_column(Integer)
+    trend: Mapped[str] = mapped_column(String(16))
+    rhythm: Mapped[str] = mapped_column(String(16))
+    median_weekly_messages: Mapped[int] = mapped_column(BigInteger)
+    # The grouping's silhouette score (how well separated; -1 to 1).
+    silhouette: Mapped[float] = mapped_column(Float)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CustomerUsageGroup(Base):
+    __tablename__ = "customer_usage_groups"
+
+    customer_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[int] = mapped_column(Integer)

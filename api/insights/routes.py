@@ -8,7 +8,7 @@ from api.auth import require_admin
 from api.context import AppContext, get_context
 from api.errors import problem_responses
 from api.insights import service
-from api.insights.schemas import InsightsView, ModelView
+from api.insights.schemas import InsightsView, ModelView, UsageGroupsView
 from core.clock import utcnow
 
 router = APIRouter(prefix="/v1/admin", tags=["insights"], dependencies=[Depends(require_admin)])
@@ -29,3 +29,10 @@ async def churn_model(context: AppContext = Depends(get_context)) -> ModelView:
     baseline rule, and how many customers are in each risk band (404 before the first
     run)."""
     return await service.churn_model(context)
+
+
+@router.get("/analytics/usage-groups", response_model=UsageGroupsView)
+async def usage_groups(context: AppContext = Depends(get_context)) -> UsageGroupsView:
+    """Customers grouped by usage shape (k-means on their last twelve weeks and weekday
+    rhythm), each group described in words; from the daily analytics run."""
+    return await service.groups(context)

@@ -85,3 +85,4 @@ def train(
     risks = ", ".join(f"{n:,} {risk}" for risk, n in sorted(outcome.risks.items()))
     typer.echo(f"scored {outcome.scored:,} paying customers: {risks or 'none'}")
     typer.echo(f"risk band changed for {outcome.changed:,}; workflows told: {outcome.told:,}")
+    typer.echo(f"usage groups: {outcome.groups} ({outcome.grouping_note})")

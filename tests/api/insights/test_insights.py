@@ -5,7 +5,7 @@ the admin customer search."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -44,13 +44,15 @@ async def test_a_run_stores_its_model_once_and_scores_every_paying_customer(
     own_database: Database, admin: httpx.AsyncClient, catalog: Catalog
 ) -> None:
     sessions = own_database.sessions
-    histories = generated_histories(customers=300, weeks=40)
-    await write_histories(sessions, histories, now=NOW)
-    first = await train_and_score(sessions, catalog, NOW)
+    # Forty weeks ending now: the insights read the customer's last twelve weeks.
+    now = datetime.now(UTC)
+    histories = generated_histories(customers=300, weeks=40, start=now - timedelta(weeks=40))
+    await write_histories(sessions, histories, now=now)
+    first = await train_and_score(sessions, catalog, now)
     assert first.method == "logistic_regression"
     assert first.metrics["roc_auc"] > first.metrics["baseline"]["roc_auc"]
     # A retried run (same run time) stores the same model once and the same scores.
-    again = await train_and_score(sessions, catalog, NOW)
+    again = await train_and_score(sessions, catalog, now)
     assert again.version == first.version and again.risks == first.risks
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(ChurnModelRow)) == 1
@@ -79,6 +81,17 @@ async def test_a_run_stores_its_model_once_and_scores_every_paying_customer(
     assert churn["method"] == "logistic_regression" and churn["model_version"] == first.version
     assert churn["reasons"][0]["feature"] == "failed_payments_90d"
     assert churn["reasons"][0]["description"]
+
+    # Its usage: the last twelve weeks and its group. The generated usage falls on Mondays
+    # only: twelve active days are too few to read a weekly rhythm from.
+    usage = insight["usage"]
+    assert len(usage["weekly_messages"]) == 12 and sum(usage["weekly_messages"]) > 0
+    assert usage["weekday_shares"]["Mon"] == 1.0 and usage["rhythm"] == "unknown"
+    groups = ok(await admin.get("/v1/admin/analytics/usage-groups", headers=auth(ADMIN_KEY)))
+    assert len(groups["groups"]) == first.groups >= 2
+    assert groups["silhouette"] is not None and -1 <= groups["silhouette"] <= 1
+    assert usage["group"]["group"] in {g["group"] for g in groups["groups"]}
+    assert all(g["description"] for g in groups["groups"])
 
     band = riskiest.risk
     found = ok(
