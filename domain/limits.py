@@ -372,12 +372,16 @@ def suggest_upgrade(
     used: Mapping[str, int],
     now: datetime,
     history: Sequence[CounterRecord] = (),
+    forecasts: Mapping[str, int] | None = None,
 ) -> UpgradeSuggestion | None:
     """The cheapest plan (or add-on) that fits the projected usage, when the forecast
     exceeds a limit before the period ends or the customer was in grace in at least 2 of
-    the last 3 periods (the current one included). ``None`` when neither holds."""
+    the last 3 periods (the current one included). ``None`` when neither holds.
+    ``forecasts``: period-end usage from a better forecast than the straight line, where
+    the caller has one (``domain.analytics.usage_forecast``)."""
     limits = effective_limits(catalog, subscriber, addons, overrides, period)
     projected = {m: forecast(m, used.get(m, 0), period, now) for m in METRICS}
+    projected.update(forecasts or {})
     over = [m for m in METRICS if _exceeds(projected[m], limits[m])]
     reason = "forecast"
     if not over:

@@ -39,7 +39,12 @@ RELAY_BATCH = 200
 
 
 def upgrade_for(
-    catalog: Catalog, usage: UsageContext, now: datetime, *, used: dict[str, int] | None = None
+    catalog: Catalog,
+    usage: UsageContext,
+    now: datetime,
+    *,
+    used: dict[str, int] | None = None,
+    forecasts: dict[str, int] | None = None,
 ) -> UpgradeSuggestion | None:
     period = usage.period(now)
     return suggest_upgrade(
@@ -51,6 +56,7 @@ def upgrade_for(
         used if used is not None else usage.used_in(period),
         now,
         usage.counters,
+        forecasts,
     )
 
 

@@ -120,7 +120,20 @@ class MetricUsage(BaseModel):
     # None for the chatbots gauge, which never resets.
     period_start: datetime | None
     period_end: datetime | None
-    forecast: int = Field(description="Projected usage at the period end at the current rate")
+    forecast: int = Field(
+        description="Projected usage at the period end, by the method in forecast_method"
+    )
+    forecast_low: int = Field(description="Lower bound of the 80 % interval")
+    forecast_high: int = Field(description="Upper bound of the 80 % interval")
+    forecast_method: str = Field(
+        description="weekday (each remaining day at its weekday's recent mean) or "
+        "straight_line (the current rate), whichever forecast this metric's last periods "
+        "better; level for the chatbots gauge"
+    )
+    forecast_backtest: dict[str, float] = Field(
+        description="Each method's mean absolute percentage error on the metric's last "
+        "periods, forecast from their midpoints"
+    )
 
 
 class UsageView(BaseModel):

@@ -4,7 +4,7 @@ usage use cases share."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,8 +23,9 @@ from api.usage.schemas import (
 from core.clock import utcnow
 from db.engine import end_read_phase
 from db.usage.context import UsageContext, load_contexts
-from db.usage.history import daily_totals, period_totals
+from db.usage.history import daily_series, daily_totals, period_totals
 from db.usage.overrides import delete_override, set_overrides
+from domain.analytics.usage_forecast import UsageForecast, past_periods, usage_forecast
 from domain.catalog import METRICS
 from domain.limits import (
     GAUGES,
@@ -34,11 +35,13 @@ from domain.limits import (
     counter_period_start,
     degradation_state,
     features,
-    forecast,
     percent_used,
     remaining,
 )
 from services.usage_notices import upgrade_for as upgrade_suggestion
+
+# Daily usage a forecast reads: three past periods and the four weeks before the first.
+_FORECAST_HISTORY = timedelta(days=4 * 31 + 28)
 
 logger = logging.getLogger("lifecycle.api.usage")
 
@@ -65,8 +68,9 @@ def upgrade_for(
     now: datetime,
     *,
     used: dict[str, int] | None = None,
+    forecasts: dict[str, int] | None = None,
 ) -> UpgradeSuggestion | None:
-    return upgrade_suggestion(context.config.catalog, usage, now, used=used)
+    return upgrade_suggestion(context.config.catalog, usage, now, used=used, forecasts=forecasts)
 
 
 def upgrade_view(suggestion: UpgradeSuggestion | None) -> UpgradeView | None:
@@ -98,16 +102,31 @@ async def usage_view(
     whether the workflow has a crossing to hear of."""
     async with context.sessions() as session:
         usage = await load_usage(customer_id, session)
+        daily = await daily_series(session, customer_id, since=now.date() - _FORECAST_HISTORY)
     catalog = context.config.catalog
     period = usage.period(now)
     limits = usage.limits(catalog, period)
     used = usage.used_in(period)
     blocked = consumption_blocked(usage.subscriber.status, context.config.policy.dunning.access)
     metrics = []
+    forecasts: dict[str, int] = {}
     for metric in METRICS:
         gauge = metric in GAUGES
         limit = limits[metric]
         state = UsageState.BLOCKED if blocked else degradation_state(metric, used[metric], limit)
+        if gauge:
+            # A level, not a flow: it holds.
+            ahead = UsageForecast(used[metric], used[metric], used[metric], "level", {}, 0)
+        else:
+            ahead = usage_forecast(
+                metric,
+                used[metric],
+                daily.get(metric, {}),
+                period,
+                now,
+                past_periods(usage.counters, metric, period),
+            )
+            forecasts[metric] = ahead.point
         metrics.append(
             MetricUsage(
                 metric=metric,
@@ -118,7 +137,11 @@ async def usage_view(
                 state=state.value,
                 period_start=None if gauge else period.start,
                 period_end=None if gauge else period.end,
-                forecast=forecast(metric, used[metric], period, now),
+                forecast=ahead.point,
+                forecast_low=ahead.low,
+                forecast_high=ahead.high,
+                forecast_method=ahead.method,
+                forecast_backtest=ahead.backtest,
             )
         )
     view = UsageView(
@@ -129,7 +152,7 @@ async def usage_view(
         period_end=period.end,
         metrics=metrics,
         features=sorted(features(catalog, usage.subscriber, usage.addons)),
-        upgrade=upgrade_view(upgrade_for(context, usage, now, used=used)),
+        upgrade=upgrade_view(upgrade_for(context, usage, now, used=used, forecasts=forecasts)),
     )
     return view, usage.pending_signals
 

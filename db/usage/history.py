@@ -55,3 +55,18 @@ async def daily_totals(
         .order_by(UsageDaily.day)
     )
     return [(day, int(quantity)) for day, quantity in rows]
+
+
+async def daily_series(
+    session: AsyncSession, customer_id: str, *, since: date
+) -> dict[str, dict[date, int]]:
+    """Every metric's daily totals since ``since``, by metric."""
+    rows = await session.execute(
+        select(UsageDaily.metric, UsageDaily.day, UsageDaily.quantity).where(
+            UsageDaily.customer_id == customer_id, UsageDaily.day >= since
+        )
+    )
+    series: dict[str, dict[date, int]] = {}
+    for metric, day, quantity in rows:
+        series.setdefault(metric, {})[day] = int(quantity)
+    return series
