@@ -13,7 +13,9 @@ backend and Stripe:
 - it renews every subscription whose period ended, through the simulator's test clock,
   and feeds the resulting provider events to the workflows through
   ``services.payment_events`` (the inbox, the invoice mirror and the signal, like a
-  webhook).
+  webhook);
+- at the end, it writes the customers' usage as their app backend would have reported it
+  (``usage.py``: a behaviour model in which voluntary leavers use less before leaving).
 
 Time moves in steps of a few hours (``clock.Phase``: sign-ups, then commands, then renewals,
 each day): the server skips to the next moment anything happens at, firing the workflows'
@@ -48,6 +50,7 @@ from devtools.demo.acts import Acts
 from devtools.demo.clock import DAY, SETTLE, Phase, ServerClock, default_end, months_before, slot_of
 from devtools.demo.personas import CustomerPlan, TrialShape, external_id_prefix, plan_customers
 from devtools.demo.server import seed_server
+from devtools.demo.usage import seed_usage
 from devtools.demo.world import World
 from domain.months import add_months
 from services.context import EngineContext
@@ -79,6 +82,8 @@ class SeedReport:
     emails: int
     # Steps a customer could not take (a refused command): empty when all went to plan.
     refused: list[str] = field(default_factory=list)
+    # Daily usage rows written (per customer, metric and day).
+    usage_days: int = 0
 
     def summary(self) -> str:
         width = max((len(k) for k in self.ledger), default=10)
@@ -88,7 +93,7 @@ class SeedReport:
             f"history: {self.history_start.isoformat()} .. {self.history_end.isoformat()}"
             + ("" if self.ends_in_the_past else "  (ahead of the real time)"),
             f"commands: {self.commands}, renewals: {self.renewals}, invoices: {self.invoices}, "
-            f"emails: {self.emails}",
+            f"emails: {self.emails}, daily usage rows: {self.usage_days}",
             "customers by status: "
             + ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items())),
             "ledger:",
@@ -210,6 +215,10 @@ async def seed(
                     f"{len(world.days.errors)} customer scripts failed; first: "
                     f"{world.days.errors[0]}"
                 )
+            say("writing the customers' usage")
+            usage_days = await seed_usage(
+                sessions, config.catalog, prefix=prefix, seed=seed, end=end + SETTLE
+            )
             report = await _report(
                 sessions,
                 prefix=prefix,
@@ -223,6 +232,7 @@ async def seed(
                 plans=plans,
                 wall=time.monotonic() - started,
             )
+            report.usage_days = usage_days
         say(report.summary())
         return report
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from core.settings import Settings
 from db.engine import create_engine, session_factory
 from db.ledger import AUDIT_KINDS, verify_chain
-from db.models import Customer, Invoice, LedgerEvent
+from db.models import Customer, Invoice, LedgerEvent, UsageCounter, UsageDaily
 from devtools.demo import SeedReport, seed
 from devtools.demo.personas import SHOWCASE, Act, plan_customers
 from devtools.demo.seeder import default_end
@@ -139,6 +139,50 @@ async def test_every_persona_path_reaches_the_ledger(seeded: tuple[str, SeedRepo
 
 
 @pytest.mark.timeout(600)
+async def test_the_seeded_customers_report_usage_and_leavers_use_less(
+    seeded: tuple[str, SeedReport],
+) -> None:
+    """Usage for every trialing or paying day, counted per period as the engine counts it;
+    a customer who cancels voluntarily used less in the weeks before."""
+    url, report = seeded
+    assert report.usage_days > 0
+    engine = create_engine(url)
+    try:
+        async with session_factory(engine)() as session:
+            daily = {
+                (cid, day): quantity
+                for cid, day, quantity in await session.execute(
+                    select(UsageDaily.customer_id, UsageDaily.day, UsageDaily.quantity).where(
+                        UsageDaily.metric == "messages"
+                    )
+                )
+            }
+            counted = await session.scalar(
+                select(func.sum(UsageCounter.used)).where(UsageCounter.metric == "messages")
+            )
+            leavers = list(
+                await session.execute(
+                    select(LedgerEvent.customer_id, LedgerEvent.occurred_at).where(
+                        LedgerEvent.kind == "cancellation_scheduled"
+                    )
+                )
+            )
+    finally:
+        await engine.dispose()
+    assert counted == sum(daily.values())
+
+    def mean(cid: str, day: date, first: int, last: int) -> float:
+        """Messages a day over days ``first`` .. ``last`` - 1 before ``day``."""
+        span = [daily.get((cid, day - timedelta(days=n)), 0) for n in range(first, last)]
+        return sum(span) / len(span)
+
+    # Leavers who were customers five weeks before deciding.
+    compared = [(cid, at.date()) for cid, at in leavers if mean(str(cid), at.date(), 29, 36) > 0]
+    assert compared, "the showcase schedules a cancellation"
+    for cid, day in compared:
+        assert mean(str(cid), day, 1, 8) < 0.6 * mean(str(cid), day, 29, 36), cid
+
+
 async def test_the_same_seed_gives_the_same_history(
     pg_admin_url: str, history_end: datetime, seeded: tuple[str, SeedReport]
 ) -> None:

@@ -222,8 +222,12 @@ async def test_worker_killed_mid_dunning_loses_and_repeats_nothing(
         for line in log.read_text().splitlines()
         if f"to customer {cid}" in line
     ]
-    # Sent by the worker processes (sign-up and conversion went through them too).
-    assert deliveries == templates
+    # Sent by the worker processes (sign-up and conversion went through them too). The
+    # outbox commit is the delivery and the log line announces it after: the kill can land
+    # between the two and take one line, never an email, and nothing is announced twice.
+    announced = iter(templates)
+    assert all(template in announced for template in deliveries), (deliveries, templates)
+    assert len(templates) - len(deliveries) <= 1, (deliveries, templates)
 
 
 async def test_a_new_card_during_a_stall_of_overdue_retries_wins(
