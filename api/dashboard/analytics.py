@@ -1,12 +1,12 @@
-"""HTML of the dashboard's churn model section: what the model is worth and how many
-customers are at risk."""
+"""HTML of the dashboard's analytics sections: what the churn model is worth and how many
+customers are at risk; the groups of customers by usage shape."""
 
 from __future__ import annotations
 
 from html import escape
 from typing import Any
 
-from api.insights.schemas import ModelView
+from api.insights.schemas import ModelView, UsageGroupsView
 
 
 def _auc(value: Any) -> str:
@@ -57,4 +57,26 @@ def churn_section(model: ModelView | None) -> str:
         f"{table}</table>"
         f"<p>Brier score {metrics['brier']:.4f} (base rate {metrics['base_rate']:.2%}). "
         f"Calibration, predicted → observed: {calibration}.</p></section>"
+    )
+
+
+def usage_groups_section(view: UsageGroupsView) -> str:
+    if not view.groups:
+        return (
+            '<section id="usage-groups"><h2>Usage patterns</h2>'
+            "<p>No groups yet: the daily analytics run makes them from twelve weeks of "
+            "usage.</p></section>"
+        )
+    rows = "".join(
+        f"<tr><td>{g.group + 1}</td><td>{escape(g.description)}</td><td>{g.customers:,}</td></tr>"
+        for g in sorted(view.groups, key=lambda g: -g.customers)
+    )
+    computed = f"{view.computed_at:%Y-%m-%d %H:%M} UTC" if view.computed_at else "-"
+    return (
+        '<section id="usage-groups"><h2>Usage patterns</h2>'
+        f"<p>Customers grouped by the shape of their last twelve weeks of messages and their "
+        f"weekday rhythm (k-means; {len(view.groups)} groups, the number with the best "
+        f"silhouette score, {view.silhouette:.2f}); computed {computed}.</p>"
+        '<table id="usage-groups-table"><tr><th>Group</th><th>Usage</th><th>Customers</th>'
+        f"</tr>{rows}</table></section>"
     )

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from api.reports.schemas import ChurnMonthView, MrrPointView, TrialFunnelView
+from api.reports.schemas import (
+    ChurnMonthView,
+    ForecastHistoryMonthView,
+    ForecastMonthView,
+    MrrPointView,
+    TrialFunnelView,
+)
 from domain.emails import format_money
 
 _MOVEMENT_COLORS = {
@@ -174,4 +180,92 @@ def churn_chart(months: Sequence[ChurnMonthView], currency: str) -> str:
     return "".join(parts) + (
         '<div class="legend"><span><i style="background:#ffa726"></i>voluntary</span>'
         '<span><i style="background:#e53935"></i>involuntary (dunning)</span></div>'
+    )
+
+
+def forecast_chart(
+    history: Sequence[ForecastHistoryMonthView],
+    ahead: Sequence[ForecastMonthView],
+    currency: str,
+    coverage: float,
+) -> str:
+    """The actual MRR (the last 24 months with revenue), then the forecast's point line
+    inside its prediction interval, a rule at the moment it forecasts from."""
+    past = list(history)[-24:]
+    while past and past[0].mrr_cents == 0:
+        past.pop(0)
+    if not past or not ahead:
+        return '<p class="empty">No forecast to draw.</p>'
+    width, height, pad_left, pad_bottom, pad_top = 760, 260, 64, 36, 16
+    plot_w, plot_h = width - pad_left - 16, height - pad_bottom - pad_top
+    top = max([*(p.mrr_cents for p in past), *(m.mrr_high_cents for m in ahead), 1])
+    count = len(past) + len(ahead)
+    step = plot_w / max(count - 1, 1)
+
+    def x(index: int) -> float:
+        return pad_left + index * step
+
+    def y(value: int) -> float:
+        return pad_top + (top - value) / top * plot_h
+
+    now = len(past) - 1
+    last = past[-1].mrr_cents
+    parts = [
+        f'<svg class="chart" id="forecast-chart" viewBox="0 0 {width} {height}" role="img" '
+        'aria-label="Actual MRR and the MRR forecast with its prediction interval">',
+        f'<line x1="{pad_left}" y1="{y(0):.1f}" x2="{width - 16}" y2="{y(0):.1f}" '
+        'stroke="#9e9e9e"/>',
+    ]
+    for tick in (top, top // 2, 0):
+        parts.append(
+            f'<text x="{pad_left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" class="axis">'
+            f"{escape(_short_money(tick, currency))}</text>"
+        )
+    upper = [(x(now), y(last))] + [(x(now + m.horizon), y(m.mrr_high_cents)) for m in ahead]
+    lower = [(x(now + m.horizon), y(m.mrr_low_cents)) for m in reversed(ahead)]
+    parts.append(
+        '<polygon class="forecast-band" points="'
+        + " ".join(f"{px:.1f},{py:.1f}" for px, py in [*upper, *lower])
+        + '" fill="#90caf9" fill-opacity="0.45" stroke="none"/>'
+    )
+    parts.append(
+        f'<line class="forecast-now" x1="{x(now):.1f}" y1="{pad_top}" x2="{x(now):.1f}" '
+        f'y2="{y(0):.1f}" stroke="#757575" stroke-dasharray="3 3"/>'
+        f'<text x="{x(now) + 4:.1f}" y="{pad_top + 10}" class="axis">forecast</text>'
+    )
+    actual = " ".join(f"{x(i):.1f},{y(p.mrr_cents):.1f}" for i, p in enumerate(past))
+    parts.append(
+        f'<polyline class="actual-line" points="{actual}" fill="none" stroke="#1565c0" '
+        'stroke-width="2.5"/>'
+    )
+    line = " ".join(
+        [f"{x(now):.1f},{y(last):.1f}"]
+        + [f"{x(now + m.horizon):.1f},{y(m.mrr_cents):.1f}" for m in ahead]
+    )
+    parts.append(
+        f'<polyline class="forecast-line" points="{line}" fill="none" stroke="#0d47a1" '
+        'stroke-width="2" stroke-dasharray="6 4"/>'
+    )
+    for m in ahead:
+        parts.append(
+            f'<circle cx="{x(now + m.horizon):.1f}" cy="{y(m.mrr_cents):.1f}" r="3" '
+            f'fill="#0d47a1"><title>{m.end:%Y-%m-%d} MRR '
+            f"{escape(format_money(m.mrr_cents, currency))} "
+            f"({escape(format_money(m.mrr_low_cents, currency))} to "
+            f"{escape(format_money(m.mrr_high_cents, currency))})</title></circle>"
+        )
+    ends = [p.end for p in past] + [m.end for m in ahead]
+    every = max(1, -(-count // 12))
+    for index, end in enumerate(ends):
+        if (index - now) % every == 0:
+            parts.append(
+                f'<text x="{x(index):.1f}" y="{height - 12}" text-anchor="middle" '
+                f'class="axis">{end:%y-%m}</text>'
+            )
+    parts.append("</svg>")
+    return "".join(parts) + (
+        '<div class="legend"><span><i style="background:#1565c0"></i>actual MRR</span>'
+        '<span><i style="background:#0d47a1"></i>forecast</span>'
+        '<span><i style="background:#90caf9"></i>'
+        f"{coverage:.0%} prediction interval</span></div>"
     )

@@ -1,5 +1,5 @@
 """HTML of the dashboard: headline numbers, charts, funnel, churn and cohort tables, and the
-competitive pricing comparison."""
+competitive pricing comparison (the forecast and churn model sections come in as HTML)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,8 @@ section h3{font-size:13px;margin:14px 0 6px}
 .scroll{overflow-x:auto}
 td.wrap{white-space:normal;text-align:left;color:#555}
 tr.best td{font-weight:600}
-@media (max-width:1000px){.grid{grid-template-columns:1fr}}
+.grid.even{grid-template-columns:minmax(0,1fr) minmax(0,1fr)}
+@media (max-width:1000px){.grid,.grid.even{grid-template-columns:1fr}}
 """
 
 
@@ -111,6 +112,7 @@ def metrics_page(
     signed_in_as: str,
     competitive: CompetitiveView | None = None,
     churn: str = "",
+    forecast: str = "",
 ) -> str:
     c = view.currency
     cards = "".join(
@@ -218,6 +220,7 @@ def metrics_page(
 <tr><th>Week</th><th>Trials</th><th>Converted</th><th>Rate</th></tr>{cohort_rows}</table>
 </section>
 </div>
+{forecast}
 {churn}
 {competitive_section(competitive) if competitive is not None else ""}
 </main>"""

@@ -12,11 +12,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.auth import Scope, principal_of_key
 from api.context import AppContext, get_context
 from api.dashboard import session as sessions
-from api.dashboard.analytics import churn_section
+from api.dashboard.analytics import churn_section, usage_groups_section
 from api.dashboard.charts import churn_chart, funnel_chart, mrr_chart
+from api.dashboard.forecast import forecast_section
 from api.dashboard.page import layout, login_form, metrics_page
 from api.errors import Problem
 from api.insights.service import churn_model_or_none
+from api.insights.service import groups as usage_groups_view
+from api.reports.forecast import build_forecast, forecast_view
 from api.reports.service import build_report, competitive_view, metrics_view, render_csv
 from db.ledger import latest_entry_time
 from domain.lifecycle import BillingInterval
@@ -105,6 +108,8 @@ async def dashboard(request: Request, context: AppContext = Depends(get_context)
         )
     currency = context.config.catalog.currency
     view = metrics_view(report, currency=currency)
+    # The whole business from the range's end, whatever the plan filter.
+    forecast = await build_forecast(context, months=12, as_of=report.end)
     body = metrics_page(
         view,
         plans=sorted(context.config.catalog.plans),
@@ -118,7 +123,9 @@ async def dashboard(request: Request, context: AppContext = Depends(get_context)
         ),
         signed_in_as=current.key_id,
         competitive=competitive_view(context.config, usage={}, interval=BillingInterval.MONTH),
-        churn=churn_section(await churn_model_or_none(context)),
+        churn=churn_section(await churn_model_or_none(context))
+        + usage_groups_section(await usage_groups_view(context)),
+        forecast=forecast_section(forecast_view(forecast, currency=currency)),
     )
     response = HTMLResponse(layout("Dashboard", body))
     response.headers["Cache-Control"] = "no-store"

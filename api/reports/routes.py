@@ -1,9 +1,11 @@
-"""HTTP routes of revenue reporting (scope ``admin``): the metrics JSON, the CSV exports and
-the competitive pricing report.
+"""HTTP routes of revenue reporting (scope ``admin``): the metrics JSON, the CSV exports,
+the competitive pricing report and the revenue forecast.
 
 The first two read the ledger and the invoice mirror and compute with ``domain.reporting``;
-the last reads the config only (``domain.growth.competitive``); ``api.reports.service`` runs
-both. The definitions below are the endpoints' documentation.
+the competitive report reads the config only (``domain.growth.competitive``);
+``api.reports.service`` runs those. The forecast reads the ledger and invoices too and
+computes with ``domain.growth.forecast`` (``api.reports.forecast``). The definitions below
+are the endpoints' documentation.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from api.auth import require_admin
 from api.context import AppContext, get_context
 from api.errors import problem_response
 from api.reports import service
-from api.reports.schemas import CompetitiveView, MetricsView
+from api.reports.forecast import build_forecast, forecast_view
+from api.reports.schemas import CompetitiveView, ForecastView, MetricsView
 from domain.growth.competitive import MAX_USAGE
+from domain.growth.forecast import MAX_MONTHS
 from domain.lifecycle import BillingInterval
 from domain.reporting.csv_export import CSV_COLUMNS
 from domain.reporting.periods import Granularity
@@ -212,3 +216,55 @@ async def competitive(
 ) -> CompetitiveView:
     usage = {"chatbots": chatbots, "messages": messages, "tokens": tokens, "api_calls": api_calls}
     return service.competitive_view(context.config, usage=usage, interval=interval)
+
+
+FORECAST_DEFINITIONS = """
+MRR and cash for the `months` after `as_of` (default now), with prediction intervals, from
+the ledger and the invoice mirror before `as_of`. Months are calendar months counted from
+`as_of` (`[as_of + k - 1 months, as_of + k months)`); MRR is the recurring MRR of
+`GET /v1/admin/metrics` (plans and recurring add-ons; metered overage is usage, left out)
+at each month's end; cash is what is billed in the month.
+
+**Model** (`method` = `cohort`), fitted on the 12 months before `as_of` (`rates`): the
+paying MRR carried forward month by month at the MRR retention observed per tenure bucket
+(0-2, 3-11, 12+ months since first revenue; churn, contraction and expansion netted; a thin
+bucket shrunk towards the all-tenure rate), plus MRR returning from former customers; new
+MRR from the trial pipeline (trials started in each month x the share of a month's trials
+first paying 0-3 months later x the average MRR of a new customer), future trials at the
+last 3 months' average, plus direct sign-ups. Cash: monthly plans bill every month, annual
+plans 12 x MRR in their renewal month (new ones at conversion, monthly customers moving
+onto a yearly plan at the observed rate, at the move), times the last 3 months' ratio of
+invoiced to scheduled billing (1 without invoices).
+
+**Intervals**: the central 80 % (`coverage`) of 2,000 simulated paths; each path resamples
+the past months and the conversion shares (the rates' uncertainty), and each of its months
+draws one of its past months' rates, a recent month's sign-ups, Poisson conversions and a
+past month's invoiced/scheduled noise. The point forecast is the path at the fitted rates.
+
+**Backtest**: from each past month with at least 6 months of revenue before it (the last
+24), fitted on the months before it only, forecasts compared with the MRR the ledger
+replays and the cash invoiced: MAPE per horizon (1, 3, 6, 12 months; mean of
+|forecast - actual| / actual, fractions) and the share of actuals inside the interval
+(empirical coverage). With fewer than 6 months of revenue there is no forecast: `status`
+is `insufficient_history` and `note` says why.
+"""
+
+
+@router.get(
+    "/reports/forecast",
+    response_model=ForecastView,
+    summary="Revenue forecast: MRR and cash ahead with prediction intervals, and its backtest",
+    description=FORECAST_DEFINITIONS,
+)
+async def forecast(
+    months: Annotated[
+        int, Query(ge=1, le=MAX_MONTHS, description="Months to forecast after `as_of`")
+    ] = 12,
+    as_of: Annotated[
+        datetime | None,
+        Query(description="Forecast from this moment: a date or date-time (UTC). Default: now"),
+    ] = None,
+    context: AppContext = Depends(get_context),
+) -> ForecastView:
+    result = await build_forecast(context, months=months, as_of=as_of)
+    return forecast_view(result, currency=context.config.catalog.currency)

@@ -315,3 +315,113 @@ class CompetitiveView(BaseModel):
     comparisons: list[UsageComparisonView] = Field(
         description="The requested usage, or the default profiles without usage parameters"
     )
+
+
+# -- revenue forecast (GET /v1/admin/reports/forecast) ------------------------------------
+
+
+class ForecastMonthView(BaseModel):
+    horizon: int = Field(description="Months after `as_of`: 1 is the month starting at `as_of`")
+    start: datetime = Field(description="The month's start, UTC")
+    end: datetime = Field(description="The month's end (exclusive), where its MRR is taken")
+    mrr_cents: int = Field(description="Point forecast of recurring MRR at `end`")
+    mrr_low_cents: int = Field(description="Lower bound of the prediction interval (`coverage`)")
+    mrr_high_cents: int = Field(description="Upper bound of the prediction interval")
+    cash_cents: int = Field(description="Point forecast of what is billed in [start, end)")
+    cash_low_cents: int = Field(description="Lower bound of the cash prediction interval")
+    cash_high_cents: int = Field(description="Upper bound of the cash prediction interval")
+    new_mrr_cents: int = Field(description="New MRR in the month (point forecast)")
+    pipeline_mrr_cents: int = Field(
+        description="Of new_mrr_cents: from trials already running at `as_of`"
+    )
+
+
+class ForecastHistoryMonthView(BaseModel):
+    start: datetime = Field(description="The month's start, UTC")
+    end: datetime = Field(description="The month's end (exclusive)")
+    mrr_cents: int = Field(description="Recurring MRR at `end`, as the ledger replays it")
+    paying_customers: int = Field(description="Customers with recurring MRR > 0 at `end`")
+    new_mrr_cents: int = Field(
+        description="MRR at `end` of customers whose first revenue fell in it"
+    )
+    trial_starts: int = Field(description="Trials started in the month")
+    cash_cents: int = Field(
+        description="Billed in [start, end): the invoices' totals (not draft or void), or the "
+        "ledger's schedule when there are no invoices (`cash_source`)"
+    )
+    scheduled_cash_cents: int = Field(
+        description="What the ledger schedules: MRR monthly, 12 x MRR on annual anniversaries"
+    )
+
+
+class TenureRetentionView(BaseModel):
+    tenure: str = Field(description="Months since the customer's first revenue")
+    rate: float = Field(description="MRR kept a month later / MRR at the month's start")
+    customer_months: int = Field(
+        description="Paying customer-months behind it; the rate is shrunk towards the "
+        "all-tenure rate by 200 customer-months of it, so a thin bucket leans on that"
+    )
+
+
+class ForecastRatesView(BaseModel):
+    fit_from: datetime = Field(description="Start of the months the model is fitted on")
+    fit_to: datetime = Field(description="Their end: `as_of`")
+    fit_months: int
+    retention: list[TenureRetentionView] = Field(description="Monthly, per tenure bucket")
+    returning_rate: float = Field(
+        description="MRR returning from former customers a month / paying MRR at its start"
+    )
+    conversion_by_lag: list[float] = Field(
+        description="Of a month's trials, the share first paying 0, 1, 2, 3 months later"
+    )
+    trial_starts_per_month: float = Field(description="Future trials a month: the recent average")
+    mrr_per_conversion_cents: int = Field(
+        description="A new customer's MRR at the end of its first month, on average"
+    )
+    direct_new_mrr_cents: int = Field(description="New MRR without a trial a month, recently")
+    annual_share: float = Field(description="Share of new MRR on annual plans")
+    cash_ratio: float = Field(
+        description="Invoiced / scheduled billing over the last 3 months (1 without invoices)"
+    )
+
+
+class HorizonAccuracyView(BaseModel):
+    horizon: int = Field(description="Months ahead")
+    forecasts: int = Field(
+        description="Backtest forecasts made this far ahead (0: too little history)"
+    )
+    mrr_mape: Rate = Field(description="Mean |forecast - actual| / actual of MRR (0.05 = 5 %)")
+    cash_mape: Rate = Field(description="The same for cash")
+    mrr_coverage: Rate = Field(description="Share of actual MRR inside the interval")
+    cash_coverage: Rate = Field(description="Share of actual cash inside the interval")
+
+
+class ForecastBacktestView(BaseModel):
+    note: str = Field(description="How it was run, or why it could not be")
+    cutoffs: list[datetime] = Field(description="The past moments forecast from")
+    horizons: list[HorizonAccuracyView] = Field(description="Months ahead 1, 3, 6 and 12")
+    mrr_coverage: Rate = Field(description="Empirical coverage of the MRR interval, all horizons")
+    cash_coverage: Rate = Field(description="Empirical coverage of the cash interval")
+
+
+class ForecastView(BaseModel):
+    as_of: datetime = Field(description="Forecast from this moment; the history is before it")
+    months: int = Field(description="Months forecast")
+    currency: str = Field(description="The catalog's currency: every amount is in its cents")
+    status: str = Field(description="`ok`, or `insufficient_history`: no forecast, `note` says why")
+    note: str = Field(description="The fit window, or why there is no forecast")
+    method: str = Field(description="`cohort`")
+    method_description: str = Field(description="The model in one paragraph")
+    coverage: float = Field(description="Nominal coverage of the prediction intervals")
+    cash_source: str = Field(
+        description="`invoices` (the invoice mirror) or `ledger` (no invoices: the ledger's "
+        "billing schedule) for the actual cash"
+    )
+    forecast: list[ForecastMonthView] = Field(description="One per month ahead; empty without")
+    rates: ForecastRatesView | None = Field(description="What the model was fitted to")
+    backtest: ForecastBacktestView = Field(
+        description="The model run on the history: MAPE per horizon and interval coverage"
+    )
+    history: list[ForecastHistoryMonthView] = Field(
+        description="The months the forecast reads (up to 48), oldest first, ending at `as_of`"
+    )

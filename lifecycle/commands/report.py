@@ -1,5 +1,6 @@
 """`lifecycle report mrr`: revenue reports from the ledger; `lifecycle report competitive`:
-our plans against the competitors in the config."""
+our plans against the competitors in the config; `lifecycle report forecast`: MRR and cash
+ahead, with the forecast's backtest."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import typer
 from lifecycle.options import ConfigOption, load_settings
 
 if TYPE_CHECKING:
-    from api.reports.schemas import CompetitiveView
+    from api.reports.schemas import CompetitiveView, ForecastView
 
 
 report_app = typer.Typer(
-    help="Revenue reports from the ledger (the figures of GET /v1/admin/metrics) and the "
-    "competitive pricing comparison (GET /v1/admin/reports/competitive).",
+    help="Revenue reports from the ledger (the figures of GET /v1/admin/metrics), the "
+    "competitive pricing comparison (GET /v1/admin/reports/competitive) and the revenue "
+    "forecast (GET /v1/admin/reports/forecast).",
     no_args_is_help=True,
 )
 
@@ -315,3 +317,129 @@ def _signed_percent(rate: float | None) -> str:
     if rate is None:
         return "n/a"
     return f"{'+' if rate > 0 else ''}{rate * 100:.1f}%"
+
+
+@report_app.command("forecast")
+def report_forecast(
+    months: Annotated[int, typer.Option(min=1, max=24, help="Months to forecast.")] = 12,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=_DATE_FORMATS,
+            help="Forecast from this moment (UTC), from the history before it. Default: now.",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the JSON body of GET /v1/admin/reports/forecast."),
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """MRR and cash for the months ahead with 80% prediction intervals (a cohort model of
+    the ledger: retention per tenure, the trial pipeline, sign-ups), and its backtest on the
+    history: MAPE per horizon and how often the interval held (DATABASE_URL)."""
+    from api.reports.forecast import forecast_view
+    from api.reports.service import EARLIEST, LATEST
+    from db.engine import create_engine, session_factory
+    from db.reporting import load_reporting_data
+    from domain.growth.forecast import RevenueForecast, forecast_revenue
+    from domain.reporting.periods import utc
+
+    settings = load_settings(config)
+    moment = utc(as_of) if as_of is not None else datetime.now(UTC)
+    if not EARLIEST <= moment <= LATEST:
+        raise typer.BadParameter(
+            f"must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}", param_hint="--as-of"
+        )
+
+    async def main() -> RevenueForecast:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                data = await load_reporting_data(session, end=moment)
+        finally:
+            await engine.dispose()
+        return forecast_revenue(data.ledger, data.invoices, as_of=moment, months=months)
+
+    view = forecast_view(asyncio.run(main()), currency=settings.engine_config.catalog.currency)
+    if as_json:
+        typer.echo(view.model_dump_json(indent=2))
+        return
+    for line in _forecast_lines(view):
+        typer.echo(line)
+
+
+def _forecast_lines(view: ForecastView) -> list[str]:
+    currency = view.currency
+
+    def money(cents: int | None) -> str:
+        return _money(cents, currency)
+
+    def band(low: int, high: int) -> str:
+        return f"{money(low)} .. {money(high)}"
+
+    coverage = f"{view.coverage:.0%}"
+    lines = [
+        f"Revenue forecast from {view.as_of:%Y-%m-%d %H:%M} UTC, {view.months} months ahead "
+        f"({view.method} model, {coverage} prediction intervals)",
+        view.note,
+    ]
+    if view.forecast:
+        lines += [
+            "",
+            f"  {'month to':<11}{'MRR':>14}  {coverage + ' interval':<28}{'cash':>14}  "
+            f"{coverage + ' interval':<28}{'new MRR':>12}{'pipeline':>12}",
+        ]
+        for m in view.forecast:
+            lines.append(
+                f"  {m.end:%Y-%m-%d} {money(m.mrr_cents):>14}  "
+                f"{band(m.mrr_low_cents, m.mrr_high_cents):<28}{money(m.cash_cents):>14}  "
+                f"{band(m.cash_low_cents, m.cash_high_cents):<28}"
+                f"{money(m.new_mrr_cents):>12}{money(m.pipeline_mrr_cents):>12}"
+            )
+    rates = view.rates
+    if rates is not None:
+        retention = "   ".join(
+            f"{r.tenure} {_percent(r.rate)} ({r.customer_months} customer-months)"
+            for r in rates.retention
+        )
+        lags = ", ".join(_percent(rate) for rate in rates.conversion_by_lag)
+        lines += [
+            "",
+            f"Fitted rates (per month, {rates.fit_months} months)",
+            f"  MRR retention   {retention}",
+            f"  returning {_percent(rates.returning_rate)} of paying MRR   trials converting "
+            f"0/1/2/3 months after the start: {lags}",
+            f"  trials {rates.trial_starts_per_month:g} a month   new MRR per conversion "
+            f"{money(rates.mrr_per_conversion_cents)}   direct new MRR "
+            f"{money(rates.direct_new_mrr_cents)} a month   annual share "
+            f"{_percent(rates.annual_share)}   invoiced / scheduled {rates.cash_ratio:.2f}",
+        ]
+    backtest = view.backtest
+    lines += ["", "Backtest", f"  {backtest.note}"]
+    if backtest.cutoffs:
+        lines.append(
+            f"  {'horizon':>8}{'forecasts':>11}{'MRR MAPE':>11}{'cash MAPE':>11}"
+            f"{'MRR in interval':>17}{'cash in interval':>18}"
+        )
+        for h in backtest.horizons:
+            lines.append(
+                f"  {h.horizon:>8}{h.forecasts:>11}{_percent(h.mrr_mape):>11}"
+                f"{_percent(h.cash_mape):>11}{_percent(h.mrr_coverage):>17}"
+                f"{_percent(h.cash_coverage):>18}"
+            )
+        lines.append(
+            f"  interval coverage over all horizons: MRR {_percent(backtest.mrr_coverage)}, "
+            f"cash {_percent(backtest.cash_coverage)} (nominal {coverage})"
+        )
+    lines += ["", f"History (cash: {view.cash_source})"]
+    lines.append(
+        f"  {'month to':<11}{'MRR':>14}{'paying':>8}{'new MRR':>14}{'trials':>8}{'cash':>14}"
+    )
+    for past in view.history[-12:]:
+        lines.append(
+            f"  {past.end:%Y-%m-%d} {money(past.mrr_cents):>14}{past.paying_customers:>8}"
+            f"{money(past.new_mrr_cents):>14}{past.trial_starts:>8}{money(past.cash_cents):>14}"
+        )
+    return lines

@@ -21,4 +21,7 @@
 - ``stripe_spec``, ``stripe_schema``: Stripe's OpenAPI spec and fixtures; validation
 - ``reporting``: the scripted ten-customer history the reports are checked on
 - ``sendgrid``: the local SendGrid stand-in
+- ``churn``: generated customer histories with a planted churn driver, written to a database
+- ``competitors``: competitor plans for the competitive pricing tests
+- ``forecast``: generated ledgers with a planted growth trend for the revenue forecast
 """

@@ -210,6 +210,54 @@ async def test_dashboard_in_chromium(dashboard: Running) -> None:
             for band, count in churn.risks.items():
                 shown_band = page.locator(f"#churn-model [data-risk={band}]")
                 assert await shown_band.inner_text() == f"{count:,} {band}"
+            # Usage patterns: one row per group the run made, each described.
+            groups = page.locator("#usage-groups-table tr")
+            assert churn.groups >= 2
+            assert await groups.count() == churn.groups + 1
+            assert "usage" in await groups.nth(1).inner_text()
+
+            # The revenue forecast from the range's end: the chart after the actual MRR, the
+            # months ahead and the backtest, as the API computes them from that moment.
+            forecast_section = page.locator("#forecast")
+            as_of = await forecast_section.get_attribute("data-as-of")
+            assert as_of is not None
+            async with httpx.AsyncClient(base_url=dashboard.base_url) as http:
+                response = await http.get(
+                    "/v1/admin/reports/forecast",
+                    params={"as_of": as_of},
+                    headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+                )
+            assert response.status_code == 200, response.text
+            forecast = response.json()
+            # Forty weeks of generated customers: enough history to forecast and backtest.
+            assert forecast["status"] == "ok", forecast["note"]
+            assert await forecast_section.get_attribute("data-status") == "ok"
+            box = await page.locator("#forecast-chart").bounding_box()
+            assert box is not None and box["width"] > 300 and box["height"] > 100
+            for shape in (
+                "polyline.actual-line",
+                "polyline.forecast-line",
+                "polygon.forecast-band",
+            ):
+                assert await page.locator(f"#forecast-chart {shape}").count() == 1, shape
+            assert await page.locator("#forecast-chart circle").count() == 12
+            ahead = page.locator("#forecast-months tr")
+            assert await ahead.count() == 12 + 1
+            for row, month in ((1, forecast["forecast"][0]), (12, forecast["forecast"][11])):
+                cells = await ahead.nth(row).locator("td").all_inner_texts()
+                assert cells[:2] == [month["end"][:10], format_money(month["mrr_cents"], currency)]
+                assert cells[3] == format_money(month["cash_cents"], currency)
+            backtest = page.locator("#forecast-backtest tbody tr")
+            horizons = forecast["backtest"]["horizons"]
+            assert await backtest.count() == len(horizons)
+            assert horizons[0]["forecasts"] > 0
+            for row, horizon in enumerate(horizons):
+                cells = await backtest.nth(row).locator("td").all_inner_texts()
+                mape = horizon["mrr_mape"]
+                assert cells[1:3] == [
+                    str(horizon["forecasts"]),
+                    "-" if mape is None else f"{mape * 100:.1f}%",
+                ]
 
             await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 
