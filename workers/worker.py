@@ -22,7 +22,7 @@ from adapters.email.base import EmailSender
 from adapters.payments.base import PaymentGateway
 from core.config import load_config
 from core.settings import Settings
-from core.temporal import connect
+from core.temporal import connect, warm_type_adapters
 from db.engine import SessionFactory, create_engine, session_factory
 from services.churn_signals import risk_teller
 from services.email_dispatch import EmailDispatcher
@@ -57,6 +57,8 @@ def build_worker(
     policy = PolicyActivities(load_terms, sessions)
     analytics = AnalyticsActivities(load_terms, sessions, tell=risk_teller(client))
     tuning = tuning or WorkerTuning()
+    # What workflows decode from the policy activities (see ``warm_type_adapters``).
+    warm_type_adapters(Terms)
     return Worker(
         client,
         task_queue=task_queue,

@@ -7,6 +7,7 @@
 - ``customers``: customers inserted directly, in a given state, with add-ons; their terms
 - ``records``: a customer's outbox emails and ledger rows
 - ``polling``: waiting for what another process or task does
+- ``schedules``: a Temporal Schedule kept clean around a test; one triggered run
 - ``workers``: a worker with the real activities; the payment simulator
 - ``workflows``: a customer's workflow started as the API starts it
 - ``histories``: the saved replay corpus (``tests/workflows/histories``), a history as text

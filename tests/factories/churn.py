@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import insert
 
 from db.engine import SessionFactory
-from db.ledger import append_ledger
 from db.models import Customer, UsageDaily
 from domain.analytics.features import CustomerHistory, state_at, week_start
 from domain.reporting.ledger import LedgerRow
+from tests.factories.records import append_row
 
 START = datetime(2025, 1, 6, tzinfo=UTC)  # a Monday
 PRO_CENTS = 4900
@@ -106,23 +106,7 @@ async def write_histories(
     async with sessions.begin() as session:
         for history in histories:
             for n, row in enumerate(history.ledger):
-                await append_ledger(
-                    session,
-                    {
-                        "event_key": f"{row.customer_id}:{n}",
-                        "customer_id": row.customer_id,
-                        "kind": row.kind,
-                        "actor": "test",
-                        "from_status": row.from_status,
-                        "to_status": row.to_status,
-                        "plan": row.plan,
-                        "interval": row.interval,
-                        "mrr_delta_cents": row.mrr_delta_cents,
-                        "data": dict(row.data),
-                        "occurred_at": row.occurred_at,
-                        "recorded_at": now,
-                    },
-                )
+                await append_row(session, row, event_key=f"{row.customer_id}:{n}", recorded_at=now)
         usage = [
             {"customer_id": h.customer_id, "metric": metric, "day": week, "quantity": quantity}
             for h in histories

@@ -22,10 +22,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert
 
 from db.engine import create_engine, session_factory
-from db.ledger import append_ledger
 from db.models import Customer, Invoice
 from domain.months import add_months
 from domain.reporting.ledger import History, InvoiceRow, LedgerRow
+from tests.factories.records import append_row
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 TRIAL = timedelta(days=14)
@@ -231,22 +231,8 @@ async def write_planted(url: str, planted: Planted) -> None:
             )
         async with sessions.begin() as session:
             for row in planted.rows:
-                await append_ledger(
-                    session,
-                    {
-                        "event_key": f"{row.customer_id}:{row.id}",
-                        "customer_id": row.customer_id,
-                        "kind": row.kind,
-                        "actor": row.actor,
-                        "from_status": row.from_status,
-                        "to_status": row.to_status,
-                        "plan": row.plan,
-                        "interval": row.interval,
-                        "mrr_delta_cents": row.mrr_delta_cents,
-                        "data": dict(row.data),
-                        "occurred_at": row.occurred_at,
-                        "recorded_at": recorded,
-                    },
+                await append_row(
+                    session, row, event_key=f"{row.customer_id}:{row.id}", recorded_at=recorded
                 )
             await session.execute(
                 insert(Invoice).values(

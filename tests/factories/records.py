@@ -1,12 +1,17 @@
-"""What the engine wrote for a customer: its outbox emails and its ledger rows."""
+"""What the engine wrote for a customer: its outbox emails and its ledger rows; a ledger
+row of a scripted history written as the engine writes one."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import SessionFactory
-from db.ledger import AUDIT_KINDS
+from db.ledger import AUDIT_KINDS, append_ledger
 from db.models import EmailOutbox, LedgerEvent
+from domain.reporting.ledger import LedgerRow
 
 
 async def outbox(sessions: SessionFactory, customer_id: str) -> list[EmailOutbox]:
@@ -29,3 +34,26 @@ async def ledger(
             query = query.where(LedgerEvent.kind.not_in(AUDIT_KINDS))
         rows = await session.scalars(query.order_by(LedgerEvent.id))
         return list(rows)
+
+
+async def append_row(
+    session: AsyncSession, row: LedgerRow, *, event_key: str, recorded_at: datetime
+) -> None:
+    """``row`` through ``append_ledger`` (the hash chain), as the engine appends one."""
+    await append_ledger(
+        session,
+        {
+            "event_key": event_key,
+            "customer_id": row.customer_id,
+            "kind": row.kind,
+            "actor": row.actor,
+            "from_status": row.from_status,
+            "to_status": row.to_status,
+            "plan": row.plan,
+            "interval": row.interval,
+            "mrr_delta_cents": row.mrr_delta_cents,
+            "data": dict(row.data),
+            "occurred_at": row.occurred_at,
+            "recorded_at": recorded_at,
+        },
+    )

@@ -35,6 +35,7 @@ from db.ledger import append_ledger, verify_chain
 from db.models import Customer
 from domain.payments import InvoiceInfo
 from domain.reporting.ledger import InvoiceRow, LedgerRow
+from tests.factories.records import append_row
 
 LETTERS = "ABCDEFGHIJ"
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -304,22 +305,8 @@ async def write_history(url: str, script: Script) -> None:
                 )
         async with sessions.begin() as session:
             for row in script.rows:
-                await append_ledger(
-                    session,
-                    {
-                        "event_key": f"{row.customer_id}:{row.id}",
-                        "customer_id": row.customer_id,
-                        "kind": row.kind,
-                        "actor": row.actor,
-                        "from_status": row.from_status,
-                        "to_status": row.to_status,
-                        "plan": row.plan,
-                        "interval": row.interval,
-                        "mrr_delta_cents": row.mrr_delta_cents,
-                        "data": dict(row.data),
-                        "occurred_at": row.occurred_at,
-                        "recorded_at": recorded,
-                    },
+                await append_row(
+                    session, row, event_key=f"{row.customer_id}:{row.id}", recorded_at=recorded
                 )
                 # Audit noise the metrics must ignore: an email per event.
                 await append_ledger(

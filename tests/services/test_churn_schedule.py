@@ -3,15 +3,12 @@ and a triggered run trains on the database's history and scores its paying custo
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 from temporalio.client import Client, ScheduleActionStartWorkflow
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.analytics import ChurnRunResult
@@ -20,23 +17,15 @@ from db.models import ChurnModelRow, ChurnScore
 from services.temporal_setup import ensure_churn_schedule
 from tests.factories.churn import generated_histories, write_histories
 from tests.factories.databases import Database
-from tests.factories.polling import eventually
+from tests.factories.schedules import clean_schedule, trigger_once
 from tests.factories.workers import make_worker
 from workflows.analytics import CHURN_SCHEDULE_ID
 
 
 @pytest.fixture
 async def schedule_client(dev_server_env: WorkflowEnvironment) -> AsyncIterator[Client]:
-    """The schedule id is fixed: start and end without one, whatever ran before."""
-    client = dev_server_env.client
-
-    async def delete() -> None:
-        with contextlib.suppress(RPCError):
-            await client.get_schedule_handle(CHURN_SCHEDULE_ID).delete()
-
-    await delete()
-    yield client
-    await delete()
+    async with clean_schedule(dev_server_env.client, CHURN_SCHEDULE_ID) as client:
+        yield client
 
 
 async def test_the_churn_schedule_is_created_then_updated_in_place(
@@ -65,27 +54,11 @@ async def test_a_triggered_run_trains_and_scores(
     histories = generated_histories(customers=300, weeks=40, start=now - timedelta(weeks=40))
     await write_histories(own_database.sessions, histories, now=now)
     await ensure_churn_schedule(client, task_queue=task_queue)
-    handle = client.get_schedule_handle(CHURN_SCHEDULE_ID)
     worker = make_worker(
         client, task_queue=task_queue, sessions=own_database.sessions, config=engine_config
     )
     async with worker:
-        await handle.trigger()
-
-        async def runs() -> list[str]:
-            return [
-                a.action.workflow_id
-                for a in (await handle.describe()).info.recent_actions
-                if hasattr(a.action, "workflow_id")
-            ]
-
-        started = await eventually(runs, lambda ids: len(ids) == 1)
-        run = client.get_workflow_handle(started[0], result_type=ChurnRunResult)
-        try:
-            result = await asyncio.wait_for(run.result(), timeout=60)
-        finally:
-            with contextlib.suppress(RPCError):
-                await run.terminate("test finished")
+        result = await trigger_once(client, CHURN_SCHEDULE_ID, ChurnRunResult)
     assert result.method == "logistic_regression" and result.roc_auc is not None
     async with own_database.sessions() as session:
         assert await session.scalar(select(ChurnModelRow.version)) == result.version

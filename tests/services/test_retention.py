@@ -6,8 +6,6 @@ In a database of its own: the purge deletes across all customers.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,7 +19,6 @@ from temporalio.client import (
     ScheduleHandle,
     ScheduleOverlapPolicy,
 )
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.privacy import PrivacyActivities, PurgeInput, PurgeResult
@@ -40,7 +37,7 @@ from db.models import (
 from services.temporal_setup import ensure_retention_schedule
 from tests.factories.customers import unique_email
 from tests.factories.databases import Database
-from tests.factories.polling import eventually
+from tests.factories.schedules import clean_schedule, trigger_once
 from tests.factories.workers import make_worker
 from workflows.retention import RETENTION_SCHEDULE_ID
 
@@ -240,16 +237,8 @@ async def test_purge_drops_raw_events_and_bodies_past_retention_only(
 
 @pytest.fixture
 async def schedule_client(dev_server_env: WorkflowEnvironment) -> AsyncIterator[Client]:
-    """The schedule id is fixed: start and end without one, whatever ran before."""
-    client = dev_server_env.client
-
-    async def delete() -> None:
-        with contextlib.suppress(RPCError):
-            await client.get_schedule_handle(RETENTION_SCHEDULE_ID).delete()
-
-    await delete()
-    yield client
-    await delete()
+    async with clean_schedule(dev_server_env.client, RETENTION_SCHEDULE_ID) as client:
+        yield client
 
 
 async def _description_task_queue(handle: ScheduleHandle) -> str:
@@ -302,27 +291,11 @@ async def test_triggered_schedule_runs_the_purge(
     client = schedule_client
     every = engine_config.policy.retention.every
     await ensure_retention_schedule(client, task_queue=task_queue, every=every)
-    handle = client.get_schedule_handle(RETENTION_SCHEDULE_ID)
 
     sessions = own_database.sessions
     seeded = await _seed(sessions, now=datetime.now(UTC))
     worker = make_worker(client, task_queue=task_queue, sessions=sessions, config=engine_config)
     async with worker:
-        await handle.trigger()
-
-        async def runs() -> list[str]:
-            return [
-                a.action.workflow_id
-                for a in (await handle.describe()).info.recent_actions
-                if hasattr(a.action, "workflow_id")
-            ]
-
-        started = await eventually(runs, lambda ids: len(ids) == 1)
-        run = client.get_workflow_handle(started[0], result_type=PurgeResult)
-        try:
-            result = await asyncio.wait_for(run.result(), timeout=30)
-        finally:
-            with contextlib.suppress(RPCError):
-                await run.terminate("test finished")
+        result = await trigger_once(client, RETENTION_SCHEDULE_ID, PurgeResult, timeout=30)
     assert result == PurgeResult(usage_events=3, email_bodies=2)
     await _assert_purged(sessions, seeded)
