@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -89,7 +89,10 @@ class State:
 
 
 def state_at(history: CustomerHistory, moment: datetime) -> State:
-    rows = history.rows_before(moment)
+    return _state(history.rows_before(moment))
+
+
+def _state(rows: Sequence[LedgerRow]) -> State:
     if not rows:
         return State(None, None, None, 0, None)
     status = plan = interval = None
@@ -101,11 +104,10 @@ def state_at(history: CustomerHistory, moment: datetime) -> State:
 
 def features_at(history: CustomerHistory, moment: datetime, catalog: Catalog) -> dict[str, float]:
     """The customer's features at ``moment`` (only records dated before it)."""
-    state = state_at(history, moment)
     rows = history.rows_before(moment)
+    state = _state(rows)
     started = state.started_at or moment
-    last2 = sum(history.usage(USAGE_METRIC, w, moment) for w in (1, 2))
-    prev2 = sum(history.usage(USAGE_METRIC, w, moment) for w in (3, 4))
+    last2, prev2 = _two_fortnights(history, moment)
     plan = catalog.plans.get(state.plan or "")
     limit = plan.limits.get(USAGE_METRIC) if plan is not None else None
     # Weekly limit share; a plan without a limit counts its usage against itself (level 1).
@@ -133,15 +135,23 @@ def features_at(history: CustomerHistory, moment: datetime, catalog: Catalog) ->
     }
 
 
-def _count(rows: Sequence[LedgerRow], moment: datetime, days: int, match: object) -> int:
+def _count(
+    rows: Sequence[LedgerRow], moment: datetime, days: int, match: Callable[[LedgerRow], bool]
+) -> int:
     since = moment - timedelta(days=days)
-    assert callable(match)
     return sum(1 for r in rows if r.occurred_at >= since and match(r))
+
+
+def _two_fortnights(history: CustomerHistory, moment: datetime) -> tuple[int, int]:
+    """Messages in the last two full weeks, and in the two before."""
+    return (
+        sum(history.usage(USAGE_METRIC, w, moment) for w in (1, 2)),
+        sum(history.usage(USAGE_METRIC, w, moment) for w in (3, 4)),
+    )
 
 
 def usage_fell_by_half(history: CustomerHistory, moment: datetime) -> bool:
     """The baseline a model must beat: the last two weeks' usage is under half the two
     weeks before."""
-    last2 = sum(history.usage(USAGE_METRIC, w, moment) for w in (1, 2))
-    prev2 = sum(history.usage(USAGE_METRIC, w, moment) for w in (3, 4))
+    last2, prev2 = _two_fortnights(history, moment)
     return prev2 > 0 and last2 < prev2 / 2

@@ -112,10 +112,15 @@ def _rhythm(days: Sequence[date], values: Sequence[int]) -> str:
         return "unknown"
     if chisquare(totals).pvalue >= 0.01:
         return "every day"
-    weekend = (totals[5] + totals[6]) / sum(totals)
-    if weekend < 0.5 * 2 / 7:
+    return _rhythm_of((totals[5] + totals[6]) / sum(totals))
+
+
+def _rhythm_of(weekend_share: float) -> str:
+    """Saturday and Sunday under half their even share (2/7): weekdays; over one and a
+    half times it: weekends."""
+    if weekend_share < 0.5 * 2 / 7:
         return "weekdays"
-    if weekend > 1.5 * 2 / 7:
+    if weekend_share > 1.5 * 2 / 7:
         return "weekends"
     return "every day"
 
@@ -206,14 +211,7 @@ def _describe(group: int, centre: np.ndarray, size: int, level: int) -> UsageGro
     shares = [float(v) for v in centre[WEEKS:]]
     slope = float(np.polyfit(range(WEEKS), weeks, 1)[0])
     trend = "growing" if slope >= 0.02 else "declining" if slope <= -0.02 else "flat"
-    weekend = shares[5] + shares[6]
-    rhythm = (
-        "weekdays"
-        if weekend < 0.5 * 2 / 7
-        else "weekends"
-        if weekend > 1.5 * 2 / 7
-        else "every day"
-    )
+    rhythm = _rhythm_of(shares[5] + shares[6])
     steadiness = "steady" if float(np.std(weeks)) < 0.25 else "uneven"
     description = (
         f"{trend} usage, {'mostly on ' + rhythm if rhythm != 'every day' else 'every day'}, "
