@@ -22,6 +22,7 @@ from db.analytics import (
 )
 from db.engine import SessionFactory
 from db.models import ChurnScore
+from db.segments import save_usage_trends
 from domain.analytics.churn import ChurnModel, Score, score, train
 from domain.analytics.features import PAYING, CustomerHistory, features_at, state_at
 from domain.analytics.usage_patterns import WEEKS, Grouping, group_customers, pattern_of
@@ -55,7 +56,7 @@ def _analyse(
     daily: dict[str, dict[date, int]],
     catalog: Catalog,
     as_of: datetime,
-) -> tuple[ChurnModel, list[tuple[str, Score]], Grouping]:
+) -> tuple[ChurnModel, list[tuple[str, Score]], Grouping, dict[str, str]]:
     model = train(histories, catalog, now=as_of, version=model_version(as_of))
     scores = [
         (h.customer_id, score(model, features_at(h, as_of, catalog)))
@@ -63,8 +64,8 @@ def _analyse(
         if state_at(h, as_of).status in PAYING
     ]
     today = as_of.date()
-    grouping = group_customers({cid: pattern_of(days, today) for cid, days in daily.items()})
-    return model, scores, grouping
+    patterns = {cid: pattern_of(days, today) for cid, days in daily.items()}
+    return model, scores, group_customers(patterns), {c: p.trend for c, p in patterns.items()}
 
 
 # Tells customers' workflows their new risk band (services.churn_signals); answers how
@@ -94,7 +95,9 @@ async def train_and_score(
         )
     # Seconds of CPU on a large history: off the event loop (a worker's heartbeats and
     # other activities go on).
-    model, scores, grouping = await asyncio.to_thread(_analyse, histories, daily, catalog, as_of)
+    model, scores, grouping, trends = await asyncio.to_thread(
+        _analyse, histories, daily, catalog, as_of
+    )
     changed = [(cid, s.risk) for cid, s in scores if previous.get(cid) != s.risk]
     told = await tell(changed) if tell is not None else 0
     async with sessions.begin() as session:
@@ -102,6 +105,8 @@ async def train_and_score(
         await session.execute(delete(ChurnScore))
         scored = await save_scores(session, model, scores, as_of)
         await save_grouping(session, grouping, as_of)
+        # Each customer's trend, for segments (``db.segments``).
+        await save_usage_trends(session, trends, as_of)
     risks: dict[str, int] = {}
     for _, s in scores:
         risks[s.risk] = risks.get(s.risk, 0) + 1

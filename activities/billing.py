@@ -26,6 +26,7 @@ from adapters.payments.base import (
 )
 from core.clock import utcnow
 from db.engine import SessionFactory
+from db.experiments import price_book_of
 from db.invoices import upsert_invoice
 from db.models import Customer, CustomerAddon
 from db.writes import insert_ignoring_conflict
@@ -90,7 +91,8 @@ class SchedulePriceChangeInput:
 
 @dataclass(frozen=True)
 class SubscriptionCommandInput:
-    """cancel (now / at period end), reactivate, pause, resume, drop a scheduled change."""
+    """cancel (now / at period end), reactivate, pause, resume, drop a scheduled change,
+    apply a coupon to the next invoice."""
 
     customer_id: str
     subscription_id: str
@@ -98,6 +100,7 @@ class SubscriptionCommandInput:
     idempotency_key: str
     at_period_end: bool = False
     resumes_at: datetime | None = None
+    coupon: str | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,14 @@ class BillingActivities:
         self._sessions = sessions
         self._gateway = gateway
         self._clock = clock
+
+    async def _price(self, customer_id: str, plan: str, interval: BillingInterval) -> PriceRef:
+        """The plan's price in the customer's price book: a customer an experiment pinned to
+        a variant that changes amounts buys from the variant's book (the workflow's catalog
+        is that variant's, so both agree on the amount)."""
+        async with self._sessions() as session:
+            book = await price_book_of(session, customer_id)
+        return PriceRef(plan, interval, book=book)
 
     @activity.defn(name="ensure_provider_customer")
     async def ensure_provider_customer(self, request: EnsureProviderCustomerInput) -> str:
@@ -356,7 +367,7 @@ class BillingActivities:
             subscription = await self._gateway.create_subscription(
                 provider_customer_id=request.provider_customer_id,
                 customer_id=request.customer_id,
-                price=PriceRef(request.plan, request.interval),
+                price=await self._price(request.customer_id, request.plan, request.interval),
                 idempotency_key=request.idempotency_key,
                 coupon=request.coupon,
             )
@@ -368,7 +379,7 @@ class BillingActivities:
         with final_failures():
             subscription = await self._gateway.change_price(
                 request.subscription_id,
-                PriceRef(request.plan, request.interval),
+                await self._price(request.customer_id, request.plan, request.interval),
                 proration=request.proration,
                 idempotency_key=request.idempotency_key,
             )
@@ -380,7 +391,7 @@ class BillingActivities:
         with final_failures():
             subscription = await self._gateway.schedule_price_change(
                 request.subscription_id,
-                PriceRef(request.plan, request.interval),
+                await self._price(request.customer_id, request.plan, request.interval),
                 idempotency_key=request.idempotency_key,
             )
         await self._mirror(request.customer_id, subscription)
@@ -404,6 +415,10 @@ class BillingActivities:
                 subscription = await gateway.resume_subscription(sub, idempotency_key=key)
             elif request.command == "cancel_scheduled_change":
                 subscription = await gateway.cancel_scheduled_change(sub, idempotency_key=key)
+            elif request.command == "apply_coupon" and request.coupon:
+                subscription = await gateway.apply_coupon(
+                    sub, coupon=request.coupon, idempotency_key=key
+                )
             else:
                 raise ApplicationError(
                     f"unknown subscription command {request.command!r}", non_retryable=True

@@ -19,6 +19,7 @@ from api.access_log import access_log_off_the_loop
 from api.admin import routes as admin
 from api.auth import KeyRing
 from api.billing import routes as billing
+from api.campaigns import routes as campaigns
 from api.context import AppContext
 from api.customers import routes as customers
 from api.dashboard import routes as dashboard_routes
@@ -30,11 +31,13 @@ from api.errors import (
     problem_responses,
     reject_unstorable_input,
 )
+from api.experiments import routes as experiments
 from api.health import routes as health
 from api.insights import routes as insights
 from api.notifications import routes as notifications
 from api.plans import routes as plans
 from api.reports import routes as reports
+from api.retention import routes as retention
 from api.simulator import routes as simulator
 from api.simulator.delivery import SimulatorRedelivery
 from api.usage import routes as usage
@@ -139,10 +142,13 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     app.include_router(customers.router)
     app.include_router(plans.router)
     app.include_router(billing.router)
+    app.include_router(retention.router)
     app.include_router(notifications.router)
     app.include_router(webhooks.router)
     app.include_router(admin.router)
     app.include_router(insights.router)
+    app.include_router(campaigns.router)
+    app.include_router(experiments.router)
     # The usage routes keep their own module; what they answer besides is declared here.
     app.include_router(usage.router, responses=problem_responses(404, 409, 503))
     app.include_router(usage.admin_router, responses=problem_responses(404, 409, 503))

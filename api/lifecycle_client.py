@@ -17,6 +17,7 @@ from api.context import AppContext
 from api.errors import Problem
 from api.payment_errors import command_problem
 from services.customer_workflows import customer_handle
+from services.experiments import command_terms_version
 from workflows.messages import CommandResult, command_fingerprint
 
 logger = logging.getLogger("lifecycle.api")
@@ -52,7 +53,7 @@ async def run_command(
     as new, and the provider's idempotency keys derive from it. It is the update id too,
     so a retry while the first is still running waits for that one.
     """
-    command = await _complete(context, command, idempotency_key)
+    command = await _complete(context, customer_id, command, idempotency_key)
     handle = customer_handle(context.temporal, customer_id)
     try:
         result: CommandResult = await asyncio.wait_for(
@@ -96,12 +97,15 @@ def _update_id(update: Any, command: Any, idempotency_key: str | None) -> str | 
     return f"{update.__name__}:{idempotency_key}:{command_fingerprint(command)}"
 
 
-async def _complete(context: AppContext, command: Any, idempotency_key: str | None) -> Any:
-    """The caller's key, and for a plan change today's terms, into the command."""
+async def _complete(
+    context: AppContext, customer_id: str, command: Any, idempotency_key: str | None
+) -> Any:
+    """The caller's key, and for a plan change the customer's terms into the command:
+    today's, or those an experiment pinned it to (``services.experiments``)."""
     fields = {f.name for f in dataclasses.fields(command)}
     changes: dict[str, Any] = {}
     if idempotency_key is not None and "request_id" in fields:
         changes["request_id"] = idempotency_key
     if "terms_version" in fields and command.terms_version is None:
-        changes["terms_version"] = await context.engine.terms_version()
+        changes["terms_version"] = await command_terms_version(context.engine, customer_id)
     return dataclasses.replace(command, **changes) if changes else command

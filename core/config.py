@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from core.config_experiments import ExperimentSection, with_experiments
+from core.config_save_flow import SaveFlowSection
+from core.config_segments import SegmentsSection, segments_from
 from domain.catalog import METRICS, Addon, Catalog, Coupon, Plan
 from domain.durations import parse_duration
+from domain.experiments.model import Experiment
 from domain.growth.competitive import Competitor, CompetitorPlan
+from domain.growth.segments import Segment
 from domain.lifecycle import BillingInterval
 from domain.policy import (
     DunningAccess,
@@ -22,6 +27,7 @@ from domain.policy import (
     RetentionPolicy,
     TrialPolicy,
 )
+from domain.retention import SaveFlow
 
 
 class ConfigError(Exception):
@@ -216,6 +222,9 @@ class _File(_Strict):
     addons: dict[str, _Addon] = {}
     coupons: dict[str, _Coupon] = {}
     competitors: dict[str, _Competitor] = {}
+    experiments: dict[str, ExperimentSection] = {}
+    segments: SegmentsSection = {}
+    save_flow: SaveFlowSection = SaveFlowSection()
 
     @model_validator(mode="after")
     def _competitors_in_our_currency(self) -> _File:
@@ -239,6 +248,9 @@ class _File(_Strict):
         plan = self.dunning.downgrade_plan
         if plan is not None and plan not in self.plans:
             raise ValueError(f"dunning.downgrade_plan {plan!r} is not one of the plans")
+        for key, named in self.save_flow.coupons().items():
+            if named not in self.coupons:
+                raise ValueError(f"save_flow.{key} {named!r} has no [coupons.{named}] entry")
         return self
 
 
@@ -250,6 +262,10 @@ class EngineConfig:
     policy: Policy
     # Outside the catalog: competitors are no part of a customer's terms.
     competitors: tuple[Competitor, ...] = ()
+    experiments: tuple[Experiment, ...] = ()
+    segments: tuple[Segment, ...] = ()
+    # Outside the terms too: which offers a customer who asks to cancel is shown.
+    save_flow: SaveFlow = field(default_factory=SaveFlow)
 
 
 def load_config(path: Path) -> EngineConfig:
@@ -324,6 +340,7 @@ def _to_domain(parsed: _File) -> EngineConfig:
             for coupon_id, c in parsed.coupons.items()
         },
     )
+    catalog, experiments = with_experiments(catalog, parsed.experiments)
     competitors = tuple(
         Competitor(
             id=competitor_id,
@@ -349,4 +366,7 @@ def _to_domain(parsed: _File) -> EngineConfig:
         catalog=catalog,
         policy=policy,
         competitors=competitors,
+        experiments=experiments,
+        segments=segments_from(parsed.segments),
+        save_flow=parsed.save_flow.to_domain(),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from domain.lifecycle import BillingInterval
 from domain.money import round_half_up
@@ -43,12 +43,53 @@ class Coupon:
 
 
 @dataclass(frozen=True)
+class PriceBook:
+    """Plan prices sold beside the list prices (an experiment variant's): the provider has
+    them under their own lookup keys (``domain.payments.PriceRef``). Add-ons keep their
+    list prices in every book: their lookup keys have no book."""
+
+    # Self-serve plans whose monthly price differs from the list.
+    monthly_price_cents: dict[str, int] = field(default_factory=dict)
+    # The discount of annual plan prices, when it differs from the list's.
+    annual_discount_percent: int | None = None
+
+
+@dataclass(frozen=True)
 class Catalog:
     plans: dict[str, Plan]
     addons: dict[str, Addon]
     annual_discount_percent: int
     currency: str = "usd"
     coupons: dict[str, Coupon] = field(default_factory=dict)
+    # The book this catalog's plan prices come from: None for the list prices.
+    price_book: str | None = None
+    # Set in a book's catalog that changes the annual discount: plans only (add-ons keep
+    # ``annual_discount_percent``, as their provider prices do).
+    plan_annual_discount_percent: int | None = None
+    # The other books the provider sells (the list catalog knows them, so the catalog sync
+    # creates their prices and the simulator resolves them).
+    price_books: dict[str, PriceBook] = field(default_factory=dict)
+
+    def in_book(self, book: str | None) -> Catalog:
+        """This catalog at one of its books' prices; KeyError for a book it does not know."""
+        if book is None or book == self.price_book:
+            return self
+        try:
+            prices = self.price_books[book]
+        except KeyError:
+            raise KeyError(f"unknown price book {book!r}") from None
+        return replace(
+            self,
+            plans={
+                plan_id: replace(plan, monthly_price_cents=prices.monthly_price_cents[plan_id])
+                if plan_id in prices.monthly_price_cents
+                else plan
+                for plan_id, plan in self.plans.items()
+            },
+            price_book=book,
+            plan_annual_discount_percent=prices.annual_discount_percent,
+            price_books={},
+        )
 
     def plan(self, plan_id: str) -> Plan:
         try:
@@ -56,11 +97,18 @@ class Catalog:
         except KeyError:
             raise KeyError(f"unknown plan {plan_id!r}") from None
 
+    @property
+    def plan_discount_percent(self) -> int:
+        """The discount of annual plan prices in this catalog's book."""
+        if self.plan_annual_discount_percent is None:
+            return self.annual_discount_percent
+        return self.plan_annual_discount_percent
+
     def annual_price_cents(self, plan: Plan) -> int | None:
         if plan.monthly_price_cents is None:
             return None
         return round_half_up(
-            12 * plan.monthly_price_cents * (100 - self.annual_discount_percent), 100
+            12 * plan.monthly_price_cents * (100 - self.plan_discount_percent), 100
         )
 
     def annual_saving_cents(self, plan: Plan) -> int | None:

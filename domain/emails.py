@@ -26,6 +26,7 @@ class EmailTemplate(StrEnum):
     TRIAL_EXTENDED = "trial_extended"
     USAGE_WARNING = "usage_warning"
     USAGE_LIMIT_REACHED = "usage_limit_reached"
+    OFFER = "offer"
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,11 @@ _TEMPLATES: dict[EmailTemplate, tuple[str, str]] = {
         "this billing period. A small grace allowance keeps your chatbots answering; after "
         "it, new {metric_name} are blocked until the next period.{upgrade_line}",
     ),
+    EmailTemplate.OFFER: (
+        "An offer for you: {headline}",
+        "Hi {greeting},\n\nThanks for building with {product}. We have an offer for you: "
+        "{headline}.{expires_line}\n\nTake it in one click: {app_url}/billing/offers/{offer_id}",
+    ),
     EmailTemplate.SUBSCRIPTION_RESUMED: (
         "Your {product} subscription is active again",
         "Hi {greeting},\n\nYour {plan_name} subscription is active again. Welcome back.",
@@ -178,6 +184,9 @@ def display_values(data: dict[str, Any]) -> dict[str, Any]:
     metric = values.get("metric_name", "it")
     values["upgrade_line"] = (
         f"\n\nNeed more room? {suggestion} fits how you are using {metric}." if suggestion else ""
+    )
+    values["expires_line"] = (
+        f" It holds until {values['expires_on']}." if values.get("expires_on") else ""
     )
     offer = data.get("offer")
     values["offer_line"] = f"\n\nCome back now and get {offer}." if offer else ""

@@ -16,6 +16,7 @@ class NotificationKind(StrEnum):
     SUBSCRIPTION_CANCELED = "subscription_canceled"
     USAGE_WARNING = "usage_warning"
     USAGE_LIMIT_REACHED = "usage_limit_reached"
+    OFFER = "offer"
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,12 @@ _TEMPLATES: dict[NotificationKind, tuple[str, str, str | None, str | None]] = {
         "Upgrade",
         "/billing/plans",
     ),
+    NotificationKind.OFFER: (
+        "An offer for you",
+        "{headline}.{expires_line}",
+        "Take the offer",
+        "/billing/offers/{offer_id}",
+    ),
 }
 
 
@@ -86,6 +93,9 @@ def render_notification(kind: NotificationKind, data: dict[str, Any]) -> Rendere
     )
     suggestion = data.get("upgrade_plan_name")
     values["upgrade_line"] = f" {suggestion} gives you more room." if suggestion else ""
+    values["expires_line"] = (
+        f" It holds until {values['expires_on']}." if values.get("expires_on") else ""
+    )
     return RenderedNotification(
         title=title.format_map(values),
         body=body.format_map(values),

@@ -15,24 +15,35 @@ PLAN_PRICE_PREFIX = "plan_"
 ADDON_PRICE_PREFIX = "addon_"
 
 
+# Separates a plan price's lookup key from its price book; no plan id or interval has it.
+PRICE_BOOK_SEPARATOR = "@"
+
+
 @dataclass(frozen=True)
 class PriceRef:
-    """A catalog plan price, found in Stripe by its lookup key ``plan_<plan>_<interval>``."""
+    """A catalog plan price, found in Stripe by its lookup key: ``plan_<plan>_<interval>``
+    in the list prices, ``plan_<plan>_<interval>@<book>`` in another price book (an
+    experiment variant's, ``<experiment>.<variant>``)."""
 
     plan: str
     interval: BillingInterval
+    book: str | None = None
 
     @property
     def lookup_key(self) -> str:
-        return f"{PLAN_PRICE_PREFIX}{self.plan}_{self.interval.value}"
+        key = f"{PLAN_PRICE_PREFIX}{self.plan}_{self.interval.value}"
+        return key if self.book is None else f"{key}{PRICE_BOOK_SEPARATOR}{self.book}"
 
     @classmethod
     def from_lookup_key(cls, key: str | None) -> PriceRef | None:
         if not key or not key.startswith(PLAN_PRICE_PREFIX):
             return None
-        plan, _, interval = key[len(PLAN_PRICE_PREFIX) :].rpartition("_")
+        price, separator, book = key.partition(PRICE_BOOK_SEPARATOR)
+        if separator and not book:
+            return None
+        plan, _, interval = price[len(PLAN_PRICE_PREFIX) :].rpartition("_")
         try:
-            return cls(plan=plan, interval=BillingInterval(interval))
+            return cls(plan=plan, interval=BillingInterval(interval), book=book or None)
         except ValueError:
             return None
 

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from lifecycle.commands import analytics, audit, demo, keys, report, serve, stripe
+from lifecycle.commands import (
+    analytics,
+    audit,
+    campaigns,
+    demo,
+    experiments,
+    keys,
+    report,
+    report_save_flow,
+    serve,
+    stripe,
+)
 
 app = typer.Typer(
     help="Subscription lifecycle engine.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -15,6 +26,10 @@ app.add_typer(serve.temporal_app, name="temporal")
 app.add_typer(stripe.stripe_app, name="stripe")
 app.add_typer(keys.keys_app, name="keys")
 app.add_typer(audit.audit_app, name="audit")
+report.report_app.command("save-flow")(report_save_flow.report_save_flow)
 app.add_typer(report.report_app, name="report")
 app.add_typer(demo.demo_app, name="demo")
 app.add_typer(analytics.analytics_app, name="analytics")
+app.add_typer(experiments.experiments_app, name="experiments")
+app.add_typer(campaigns.segments_app, name="segments")
+app.add_typer(campaigns.campaigns_app, name="campaigns")

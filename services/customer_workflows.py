@@ -3,7 +3,11 @@ reach it afterwards. Used by the API and the demo seeder alike."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
@@ -13,13 +17,18 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from services.context import EngineContext
 from services.errors import WorkflowServiceUnavailable
 from workflows import search_attributes as sa
 from workflows.customer import GENERATION, CustomerWorkflow
 from workflows.messages import CustomerWorkflowInput, workflow_id_for
+
+logger = logging.getLogger("lifecycle.customers")
+
+# Signals in flight at once: a campaign or the first churn run reaches thousands.
+_SIGNAL_CONCURRENCY = 50
 
 
 async def start_customer_workflow(
@@ -61,3 +70,30 @@ async def start_customer_workflow(
 
 def customer_handle(temporal: Client, customer_id: str) -> WorkflowHandle:
     return temporal.get_workflow_handle_for(CustomerWorkflow.run, workflow_id_for(customer_id))
+
+
+async def signal_customers(
+    temporal: Client, signal: str, messages: Sequence[tuple[str, Any]]
+) -> list[str]:
+    """Send each (customer, message) as ``signal``; answers the customers whose workflow
+    heard it. A closed workflow (an erased or long-gone customer) is skipped; anything else
+    raises, and the caller repeats the whole batch (every signal sent this way is idempotent
+    in the workflow)."""
+    reached: list[str] = []
+    for start in range(0, len(messages), _SIGNAL_CONCURRENCY):
+        chunk = messages[start : start + _SIGNAL_CONCURRENCY]
+        results = await asyncio.gather(
+            *(
+                temporal.get_workflow_handle(workflow_id_for(cid)).signal(signal, message)
+                for cid, message in chunk
+            ),
+            return_exceptions=True,
+        )
+        for (cid, _), result in zip(chunk, results, strict=True):
+            if isinstance(result, RPCError) and result.status is RPCStatusCode.NOT_FOUND:
+                logger.info("customer %s has no running workflow; %s not sent", cid, signal)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                reached.append(cid)
+    return reached

@@ -12,6 +12,7 @@ from temporalio.worker import Worker, WorkflowRunner
 
 from activities.analytics import AnalyticsActivities
 from activities.billing import BillingActivities
+from activities.campaigns import CampaignActivities
 from activities.customers import CustomerActivities
 from activities.database_errors import NonRetryableDataErrors
 from activities.emails import EmailActivities
@@ -24,12 +25,15 @@ from core.config import load_config
 from core.settings import Settings
 from core.temporal import connect, warm_type_adapters
 from db.engine import SessionFactory, create_engine, session_factory
+from domain.retention import SaveFlow
+from services.campaigns import offer_sender
 from services.churn_signals import risk_teller
 from services.email_dispatch import EmailDispatcher
 from services.usage_notices import UsageNotices
 from services.wiring import email_sender, payment_gateway
 from workers.tuning import PRODUCTION_RUNNER, WorkerTuning, tuning_from
 from workflows.analytics import ChurnModelWorkflow
+from workflows.campaign import CampaignWorkflow
 from workflows.customer import CustomerWorkflow
 from workflows.retention import RetentionWorkflow
 
@@ -48,6 +52,7 @@ def build_worker(
     load_terms: Callable[[], Awaitable[Terms]],
     tuning: WorkerTuning | None = None,
     workflow_runner: WorkflowRunner = PRODUCTION_RUNNER,
+    save_flow: SaveFlow | None = None,
 ) -> Worker:
     customers = CustomerActivities(sessions)
     emails = EmailActivities(sessions, sender, product_name=product_name, app_url=app_url)
@@ -55,14 +60,15 @@ def build_worker(
     privacy = PrivacyActivities(sessions)
     notifications = NotificationActivities(sessions, app_url=app_url)
     policy = PolicyActivities(load_terms, sessions)
-    analytics = AnalyticsActivities(load_terms, sessions, tell=risk_teller(client))
+    analytics = AnalyticsActivities(load_terms, sessions, tell=risk_teller(client, save_flow))
+    campaigns = CampaignActivities(sessions, send=offer_sender(client))
     tuning = tuning or WorkerTuning()
     # What workflows decode from the policy activities (see ``warm_type_adapters``).
     warm_type_adapters(Terms)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[CustomerWorkflow, RetentionWorkflow, ChurnModelWorkflow],
+        workflows=[CustomerWorkflow, RetentionWorkflow, ChurnModelWorkflow, CampaignWorkflow],
         activities=[
             customers.apply_transition,
             emails.send_email,
@@ -84,6 +90,9 @@ def build_worker(
             policy.current_terms,
             policy.terms,
             analytics.train_churn_model,
+            campaigns.choose_audience,
+            campaigns.send_batch,
+            campaigns.finish,
         ],
         workflow_runner=workflow_runner,
         # A value the database refuses is refused on every retry: fail the activity at once.
@@ -126,6 +135,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         app_url=config.app_url,
         load_terms=terms_loader(settings),
         tuning=tuning_from(settings),
+        save_flow=config.save_flow,
     )
     stop = stop or asyncio.Event()
     notices = UsageNotices(sessions, config.catalog, client)

@@ -78,6 +78,22 @@ class RequestRecord:
 
 
 @dataclass
+class OfferRecord:
+    """An offer made to the customer (``MakeOffer``) or taken in the save flow, kept so a
+    repeated offer changes nothing and each is taken once."""
+
+    id: str
+    kind: str
+    source: str
+    at: datetime
+    coupon: str | None = None
+    expires_at: datetime | None = None
+    # False when it did not fit the customer (nothing was sent).
+    sent: bool = True
+    accepted_at: datetime | None = None
+
+
+@dataclass
 class CustomerState:
     """Everything the workflow knows; carried across continue-as-new. What can be derived
     is not kept, nor what nothing reads (the trial starts at sign-up; when a customer was
@@ -131,6 +147,10 @@ class CustomerState:
     ledger_seq: int = 0
     # Numbers commands, from which provider idempotency keys are derived.
     command_seq: int = 0
+    # Offers made and save-flow offers taken (bounded, newest last).
+    offers: list[OfferRecord] = field(default_factory=list)
+    # A coupon offer taken before subscribing: applied when the customer converts.
+    conversion_coupon: str | None = None
 
 
 @dataclass(frozen=True)
@@ -256,6 +276,39 @@ class PurchaseAddon:
     request_id: str | None = None
 
 
+@dataclass(frozen=True)
+class RequestCancellation:
+    """The customer asked to cancel: the exit reason and the offers the API showed, for the
+    ledger. Cancels nothing (``CancelSubscription`` does, if the customer goes on)."""
+
+    reason: str
+    # The offer kinds shown (``domain.retention.OfferKind`` values), best first.
+    offers: tuple[str, ...]
+    actor: str
+    # The caller's idempotency key: a retry (even after continue-as-new) answers with the
+    # first outcome, and provider idempotency keys derive from it.
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AcceptOffer:
+    """Take an offer in one call: from the save flow (decided by the API from today's
+    config) or one sent earlier (``offer_id`` of a ``MakeOffer``). Withdraws a cancellation
+    scheduled for the period end."""
+
+    kind: str
+    actor: str
+    reason: str | None = None
+    offer_id: str | None = None
+    coupon: str | None = None
+    plan: str | None = None
+    interval: BillingInterval | None = None
+    days: int | None = None
+    # The caller's idempotency key: a retry (even after continue-as-new) answers with the
+    # first outcome, and provider idempotency keys derive from it.
+    request_id: str | None = None
+
+
 # -- signals ----------------------------------------------------------------------------
 
 
@@ -279,6 +332,27 @@ class UsageThresholdCrossed:
     upgrade_plan: str | None = None
     upgrade_addon: str | None = None
     upgrade_price_difference_cents: int | None = None
+
+
+@dataclass(frozen=True)
+class MakeOffer:
+    """An offer sent through the customer's workflow (a campaign, churn prevention): an
+    email, an in-app notice and an ``offer_sent`` ledger row, once per ``offer_id``; a
+    customer it does not fit gets an ``offer_not_sent`` row instead. Taken with
+    ``AcceptOffer(kind="coupon", offer_id=...)``."""
+
+    # Stable across retries: ``campaign:<id>``, ``churn:<scoring day>``.
+    offer_id: str
+    # "campaign" or "churn_prevention".
+    source: str
+    # The offer in a sentence, as the email and the notice show it.
+    headline: str
+    # A ``[coupons]`` id: the next invoice's discount (or the conversion's, in a trial).
+    coupon: str
+    expires_at: datetime | None = None
+    # Not sent if an offer from the same source was sent within this many days.
+    quiet_days: int = 0
+    actor: str = "system"
 
 
 # -- query ------------------------------------------------------------------------------

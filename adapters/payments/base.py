@@ -170,6 +170,13 @@ class PaymentGateway(Protocol):
         self, subscription_id: str, *, idempotency_key: str
     ) -> SubscriptionInfo: ...
 
+    async def apply_coupon(
+        self, subscription_id: str, *, coupon: str, idempotency_key: str
+    ) -> SubscriptionInfo:
+        """A discount on the subscription's next invoice (a coupon of duration ``once``);
+        it replaces any discount the subscription had."""
+        ...
+
     async def get_subscription(self, subscription_id: str) -> SubscriptionInfo:
         """The subscription now, with its latest invoice and any scheduled price change."""
         ...

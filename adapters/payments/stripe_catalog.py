@@ -53,11 +53,14 @@ class WantedPrice:
     currency: str
     # None: a one-time price.
     interval: Literal["month", "year"] | None
+    # The price book of an experiment variant's plan price; None for the list prices.
+    book: str | None = None
 
 
 def wanted(catalog: Catalog) -> tuple[list[WantedProduct], list[WantedPrice]]:
-    """What Stripe should hold for ``catalog``: self-serve plans and recurring or feature
-    add-ons monthly and annually (add-ons follow the plan's interval), one-off add-ons as
+    """What Stripe should hold for ``catalog``: self-serve plans (in the list prices and in
+    every experiment variant's book) and recurring or feature add-ons monthly and annually
+    (add-ons follow the plan's interval), one-off add-ons as
     one-time prices."""
     products: list[WantedProduct] = []
     prices: list[WantedPrice] = []
@@ -66,19 +69,23 @@ def wanted(catalog: Catalog) -> tuple[list[WantedProduct], list[WantedPrice]]:
             continue
         product = WantedProduct(f"{PLAN_PRODUCT_PREFIX}{plan.id}", plan.name, "plan", plan.id)
         products.append(product)
-        for interval in BillingInterval:
-            amount = catalog.price_cents(plan, interval)
-            if amount is None:
-                continue
-            prices.append(
-                WantedPrice(
-                    lookup_key=PriceRef(plan.id, interval).lookup_key,
-                    product=product.id,
-                    unit_amount=amount,
-                    currency=catalog.currency,
-                    interval=_stripe_interval(interval),
+        # The list prices, then each experiment variant's book (a product's other prices).
+        for book in (None, *sorted(catalog.price_books)):
+            booked = catalog.in_book(book)
+            for interval in BillingInterval:
+                amount = booked.price_cents(booked.plan(plan.id), interval)
+                if amount is None:
+                    continue
+                prices.append(
+                    WantedPrice(
+                        lookup_key=PriceRef(plan.id, interval, book=book).lookup_key,
+                        product=product.id,
+                        unit_amount=amount,
+                        currency=catalog.currency,
+                        interval=_stripe_interval(interval),
+                        book=book,
+                    )
                 )
-            )
     for addon in catalog.addons.values():
         product = WantedProduct(f"{ADDON_PRODUCT_PREFIX}{addon.id}", addon.name, "addon", addon.id)
         products.append(product)
@@ -240,7 +247,7 @@ async def sync_catalog(client: StripeClient, catalog: Catalog) -> CatalogSyncRep
         else:
             unchanged.append(label)
 
-    # The portal offers every interval of every self-serve plan.
+    # The portal offers every interval of every self-serve plan at its list price.
     portal_products = [
         PortalProduct(
             product.id,
@@ -248,7 +255,9 @@ async def sync_catalog(client: StripeClient, catalog: Catalog) -> CatalogSyncRep
                 dict.fromkeys(
                     price_ids[want.lookup_key]
                     for want in prices
-                    if want.product == product.id and want.interval is not None
+                    if want.product == product.id
+                    and want.interval is not None
+                    and want.book is None
                 )
             ),
         )

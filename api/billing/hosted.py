@@ -20,6 +20,7 @@ from domain.changes import SUBSCRIBABLE
 from domain.lifecycle import BillingInterval
 from domain.payments import PriceRef
 from domain.provider_keys import checkout_key, provider_customer_key
+from services.experiments import customer_price_book
 
 
 async def _provider_customer(context: AppContext, customer: Customer) -> str:
@@ -79,7 +80,9 @@ async def create_checkout_session(
         url = await context.payments.create_checkout_session(
             provider_customer_id=provider_id,
             customer_id=customer.id,
-            price=PriceRef(plan, interval),
+            price=PriceRef(
+                plan, interval, book=await customer_price_book(context.sessions, customer.id)
+            ),
             success_url=_with_query(return_url, "success"),
             cancel_url=_with_query(return_url, "canceled"),
             idempotency_key=checkout_key(

@@ -40,6 +40,7 @@ from db.models import Customer, CustomerAddon, Invoice
 from domain.changes import SUBSCRIBABLE
 from domain.lifecycle import BillingInterval, Status
 from domain.payments import PriceRef
+from services.experiments import customer_terms
 from workflows.customer import CustomerWorkflow
 from workflows.messages import (
     CancelSubscription,
@@ -285,7 +286,8 @@ async def preview_change(
     """What the change would charge now and on the next invoice; nothing is charged."""
     customer = await customer_or_404(context, customer_id)
     require_plan(context, plan)
-    catalog = context.config.catalog
+    # The customer's own prices: an experiment may have pinned it to a variant's.
+    catalog = (await customer_terms(context.config, context.sessions, customer_id)).catalog
     subscription_id = (
         customer.provider_subscription_id if customer.status not in SUBSCRIBABLE else None
     )
@@ -313,7 +315,7 @@ async def preview_change(
         preview = await context.payments.preview_change(
             provider_customer_id=customer.provider_customer_id,
             subscription_id=subscription_id,
-            price=PriceRef(plan, interval),
+            price=PriceRef(plan, interval, book=catalog.price_book),
             proration="always_invoice",
         )
     except PaymentError as exc:
@@ -358,7 +360,7 @@ async def list_invoices(context: AppContext, customer_id: str, limit: int) -> li
 async def billing_page(context: AppContext, customer_id: str) -> BillingView:
     """Everything a billing page needs in one call."""
     customer = await customer_or_404(context, customer_id)
-    catalog = context.config.catalog
+    catalog = (await customer_terms(context.config, context.sessions, customer_id)).catalog
     now = datetime.now(UTC)
     trial_days_left = None
     if customer.status == Status.TRIALING and customer.trial_ends_at is not None:

@@ -15,8 +15,8 @@ from api.lifecycle_client import temporal_unavailable
 from db.customers import new_trial_customer
 from db.models import Customer
 from db.queries import customer_by_external_id
-from services.customer_workflows import start_customer_workflow
 from services.errors import WorkflowServiceUnavailable
+from services.experiments import start_signed_up_workflow
 
 
 def customer_view(customer: Customer) -> CustomerView:
@@ -53,8 +53,11 @@ async def sign_up(context: AppContext, body: CustomerCreate) -> tuple[CustomerVi
     # request repairs a sign-up whose workflow start failed.
     assert customer.trial_started_at is not None
     try:
-        await start_customer_workflow(
-            context.engine, customer_id=customer.id, signed_up_at=customer.trial_started_at
+        await start_signed_up_workflow(
+            context.engine,
+            customer_id=customer.id,
+            subject=customer.external_id,
+            signed_up_at=customer.trial_started_at,
         )
     except WorkflowServiceUnavailable as exc:
         raise temporal_unavailable(exc) from exc

@@ -13,13 +13,17 @@ from api.auth import Scope, principal_of_key
 from api.context import AppContext, get_context
 from api.dashboard import session as sessions
 from api.dashboard.analytics import churn_section, usage_groups_section
+from api.dashboard.campaigns import campaigns_section
 from api.dashboard.charts import churn_chart, funnel_chart, mrr_chart
+from api.dashboard.experiments import experiments_section
 from api.dashboard.forecast import forecast_section
 from api.dashboard.page import layout, login_form, metrics_page
+from api.dashboard.save_flow import save_flow_section
 from api.errors import Problem
 from api.insights.service import churn_model_or_none
 from api.insights.service import groups as usage_groups_view
 from api.reports.forecast import build_forecast, forecast_view
+from api.reports.save_flow import build_save_flow_report, save_flow_view
 from api.reports.service import build_report, competitive_view, metrics_view, render_csv
 from db.ledger import latest_entry_time
 from domain.lifecycle import BillingInterval
@@ -124,7 +128,14 @@ async def dashboard(request: Request, context: AppContext = Depends(get_context)
         signed_in_as=current.key_id,
         competitive=competitive_view(context.config, usage={}, interval=BillingInterval.MONTH),
         churn=churn_section(await churn_model_or_none(context))
-        + usage_groups_section(await usage_groups_view(context)),
+        + usage_groups_section(await usage_groups_view(context))
+        + await campaigns_section(context, datetime.now(UTC))
+        + await experiments_section(context, datetime.now(UTC))
+        + save_flow_section(
+            save_flow_view(
+                await build_save_flow_report(context, start=report.start, end=report.end)
+            )
+        ),
         forecast=forecast_section(forecast_view(forecast, currency=currency)),
     )
     response = HTMLResponse(layout("Dashboard", body))

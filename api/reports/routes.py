@@ -20,9 +20,11 @@ from api.context import AppContext, get_context
 from api.errors import problem_response
 from api.reports import service
 from api.reports.forecast import build_forecast, forecast_view
+from api.reports.save_flow import SaveFlowView, build_save_flow_report, save_flow_view
 from api.reports.schemas import CompetitiveView, ForecastView, MetricsView
 from domain.growth.competitive import MAX_USAGE
 from domain.growth.forecast import MAX_MONTHS
+from domain.growth.save_flow import __doc__ as save_flow_doc
 from domain.lifecycle import BillingInterval
 from domain.reporting.csv_export import CSV_COLUMNS
 from domain.reporting.periods import Granularity
@@ -268,3 +270,18 @@ async def forecast(
 ) -> ForecastView:
     result = await build_forecast(context, months=months, as_of=as_of)
     return forecast_view(result, currency=context.config.catalog.currency)
+
+
+@router.get(
+    "/reports/save-flow",
+    response_model=SaveFlowView,
+    summary="Churn prevention: the save flow by exit reason, offers taken, offers sent",
+    description=save_flow_doc,
+)
+async def save_flow(
+    start: FromParam = None,
+    end: ToParam = None,
+    context: AppContext = Depends(get_context),
+) -> SaveFlowView:
+    """Same range parameters as `GET /v1/admin/metrics`."""
+    return save_flow_view(await build_save_flow_report(context, start=start, end=end))

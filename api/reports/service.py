@@ -88,7 +88,7 @@ def _bounded(name: str, value: datetime) -> datetime:
     return moment
 
 
-def _range(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+def report_range(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
     end = _bounded("to", end) if end is not None else datetime.now(UTC)
     start = _bounded("from", start) if start is not None else add_months(end, -12)
     if start < EARLIEST:
@@ -109,7 +109,7 @@ async def build_report(
     interval: BillingInterval | None,
     granularity: Granularity,
 ) -> Report:
-    start, end = _range(start, end)
+    start, end = report_range(start, end)
     if plan is not None and plan not in context.config.catalog.plans:
         known = ", ".join(sorted(context.config.catalog.plans))
         raise _problem("plan", f"unknown plan {plan!r} (plans: {known})")

@@ -18,9 +18,11 @@ from devtools.demo.personas import Act, CustomerPlan, Recovery, Step
 from devtools.demo.world import World
 from domain.lifecycle import BillingInterval, Status
 from domain.proration import next_period_end
+from domain.retention import CustomerPosition, ExitReason, offers_for
 from services.customer_workflows import customer_handle, start_customer_workflow
 from workflows.customer import CustomerWorkflow
 from workflows.messages import (
+    AcceptOffer,
     CancelSubscription,
     ChangeSubscription,
     CommandResult,
@@ -29,6 +31,7 @@ from workflows.messages import (
     PauseSubscription,
     PurchaseAddon,
     ReactivateSubscription,
+    RequestCancellation,
     ResumeSubscription,
     UpdatePaymentMethod,
 )
@@ -183,6 +186,8 @@ class Acts:
             customer.cursor = day
         elif act is Act.PAUSE:
             await self.pause(customer, step, snapshot, day)
+        elif act is Act.SAVE_FLOW:
+            await self.save_flow(customer, step, snapshot, day)
         elif act is Act.CANCEL:
             result = await self.command(
                 customer,
@@ -223,6 +228,51 @@ class Acts:
         )
         customer.cursor = self.days.today
         return True
+
+    async def save_flow(
+        self,
+        customer: SeededCustomer,
+        step: Step,
+        snapshot: CommandResult | CustomerSnapshot,
+        day: int,
+    ) -> None:
+        """As the app does: the offers for the reason (``POST .../cancellation-request``),
+        then one taken (``.../offers/accept``) or a cancellation at the period end."""
+        assert step.reason is not None
+        state, config = snapshot.state, self.engine.config
+        reason = ExitReason(step.reason)
+        position = CustomerPosition(status=state.status, plan=state.plan, interval=state.interval)
+        offers = offers_for(position, reason, config.catalog, config.save_flow)
+        await self.command(
+            customer,
+            CustomerWorkflow.request_cancellation,
+            RequestCancellation(
+                reason=reason.value, offers=tuple(o.kind.value for o in offers), actor=ACTOR
+            ),
+        )
+        taken = next((o for o in offers if o.kind.value == step.take), None)
+        if taken is None:
+            result = await self.command(
+                customer, CustomerWorkflow.cancel, CancelSubscription(actor=ACTOR)
+            )
+            end = result.state.current_period_end
+            customer.cursor = self.day_of(end) + 1 if end is not None else day
+            return
+        result = await self.command(
+            customer,
+            CustomerWorkflow.accept_offer,
+            AcceptOffer(
+                kind=taken.kind.value,
+                actor=ACTOR,
+                reason=reason.value,
+                coupon=taken.coupon,
+                plan=taken.plan,
+                interval=taken.interval,
+                days=taken.days,
+            ),
+        )
+        change = result.state.scheduled_change
+        customer.cursor = self.day_of(change.effective_at) + 1 if change else day
 
     async def reactivate(self, customer: SeededCustomer, day: int) -> bool:
         """Withdraw a cancellation before the period ends (on the last day before, at the

@@ -36,6 +36,9 @@ class Act(StrEnum):
     # ``recovery`` happens or dunning is exhausted (the customer is canceled).
     FAIL_RENEWAL = "fail_renewal"
     EXTEND_TRIAL = "extend_trial"
+    # Ask to cancel (``reason``), hear the save flow's offers, then take ``take`` (an offer
+    # kind) or, when it is None or not offered, cancel at the period end.
+    SAVE_FLOW = "save_flow"
 
 
 class Recovery(StrEnum):
@@ -63,6 +66,9 @@ class Step:
     declined_first: bool = False
     # EXTEND_TRIAL: days added.
     days: int = 0
+    # SAVE_FLOW: the exit reason given, and the offer taken.
+    reason: str | None = None
+    take: str | None = None
 
     def describe(self) -> str:
         parts = [self.act.value]
@@ -74,6 +80,8 @@ class Step:
             parts.append("at_period_end" if self.at_period_end else "now")
         if self.recovery:
             parts.append(self.recovery.value)
+        if self.act is Act.SAVE_FLOW:
+            parts.append(f"{self.reason} -> {self.take or 'cancel'}")
         return " ".join(parts)
 
 
@@ -260,6 +268,20 @@ def showcase(shape: TrialShape) -> tuple[Persona, ...]:
             (_convert(late_winback), Step(Act.CANCEL, 4, at_period_end=True), _convert(8, "pro")),
         ),
         (
+            "showcase:save_flow_discount",
+            (
+                _convert(during(3), "pro"),
+                Step(Act.SAVE_FLOW, 20, reason="too_expensive", take="coupon"),
+            ),
+        ),
+        (
+            "showcase:save_flow_declined",
+            (
+                _convert(during(5)),
+                Step(Act.SAVE_FLOW, 25, reason="switching_to_competitor"),
+            ),
+        ),
+        (
             "showcase:to_annual_manual_resume",
             (
                 _convert(during(7)),
@@ -389,6 +411,8 @@ def _paid_life(rng: random.Random, conversion: Step) -> tuple[list[Step], str]:
         ("canceled_now", 8.0),
         ("canceled_at_period_end", 14.0),
         ("reactivated", 6.0),
+        ("saved_by_offer", 6.0),
+        ("save_flow_declined", 4.0),
     ]
     if interval is MONTH:
         endings.append(("involuntary_churn", 12.0))
@@ -402,7 +426,19 @@ def _paid_life(rng: random.Random, conversion: Step) -> tuple[list[Step], str]:
         steps += [Step(Act.CANCEL, after, at_period_end=True), Step(Act.REACTIVATE, 2)]
     elif ending == "involuntary_churn":
         steps.append(Step(Act.FAIL_RENEWAL, after))
-    if ending in ("canceled_now", "canceled_at_period_end") and rng.random() < 0.25:
+    elif ending == "saved_by_offer":
+        # A downgrade fits Pro customers who find it dear; anyone may take the discount.
+        if plan == "pro" and rng.random() < 0.5:
+            steps.append(Step(Act.SAVE_FLOW, after, reason="too_expensive", take="downgrade"))
+        else:
+            reason = rng.choice(("too_expensive", "not_using", "missing_features"))
+            steps.append(Step(Act.SAVE_FLOW, after, reason=reason, take="coupon"))
+    elif ending == "save_flow_declined":
+        reason = rng.choice(("switching_to_competitor", "missing_features", "other"))
+        steps.append(Step(Act.SAVE_FLOW, after, reason=reason))
+    if ending in ("canceled_now", "canceled_at_period_end", "save_flow_declined") and (
+        rng.random() < 0.25
+    ):
         ending += "+restarted"
         steps.append(_paid_conversion(rng, rng.randint(15, 60)))
     return steps, ending

@@ -188,6 +188,7 @@ async def seed(
                 app_url=config.app_url,
                 load_terms=terms_loader(settings),
                 tuning=WorkerTuning(max_concurrent_activities=concurrency),
+                save_flow=config.save_flow,
             )
             plans = plan_customers(customers, total_days, seed, TrialShape.of(config.policy.trial))
             say(

@@ -38,7 +38,7 @@ def train(
             tell = None
             try:
                 client = await connect(settings.temporal_target, settings.temporal_namespace)
-                tell = risk_teller(client)
+                tell = risk_teller(client, settings.engine_config.save_flow)
             except RuntimeError as exc:
                 typer.echo(f"Temporal unreachable ({exc}): ChurnRisk attributes not updated")
             return await train_and_score(

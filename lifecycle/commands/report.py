@@ -23,7 +23,7 @@ report_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
 
 
 def _money(cents: int | None, currency: str, *, sign: bool = False) -> str:
@@ -36,7 +36,7 @@ def _money(cents: int | None, currency: str, *, sign: bool = False) -> str:
     return f"{prefix}{amount} {currency.upper()}"
 
 
-def _percent(rate: Any) -> str:
+def percent(rate: Any) -> str:
     return "n/a" if rate is None else f"{rate * 100:.2f}%"
 
 
@@ -46,14 +46,14 @@ def report_mrr(
         datetime | None,
         typer.Option(
             "--from",
-            formats=_DATE_FORMATS,
+            formats=DATE_FORMATS,
             help="Range start, inclusive (UTC). Default: --to - 12 months.",
         ),
     ] = None,
     end: Annotated[
         datetime | None,
         typer.Option(
-            "--to", formats=_DATE_FORMATS, help="Range end, exclusive (UTC). Default: now."
+            "--to", formats=DATE_FORMATS, help="Range end, exclusive (UTC). Default: now."
         ),
     ] = None,
     plan: Annotated[
@@ -152,17 +152,17 @@ def report_mrr(
     )
     days = funnel.median_days_to_convert
     out(
-        f"  conversion {_percent(funnel.conversion_rate)}   median days to convert "
+        f"  conversion {percent(funnel.conversion_rate)}   median days to convert "
         f"{'n/a' if days is None else days}"
     )
     out("")
     out("Churn (monthly)")
     out(
-        f"  logo {_percent(churn.logo_churn_rate)}   revenue "
-        f"{_percent(churn.revenue_churn_rate)}   voluntary {churn.voluntary_churned_customers} "
+        f"  logo {percent(churn.logo_churn_rate)}   revenue "
+        f"{percent(churn.revenue_churn_rate)}   voluntary {churn.voluntary_churned_customers} "
         f"({money(churn.voluntary_churned_mrr_cents)})   involuntary "
         f"{churn.involuntary_churned_customers} ({money(churn.involuntary_churned_mrr_cents)})"
-        f"   dunning recovery {_percent(churn.dunning_recovery_rate)}"
+        f"   dunning recovery {percent(churn.dunning_recovery_rate)}"
     )
     out("")
     header = ["month", "MRR", *(t.value for t in MOVEMENT_TYPES), "logo churn", "rev churn"]
@@ -173,8 +173,8 @@ def report_mrr(
             point.month,
             money(point.mrr_cents),
             *(money(point.movements[t], sign=True) for t in MOVEMENT_TYPES),
-            _percent(month.logo_churn_rate),
-            _percent(month.revenue_churn_rate),
+            percent(month.logo_churn_rate),
+            percent(month.revenue_churn_rate),
         ]
         out("  " + " ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
 
@@ -301,7 +301,7 @@ def _competitive_lines(view: CompetitiveView) -> list[str]:
                     "n/a"
                     if difference is None
                     else f"{money(difference.difference_cents, sign=True)} "
-                    f"({_signed_percent(difference.difference_rate)})"
+                    f"({_signedpercent(difference.difference_rate)})"
                 )
             addons = ", ".join(f"{a.quantity} x {a.name}" for a in cost.addons)
             lines.append(
@@ -313,7 +313,7 @@ def _competitive_lines(view: CompetitiveView) -> list[str]:
     return lines
 
 
-def _signed_percent(rate: float | None) -> str:
+def _signedpercent(rate: float | None) -> str:
     if rate is None:
         return "n/a"
     return f"{'+' if rate > 0 else ''}{rate * 100:.1f}%"
@@ -326,7 +326,7 @@ def report_forecast(
         datetime | None,
         typer.Option(
             "--as-of",
-            formats=_DATE_FORMATS,
+            formats=DATE_FORMATS,
             help="Forecast from this moment (UTC), from the history before it. Default: now.",
         ),
     ] = None,
@@ -401,20 +401,20 @@ def _forecast_lines(view: ForecastView) -> list[str]:
     rates = view.rates
     if rates is not None:
         retention = "   ".join(
-            f"{r.tenure} {_percent(r.rate)} ({r.customer_months} customer-months)"
+            f"{r.tenure} {percent(r.rate)} ({r.customer_months} customer-months)"
             for r in rates.retention
         )
-        lags = ", ".join(_percent(rate) for rate in rates.conversion_by_lag)
+        lags = ", ".join(percent(rate) for rate in rates.conversion_by_lag)
         lines += [
             "",
             f"Fitted rates (per month, {rates.fit_months} months)",
             f"  MRR retention   {retention}",
-            f"  returning {_percent(rates.returning_rate)} of paying MRR   trials converting "
+            f"  returning {percent(rates.returning_rate)} of paying MRR   trials converting "
             f"0/1/2/3 months after the start: {lags}",
             f"  trials {rates.trial_starts_per_month:g} a month   new MRR per conversion "
             f"{money(rates.mrr_per_conversion_cents)}   direct new MRR "
             f"{money(rates.direct_new_mrr_cents)} a month   annual share "
-            f"{_percent(rates.annual_share)}   invoiced / scheduled {rates.cash_ratio:.2f}",
+            f"{percent(rates.annual_share)}   invoiced / scheduled {rates.cash_ratio:.2f}",
         ]
     backtest = view.backtest
     lines += ["", "Backtest", f"  {backtest.note}"]
@@ -425,13 +425,13 @@ def _forecast_lines(view: ForecastView) -> list[str]:
         )
         for h in backtest.horizons:
             lines.append(
-                f"  {h.horizon:>8}{h.forecasts:>11}{_percent(h.mrr_mape):>11}"
-                f"{_percent(h.cash_mape):>11}{_percent(h.mrr_coverage):>17}"
-                f"{_percent(h.cash_coverage):>18}"
+                f"  {h.horizon:>8}{h.forecasts:>11}{percent(h.mrr_mape):>11}"
+                f"{percent(h.cash_mape):>11}{percent(h.mrr_coverage):>17}"
+                f"{percent(h.cash_coverage):>18}"
             )
         lines.append(
-            f"  interval coverage over all horizons: MRR {_percent(backtest.mrr_coverage)}, "
-            f"cash {_percent(backtest.cash_coverage)} (nominal {coverage})"
+            f"  interval coverage over all horizons: MRR {percent(backtest.mrr_coverage)}, "
+            f"cash {percent(backtest.cash_coverage)} (nominal {coverage})"
         )
     lines += ["", f"History (cash: {view.cash_source})"]
     lines.append(

@@ -448,6 +448,25 @@ async def test_plan_changes_add_ons_packs_and_cancellation(
     await log_conforms(sim, provider_id)
 
 
+async def test_a_coupon_applied_later_discounts_the_next_renewal_only(
+    sim: SimulatedGateway, checked: Checked
+) -> None:
+    _, provider_id, sub_id = await subscribed(sim)
+    sub = await sim.apply_coupon(sub_id, coupon="SAVE30", idempotency_key=f"c:{sub_id}")
+    assert sub.status == "active"
+    raw = (await sim.events(provider_id))[-1]["data"]["object"]
+    assert raw["discounts"] == ["di_sim_SAVE30"]
+    renewal = await sim.advance_to_period_end(provider_id)
+    paid = next(e["data"]["object"] for e in renewal if e["type"] == "invoice.paid")
+    assert paid["discounts"] == ["di_sim_SAVE30"]
+    assert paid["total"] == paid["subtotal"] - paid["total_discount_amounts"][0]["amount"]
+    assert paid["total_discount_amounts"][0]["amount"] == round(paid["subtotal"] * 0.3)
+    after = await sim.advance_to_period_end(provider_id)
+    again = next(e["data"]["object"] for e in after if e["type"] == "invoice.paid")
+    assert (again["discounts"], again["total"]) == ([], again["subtotal"])
+    await log_conforms(sim, provider_id)
+
+
 async def test_both_kinds_of_pause(sim: SimulatedGateway, checked: Checked) -> None:
     _, provider_id, sub_id = await subscribed(sim)
     sub = await sim.pause_subscription(sub_id, resumes_at=None, idempotency_key=f"p:{sub_id}")

@@ -67,4 +67,5 @@ def make_worker(
         app_url=config.app_url,
         load_terms=load_terms or today,
         workflow_runner=STRICT_RUNNER,
+        save_flow=config.save_flow,
     )

@@ -83,6 +83,11 @@ PATHS_SINCE = {
         "provider_events_any_order_dunning",
         "provider_events_any_order_portal_changes",
         "churn_risk_attribute",
+        "save_flow_discount",
+        "save_flow_pause_and_downgrade",
+        "save_flow_trial_extended",
+        "offer_sent_and_taken_at_conversion",
+        "offer_not_sent",
     }
 }
 

@@ -15,7 +15,16 @@ with workflow.unsafe.imports_passed_through():
     from domain.catalog import Catalog
     from domain.changes import SUBSCRIBABLE, require_status, require_subscribable_plan
     from domain.lifecycle import Status, TransitionRefused
+    from domain.retention import (
+        MAX_PAUSE_DAYS,
+        MAX_TRIAL_DAYS,
+        ExitReason,
+        OfferKind,
+        OfferSource,
+        taken_recently,
+    )
     from workflows.messages import (
+        AcceptOffer,
         CancelSubscription,
         ChangeSubscription,
         CustomerState,
@@ -23,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         PauseSubscription,
         PurchaseAddon,
         ReactivateSubscription,
+        RequestCancellation,
         ResumeSubscription,
     )
 
@@ -95,6 +105,79 @@ def check_addon(state: CustomerState, catalog: Catalog, command: PurchaseAddon) 
         raise TransitionRefused(f"{addon.id} is an on/off feature; it is bought once")
 
 
+def check_request_cancellation(state: CustomerState, command: RequestCancellation) -> None:
+    require_status(
+        state.status,
+        {Status.ACTIVE, Status.PAST_DUE, Status.PAUSED, Status.TRIALING, Status.TRIAL_EXPIRED},
+        "ask to cancel",
+    )
+    if command.reason not in ExitReason.__members__.values():
+        raise TransitionRefused(f"unknown exit reason {command.reason!r}")
+    unknown = [kind for kind in command.offers if kind not in OfferKind.__members__.values()]
+    if unknown:
+        raise TransitionRefused(f"unknown offer kind(s) {unknown}")
+
+
+def check_accept(
+    state: CustomerState, catalog: Catalog | None, command: AcceptOffer, now: datetime
+) -> None:
+    """An offer sent earlier (``offer_id``) must be open; a save-flow offer must fit the
+    customer now and not have been taken in the last 180 days."""
+    if command.kind not in OfferKind.__members__.values():
+        raise TransitionRefused(f"unknown offer kind {command.kind!r}")
+    kind = OfferKind(command.kind)
+    if command.offer_id is not None:
+        made = next((r for r in state.offers if r.id == command.offer_id), None)
+        if made is None or not made.sent:
+            raise TransitionRefused(f"no offer {command.offer_id!r} was made to this customer")
+        if made.accepted_at is not None:
+            raise TransitionRefused(f"offer {command.offer_id!r} was already taken")
+        if made.expires_at is not None and made.expires_at <= now:
+            raise TransitionRefused(f"offer {command.offer_id!r} has expired")
+        if kind.value != made.kind:
+            raise TransitionRefused(f"offer {command.offer_id!r} is a {made.kind} offer")
+        require_status(
+            state.status, {Status.ACTIVE, Status.TRIALING, Status.TRIAL_EXPIRED}, "take an offer"
+        )
+        return
+    taken = max(
+        (
+            r.accepted_at
+            for r in state.offers
+            if r.source == OfferSource.SAVE_FLOW.value and r.kind == kind.value and r.accepted_at
+        ),
+        default=None,
+    )
+    if taken_recently(taken, now):
+        raise TransitionRefused(f"a {kind.value} offer was taken recently")
+    if kind is OfferKind.EXTEND_TRIAL:
+        require_status(state.status, {Status.TRIAL_EXPIRED}, "extend an expired trial")
+        if command.days is None or not 1 <= command.days <= MAX_TRIAL_DAYS:
+            raise TransitionRefused(f"days must be between 1 and {MAX_TRIAL_DAYS}")
+        return
+    require_status(state.status, {Status.ACTIVE}, f"take a {kind.value} offer")
+    if kind is OfferKind.PAUSE:
+        if command.days is None or not 1 <= command.days <= MAX_PAUSE_DAYS:
+            raise TransitionRefused(f"days must be between 1 and {MAX_PAUSE_DAYS}")
+    elif kind is OfferKind.COUPON:
+        if not command.coupon:
+            raise TransitionRefused("a coupon offer names its coupon")
+    elif command.plan is None or command.interval is None:
+        raise TransitionRefused("a downgrade offer names its plan and interval")
+    elif catalog is not None:
+        require_subscribable_plan(catalog, command.plan)
+        if command.interval != state.interval:
+            raise TransitionRefused("a downgrade offer keeps the billing interval")
+        current, wanted = catalog.plans.get(state.plan), catalog.plan(command.plan)
+        if (
+            current is None
+            or current.monthly_price_cents is None
+            or wanted.monthly_price_cents is None
+            or wanted.monthly_price_cents >= current.monthly_price_cents
+        ):
+            raise TransitionRefused(f"{command.plan} is not cheaper than {state.plan}")
+
+
 def check(state: CustomerState, catalog: Catalog | None, command: Any, now: datetime) -> None:
     """The rules of any command. ``catalog`` is None while the terms the command needs are
     not loaded yet: its catalog rules are then checked under the lock."""
@@ -114,6 +197,10 @@ def check(state: CustomerState, catalog: Catalog | None, command: Any, now: date
         case PurchaseAddon():
             if catalog is not None:
                 check_addon(state, catalog, command)
+        case RequestCancellation():
+            check_request_cancellation(state, command)
+        case AcceptOffer():
+            check_accept(state, catalog, command, now)
         case _:
             # A new card and erasure are allowed in every state.
             pass

@@ -326,6 +326,7 @@ async def subscription_command(
     at_period_end: bool = False,
     resumes_at: datetime | None = None,
     idempotency_key: str | None = None,
+    coupon: str | None = None,
 ) -> SubscriptionInfo:
     state = ctx.state
     assert state.subscription_id is not None
@@ -339,6 +340,7 @@ async def subscription_command(
             idempotency_key=idempotency_key or ctx.key(seq, command),
             at_period_end=at_period_end,
             resumes_at=resumes_at,
+            coupon=coupon,
         ),
     )
 

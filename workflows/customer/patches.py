@@ -94,3 +94,8 @@ PROVIDER_EVENTS_READ_CURRENT = "2026-12-provider-events-read-current"
 # before it has none, but a run whose signal an older worker received (and ignored) must
 # replay without the upsert.
 CHURN_RISK_ATTRIBUTE = "2026-12-churn-risk-attribute"
+
+# Offers reach the customer through the workflow (``make_offer``: campaigns, the churn run's
+# proactive offer). A new signal, guarded like the one above: a run whose signal an older
+# worker received (and ignored) must replay without the email and the ledger row.
+OFFERS = "2026-12-offers"

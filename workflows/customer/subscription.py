@@ -56,9 +56,11 @@ async def subscribe(ctx: CustomerContext, command: ChangeSubscription) -> None:
             plan=command.plan,
             interval=command.interval,
             idempotency_key=ctx.key(seq, "subscribe"),
-            coupon=command.coupon or winback_coupon(ctx),
+            coupon=command.coupon or state.conversion_coupon or winback_coupon(ctx),
         ),
     )
+    # An offer taken during the trial is used up by this conversion.
+    state.conversion_coupon = None
     await start_subscription(ctx, subscription, command.actor, via="api")
 
 

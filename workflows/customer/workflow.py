@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         dunning,
         effects,
         erasure,
+        offers,
         patches,
         provider_events,
         requests,
@@ -46,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.customer.context import SYSTEM_ACTOR, CustomerContext, shared_terms
     from workflows.customer.timetable import Due, DueKind
     from workflows.messages import (
+        AcceptOffer,
         CancelSubscription,
         ChangeSubscription,
         ChurnRiskScored,
@@ -54,10 +56,12 @@ with workflow.unsafe.imports_passed_through():
         CustomerWorkflowInput,
         EraseCustomer,
         ExtendTrial,
+        MakeOffer,
         NextAction,
         PauseSubscription,
         PurchaseAddon,
         ReactivateSubscription,
+        RequestCancellation,
         ResumeSubscription,
         UpdatePaymentMethod,
         UsageThresholdCrossed,
@@ -344,6 +348,23 @@ class CustomerWorkflow:
     def _validate_addon(self, command: PurchaseAddon) -> None:
         self._validate(command)
 
+    @workflow.update(name="request_cancellation")
+    async def request_cancellation(self, command: RequestCancellation) -> CommandResult:
+        """The save flow's first step: the exit reason and the offers shown, in the ledger."""
+        return await self._command(command, lambda: offers.request_cancellation(self._ctx, command))
+
+    @request_cancellation.validator
+    def _validate_request_cancellation(self, command: RequestCancellation) -> None:
+        self._validate(command)
+
+    @workflow.update(name="accept_offer")
+    async def accept_offer(self, command: AcceptOffer) -> CommandResult:
+        return await self._command(command, lambda: offers.accept(self._ctx, command))
+
+    @accept_offer.validator
+    def _validate_accept_offer(self, command: AcceptOffer) -> None:
+        self._validate(command)
+
     @workflow.update(name="update_payment_method")
     async def update_payment_method(self, command: UpdatePaymentMethod) -> CommandResult:
         return await self._command(
@@ -388,6 +409,16 @@ class CustomerWorkflow:
         await self._terms_loaded()
         if workflow.patched(patches.CHURN_RISK_ATTRIBUTE):
             effects.upsert_search_attributes(self._ctx, [(sa.CHURN_RISK, scored.risk)])
+
+    @workflow.signal(name="make_offer")
+    async def make_offer(self, offer: MakeOffer) -> None:
+        """An offer from a campaign or the churn run: sent once per offer id."""
+        await self._terms_loaded()
+        if not workflow.patched(patches.OFFERS):
+            return
+        async with self._lock:
+            await offers.make(self._ctx, offer)
+        self._wake = True
 
     @workflow.signal(name="usage_threshold")
     async def usage_threshold(self, crossed: UsageThresholdCrossed) -> None:

@@ -17,6 +17,7 @@ from adapters.payments.simulator.core import (
 from adapters.payments.simulator.invoices import AUTHENTICATION_REQUIRED
 from adapters.payments.simulator.lines import interval_of
 from adapters.payments.simulator.models import SimCustomer, SimEvent, SimSubscription
+from adapters.payments.simulator.prices import resolve_coupon
 from adapters.payments.simulator.subscriptions import SubscriptionsMixin
 from domain.proration import next_period_end
 
@@ -149,6 +150,13 @@ class ClockMixin(SubscriptionsMixin):
         sub.updated_at = at
         inv_id = new_id("in")
         paused = sub.pause_behavior == "void"
+        # A coupon applied mid-period goes to this invoice (a voided one uses it up too).
+        coupon = (
+            resolve_coupon(sub.next_invoice_coupon, self._catalog)
+            if sub.next_invoice_coupon
+            else None
+        )
+        sub.next_invoice_coupon = None
         inv = self._new_invoice(
             session,
             customer,
@@ -159,6 +167,7 @@ class ClockMixin(SubscriptionsMixin):
             period=previous,
             invoice_id=inv_id,
             apply_balance=not paused,
+            coupon=coupon,
         )
         sub.latest_invoice_id = inv.id
         if paused:

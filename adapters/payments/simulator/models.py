@@ -116,6 +116,8 @@ class SimSubscription(SimBase):
     default_payment_method_id: Mapped[str | None] = mapped_column(String(64))
     # The coupon the subscription was created with (applied to its first invoice).
     coupon: Mapped[str | None] = mapped_column(String(64))
+    # A coupon applied later (``discounts``), taken by the next renewal's invoice.
+    next_invoice_coupon: Mapped[str | None] = mapped_column(String(64))
     latest_invoice_id: Mapped[str | None] = mapped_column(String(64))
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
     currency: Mapped[str] = mapped_column(String(8))

@@ -34,13 +34,18 @@ def _no_such_price(lookup_key: str) -> PaymentRequestRejected:
 
 
 def resolve_price(catalog: Catalog, lookup_key: str) -> SimPrice:
-    """A plan price ``plan_<plan>_<interval>`` or an add-on price ``addon_<id>[_<interval>]``.
+    """A plan price ``plan_<plan>_<interval>[@<book>]`` (a book the catalog knows: an
+    experiment variant's) or an add-on price ``addon_<id>[_<interval>]``.
 
     Sales-led plans (no list price) have no price. An annual add-on price is 12 monthly
     prices less the catalog's annual discount, like an annual plan.
     """
     ref = PriceRef.from_lookup_key(lookup_key)
     if ref is not None:
+        try:
+            catalog = catalog.in_book(ref.book)
+        except KeyError:
+            raise _no_such_price(lookup_key) from None
         plan = catalog.plans.get(ref.plan)
         amount = catalog.price_cents(plan, ref.interval) if plan else None
         if plan is None or amount is None:

@@ -79,7 +79,8 @@ def subscription(
         "default_source": None,
         "default_tax_rates": [],
         "description": None,
-        "discounts": [],
+        # A discount id (not expanded), as the invoice that takes it shows it.
+        "discounts": [f"di_sim_{sub.next_invoice_coupon}"] if sub.next_invoice_coupon else [],
         "ended_at": unix(sub.ended_at),
         "invoice_settings": {"account_tax_ids": None, "issuer": SELF},
         "items": listing(rendered_items, f"/v1/subscription_items?subscription={sub.id}"),

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.payments.simulator.core import Json, new_id, rejected_state
 from adapters.payments.simulator.lines import interval_of
 from adapters.payments.simulator.models import SimCustomer, SimSubscription
+from adapters.payments.simulator.prices import resolve_coupon
 from adapters.payments.simulator.subscribing import SubscribingMixin
 from domain.payments import SubscriptionInfo
 from domain.proration import add_interval
@@ -105,6 +106,26 @@ class SubscriptionsMixin(SubscribingMixin):
 
         return await self._subscription_effect(
             subscription_id, idempotency_key, "resume_subscription", {}, change
+        )
+
+    async def apply_coupon(
+        self, subscription_id: str, *, coupon: str, idempotency_key: str
+    ) -> SubscriptionInfo:
+        """Kept on the subscription until the next renewal's invoice takes it (duration
+        ``once``), as Stripe does."""
+        found = resolve_coupon(coupon, self._catalog)
+
+        async def change(
+            session: AsyncSession, customer: SimCustomer, sub: SimSubscription
+        ) -> None:
+            self._require_live(sub)
+            now = self._now(customer)
+            sub.next_invoice_coupon = found.id
+            sub.updated_at = now
+            await self._emit_sub(session, customer, "customer.subscription.updated", sub, now)
+
+        return await self._subscription_effect(
+            subscription_id, idempotency_key, "apply_coupon", {"coupon": coupon}, change
         )
 
     async def cancel_involuntarily(self, subscription_id: str, *, reason: str) -> list[Json]:

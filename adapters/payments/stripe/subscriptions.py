@@ -368,3 +368,12 @@ class SubscriptionsMixin(StripeBase):
         return await self._update(
             subscription_id, {"pause_collection": ""}, idempotency_key, "resume subscription"
         )
+
+    async def apply_coupon(
+        self, subscription_id: str, *, coupon: str, idempotency_key: str
+    ) -> SubscriptionInfo:
+        # ``discounts`` replaces the subscription's discounts; a coupon of duration "once"
+        # then applies to the next invoice only.
+        return await self._update(
+            subscription_id, {"discounts": [{"coupon": coupon}]}, idempotency_key, "apply coupon"
+        )

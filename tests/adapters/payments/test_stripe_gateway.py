@@ -566,6 +566,16 @@ async def test_pause_and_resume(
     assert all(e.path == f"/v1/subscriptions/{SUBSCRIPTION}" for e in (pause, resume))
 
 
+async def test_apply_coupon_sets_the_subscription_discount(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, world: FixtureWorld
+) -> None:
+    await gateway.apply_coupon(SUBSCRIPTION, coupon="SAVE30", idempotency_key="k:save")
+    (update,) = recorder.take()
+    assert (update.method, update.path) == ("POST", f"/v1/subscriptions/{SUBSCRIPTION}")
+    assert update.params["discounts[0][coupon]"] == "SAVE30"
+    assert update.idempotency_key == "k:save"
+
+
 # -- add-ons ------------------------------------------------------------------------------
 
 

@@ -259,6 +259,31 @@ async def test_dashboard_in_chromium(dashboard: Running) -> None:
                     "-" if mape is None else f"{mape * 100:.1f}%",
                 ]
 
+            # Churn prevention: the seeded save flows (showcase customers ask to cancel; one
+            # takes the discount), as the API reports them over the same range.
+            async with httpx.AsyncClient(base_url=dashboard.base_url) as http:
+                response = await http.get(
+                    "/v1/admin/reports/save-flow",
+                    params={"from": dashboard.metrics["from"], "to": dashboard.metrics["to"]},
+                    headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+                )
+            assert response.status_code == 200, response.text
+            save_flow = response.json()
+            assert save_flow["requests"] >= 2 and save_flow["saved"] >= 1
+            reasons = page.locator("#save-flow-reasons tr")
+            assert await reasons.count() == len(save_flow["reasons"]) + 1
+            for row, reason in enumerate(save_flow["reasons"], start=1):
+                cells = await reasons.nth(row).locator("td").all_inner_texts()
+                assert cells[1:4] == [
+                    str(reason["requests"]),
+                    str(reason["saved"]),
+                    str(reason["canceled"]),
+                ]
+            coupon = page.locator("#save-flow-offers [data-offer=coupon] td")
+            taken = next(o for o in save_flow["offers"] if o["kind"] == "coupon")["accepted"]
+            assert taken >= 1
+            assert await coupon.nth(2).inner_text() == str(taken)
+
             await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 
             # Readable on a laptop screen: nothing wider than the viewport.
