@@ -23,6 +23,7 @@ from domain.experiments.model import ExperimentState, Status, deciding, effectiv
 from domain.terms import Terms
 from services.context import EngineContext
 from services.customer_workflows import start_customer_workflow
+from services.errors import ServiceError
 
 SIGNUP = "signup"
 PLANS_PAGE = "plans"
@@ -49,6 +50,42 @@ class _PinnedTerms(EngineContext):
 
     async def terms_version(self) -> str:
         return self.pinned_version
+
+
+class ExperimentNotStartable(ServiceError):
+    """The experiment is not a draft, or another one runs (one decides sign-ups)."""
+
+
+async def start(
+    config: EngineConfig, sessions: SessionFactory, experiment_id: str, actor: str, at: datetime
+) -> Status:
+    """A draft of the config starts assigning new sign-ups (the state in the database wins
+    over the config's ``status``). Its prices must be at the provider first (``lifecycle
+    stripe sync-catalog``; the simulator needs nothing)."""
+    found = await statuses(config, sessions)
+    status = next(s for s in found if s.experiment.id == experiment_id)
+    if status.state is not ExperimentState.DRAFT:
+        raise ExperimentNotStartable(
+            f"experiment {experiment_id!r} is {status.state.value}; only a draft starts "
+            "(run it again under a new id)"
+        )
+    running = [s.experiment.id for s in found if s.state is ExperimentState.RUNNING]
+    if running:
+        raise ExperimentNotStartable(
+            f"experiment {running[0]!r} is running; stop it first (one experiment decides "
+            "a sign-up's terms)"
+        )
+    async with sessions.begin() as session:
+        await store.set_state(
+            session,
+            experiment_id,
+            ExperimentState.RUNNING.value,
+            winner=None,
+            winner_terms_version=None,
+            by=actor,
+            at=at,
+        )
+    return next(s for s in await statuses(config, sessions) if s.experiment.id == experiment_id)
 
 
 async def signup_terms(

@@ -43,6 +43,21 @@ async def experiment_results(
 
 
 @router.post(
+    "/{experiment_id}/start", response_model=ExperimentView, responses=problem_responses(404, 409)
+)
+async def start_experiment(
+    experiment_id: str,
+    context: AppContext = Depends(get_context),
+    principal: Principal = Depends(require_admin),
+) -> ExperimentView:
+    """A draft of the config starts assigning new sign-ups (409 when it is not a draft or
+    another experiment runs). Run `lifecycle stripe sync-catalog` first."""
+    return await service.start(
+        context.config, context.sessions, experiment_id, principal.actor, utcnow()
+    )
+
+
+@router.post(
     "/{experiment_id}/stop", response_model=ExperimentView, responses=problem_responses(404, 409)
 )
 async def stop_experiment(

@@ -32,7 +32,8 @@ from domain.changes import SUBSCRIBABLE
 from domain.experiments.model import Experiment, ExperimentState, Status, variant_terms
 from domain.experiments.results import Metric, analyse
 from domain.lifecycle import BillingInterval
-from services.experiments import config_terms, statuses
+from services.experiments import ExperimentNotStartable, config_terms, statuses
+from services.experiments import start as starting
 from workflows.customer import CustomerWorkflow
 from workflows.messages import ChangeSubscription
 
@@ -158,6 +159,18 @@ async def results(
 
 def _conflict(detail: str) -> Problem:
     return Problem(409, detail, type="transition-not-allowed")
+
+
+async def start(
+    config: EngineConfig, sessions: SessionFactory, experiment_id: str, actor: str, now: datetime
+) -> ExperimentView:
+    """A draft starts assigning new sign-ups."""
+    _find(config, experiment_id)
+    try:
+        status = await starting(config, sessions, experiment_id, actor, now)
+    except ExperimentNotStartable as exc:
+        raise _conflict(str(exc)) from None
+    return await _experiment_view(config, sessions, status)
 
 
 async def stop(

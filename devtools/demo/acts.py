@@ -19,7 +19,8 @@ from devtools.demo.world import World
 from domain.lifecycle import BillingInterval, Status
 from domain.proration import next_period_end
 from domain.retention import CustomerPosition, ExitReason, offers_for
-from services.customer_workflows import customer_handle, start_customer_workflow
+from services.customer_workflows import customer_handle
+from services.experiments import start_signed_up_workflow
 from workflows.customer import CustomerWorkflow
 from workflows.messages import (
     AcceptOffer,
@@ -104,7 +105,13 @@ class Acts:
                         signed_up_at=now,
                     )
                 )
-            await start_customer_workflow(self.engine, customer_id=customer_id, signed_up_at=now)
+            # As the API does: an experiment running decides the customer's terms.
+            await start_signed_up_workflow(
+                self.engine,
+                customer_id=customer_id,
+                subject=plan.external_id(self.seed),
+                signed_up_at=now,
+            )
         handle = customer_handle(self.engine.temporal, customer_id)
         return SeededCustomer(plan, customer_id, handle, cursor=plan.signup_day)
 

@@ -42,18 +42,23 @@ from temporalio.testing import WorkflowEnvironment
 
 from adapters.email.log_sender import LogEmailSender
 from adapters.payments.simulator import SimulatedGateway
+from core.config import EngineConfig
 from core.settings import Settings
 from db.engine import SessionFactory, create_engine, is_sqlite, session_factory
 from db.migrate import migrate
 from db.models import Customer, EmailOutbox, Invoice, LedgerEvent
 from devtools.demo.acts import Acts
+from devtools.demo.campaign import send_demo_campaign
 from devtools.demo.clock import DAY, SETTLE, Phase, ServerClock, default_end, months_before, slot_of
 from devtools.demo.personas import CustomerPlan, TrialShape, external_id_prefix, plan_customers
 from devtools.demo.server import seed_server
 from devtools.demo.usage import seed_usage
 from devtools.demo.world import World
+from domain.experiments.model import ExperimentState
 from domain.months import add_months
 from services.context import EngineContext
+from services.experiments import start as start_experiment
+from services.experiments import statuses as experiment_statuses
 from workers.tuning import WorkerTuning
 from workers.worker import build_worker, terms_loader
 
@@ -103,6 +108,21 @@ class SeedReport:
             lines.append(f"refused steps ({len(self.refused)}):")
             lines += [f"  {r}" for r in self.refused[:20]]
         return "\n".join(lines)
+
+
+async def _start_experiment(
+    config: EngineConfig, sessions: SessionFactory, at: datetime
+) -> str | None:
+    """The config's first draft experiment, started as an operator would, so the demo's
+    sign-ups are split between its variants; nothing when one already runs."""
+    found = await experiment_statuses(config, sessions)
+    if any(s.state is ExperimentState.RUNNING for s in found):
+        return None
+    draft = next((s for s in found if s.state is ExperimentState.DRAFT), None)
+    if draft is None:
+        return None
+    await start_experiment(config, sessions, draft.experiment.id, "admin:demo-seed", at)
+    return draft.experiment.id
 
 
 def _months(count: int) -> str:
@@ -190,6 +210,11 @@ async def seed(
                 tuning=WorkerTuning(max_concurrent_activities=concurrency),
                 save_flow=config.save_flow,
             )
+            experiment = await _start_experiment(config, sessions, start)
+            if experiment is not None:
+                say(
+                    f"experiment {experiment} started: new customers are split between its variants"
+                )
             plans = plan_customers(customers, total_days, seed, TrialShape.of(config.policy.trial))
             say(
                 f"seeding {customers} customers over {_months(months)} ({total_days} days): "
@@ -207,6 +232,9 @@ async def seed(
             async with worker:
                 try:
                     await _run_days(env, world, Acts(world), plans, total_days, say, started)
+                    sent = await send_demo_campaign(world, await env.get_current_time())
+                    if sent is not None:
+                        say(f"campaign to expired trials: {sent.handled} offer(s) sent")
                     # Let the last moment's work finish (see SETTLE).
                     await env.sleep(SETTLE)
                 finally:

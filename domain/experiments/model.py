@@ -106,11 +106,11 @@ def price_book(overrides: Overrides) -> PriceBook:
 
 
 def price_books(experiments: tuple[Experiment, ...]) -> dict[str, PriceBook]:
-    """The books of every experiment past its draft: customers on them renew from them."""
+    """The books of every experiment in the config, drafts too: their prices are at the
+    provider (``sync-catalog``) before an operator starts one, and customers on a book renew
+    from it after the experiment stops."""
     books: dict[str, PriceBook] = {}
     for experiment in experiments:
-        if experiment.state is ExperimentState.DRAFT:
-            continue
         for variant in experiment.variants:
             book = experiment.book(variant.id)
             if book is not None:

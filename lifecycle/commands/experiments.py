@@ -126,6 +126,18 @@ def show(
     print_results(_run(config, lambda c, s: results(c, s, experiment_id, utcnow())))
 
 
+@experiments_app.command("start")
+def start(
+    experiment_id: Annotated[str, typer.Argument(help="The experiment's id in the config.")],
+    config: ConfigOption = None,
+) -> None:
+    """A draft starts assigning new sign-ups (run `lifecycle stripe sync-catalog` first)."""
+    from api.experiments.service import start as starting
+    from core.clock import utcnow
+
+    typer.echo(_summary(_run(config, lambda c, s: starting(c, s, experiment_id, ACTOR, utcnow()))))
+
+
 @experiments_app.command("stop")
 def stop(
     experiment_id: Annotated[str, typer.Argument(help="The experiment's id in the config.")],

@@ -26,14 +26,20 @@ trial_length = "21d"
 annual_discount_percent = 20
 """
     config = load_config(config_with(tmp_path, experiment_section("pro_price"), trial))
-    pro, lengths = config.experiments
+    # After the shipped draft (lifecycle.toml's pro_119).
+    shipped, pro, lengths = config.experiments
+    assert (shipped.id, shipped.state) == ("pro_119", ExperimentState.DRAFT)
     assert pro.id == "pro_price" and pro.state is ExperimentState.RUNNING
     assert [v.id for v in pro.variants] == ["control", "higher"]
     assert pro.variant("higher").overrides.monthly_price_cents == {"pro": 11900}
     assert lengths.state is ExperimentState.DRAFT
     assert lengths.variant("long").overrides.trial_length == timedelta(days=21)
-    # The running experiment's book is sold; the draft's is not yet.
-    assert config.catalog.price_books == {"pro_price.higher": PriceBook({"pro": 11900}, None)}
+    # Every book is sold, the draft's too (its prices exist before an operator starts it).
+    assert config.catalog.price_books == {
+        "pro_119.higher": PriceBook({"pro": 11900}, None),
+        "pro_price.higher": PriceBook({"pro": 11900}, None),
+        "trial_len.long": PriceBook({}, 20),
+    }
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from core.settings import Settings
 from db.engine import create_engine, session_factory
 from db.ledger import AUDIT_KINDS, verify_chain
-from db.models import Customer, Invoice, LedgerEvent, UsageCounter, UsageDaily
+from db.models import Customer, ExperimentAssignment, Invoice, LedgerEvent, UsageCounter, UsageDaily
 from devtools.demo import SeedReport, seed
 from devtools.demo.personas import SHOWCASE, Act, plan_customers
 from devtools.demo.seeder import default_end
@@ -132,6 +132,37 @@ async def test_every_persona_path_reaches_the_ledger(seeded: tuple[str, SeedRepo
             assert report.history_end <= datetime.now(UTC)
             signed_up = await session.scalar(select(func.min(Customer.created_at)))
             assert signed_up is not None and signed_up >= report.history_start
+
+            # The shipped draft experiment was started: every customer drew a variant (by
+            # the hash of its app id, so both appear), and the Pro subscriptions of the
+            # "higher" variant's customers are billed at its price.
+            drawn = dict(
+                (
+                    await session.execute(
+                        select(ExperimentAssignment.variant, func.count())
+                        .where(ExperimentAssignment.experiment_id == "pro_119")
+                        .group_by(ExperimentAssignment.variant)
+                    )
+                ).all()
+            )
+            assert set(drawn) == {"control", "higher"}
+            assert sum(drawn.values()) == CUSTOMERS
+            # Conversions to monthly Pro, each variant at its price.
+            pro_mrr = await session.execute(
+                select(ExperimentAssignment.variant, LedgerEvent.mrr_delta_cents)
+                .join(LedgerEvent, LedgerEvent.customer_id == ExperimentAssignment.customer_id)
+                .where(
+                    LedgerEvent.kind == "trial_converted",
+                    LedgerEvent.plan == "pro",
+                    LedgerEvent.interval == "month",
+                )
+            )
+            prices: dict[str, set[int]] = {}
+            for variant, mrr in pro_mrr.all():
+                prices.setdefault(variant, set()).add(mrr)
+            assert set(prices) <= {"control", "higher"} and prices, prices
+            assert prices.get("control", {9900}) == {9900}
+            assert prices.get("higher", {11900}) == {11900}
 
             chain = await verify_chain(session)
             assert chain.broken is None

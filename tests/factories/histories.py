@@ -22,17 +22,19 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowHandle
 
 HISTORIES = Path(__file__).resolve().parents[1] / "workflows" / "histories"
+# The campaign send's corpus (a workflow of its own, replayed by test_campaign.py).
+CAMPAIGN_HISTORIES = Path(__file__).resolve().parents[1] / "workflows" / "campaign_histories"
 
 
 def saved_histories() -> list[Path]:
     return sorted(HISTORIES.glob("*/*.json"))
 
 
-async def record_history(handle: WorkflowHandle, name: str) -> None:
+async def record_history(handle: WorkflowHandle, name: str, *, corpus: Path = HISTORIES) -> None:
     generation = os.environ.get("LIFECYCLE_RECORD_HISTORIES")
     if generation:
-        folder = HISTORIES / generation
-        folder.mkdir(exist_ok=True)
+        folder = corpus / generation
+        folder.mkdir(parents=True, exist_ok=True)
         history = await handle.fetch_history()
         (folder / f"{name}.json").write_text(history.to_json())
 

@@ -9,22 +9,25 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from activities.campaigns import CampaignActivities, CampaignBatch, CampaignOffer, CampaignStep
 from core.config import EngineConfig
+from core.temporal import DATA_CONVERTER
 from db.engine import SessionFactory
 from db.models import CampaignRecipient, LedgerEvent
 from domain.growth.segments import Segment, SegmentRules
 from services import campaigns
 from services.campaigns import offer_sender
 from tests.factories.databases import Database
+from tests.factories.histories import CAMPAIGN_HISTORIES, record_history
 from tests.factories.polling import eventually
 from tests.factories.records import ledger, outbox
 from tests.factories.workers import make_worker
@@ -144,10 +147,10 @@ async def test_a_send_started_twice_reaches_each_customer_once(
     client = dev_server_env.client
     await campaigns.send_campaign(sessions, client, task_queue, campaign_id, datetime.now(UTC))
     await campaigns.send_campaign(sessions, client, task_queue, campaign_id, datetime.now(UTC))
-    run = await client.get_workflow_handle(
-        campaign_workflow_id(campaign_id), result_type=CampaignRun
-    ).result()
+    handle = client.get_workflow_handle(campaign_workflow_id(campaign_id), result_type=CampaignRun)
+    run = await handle.result()
     assert run.audience == 3
+    await record_history(handle, "send", corpus=CAMPAIGN_HISTORIES)
     # Sent again after it finished: nothing more goes out.
     await campaigns.send_campaign(sessions, client, task_queue, campaign_id, datetime.now(UTC))
     for customer in customers:
@@ -245,3 +248,23 @@ async def test_a_repeated_batch_after_a_partial_one_offers_once(
         cid = customer.customer.id
         await _once(sessions, cid, _offer_emails)
         await _once(sessions, cid, _offers_sent)
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(CAMPAIGN_HISTORIES.glob("*/*.json")),
+    ids=lambda p: f"{p.parent.name}/{p.stem}",
+)
+async def test_saved_send_histories_replay(path: Path) -> None:
+    history = WorkflowHistory.from_json(f"campaign-{path.stem}", path.read_text())
+    replayer = Replayer(
+        workflows=[CampaignWorkflow], data_converter=DATA_CONVERTER, workflow_runner=STRICT_RUNNER
+    )
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
+
+
+def test_a_send_history_is_saved() -> None:
+    assert list(CAMPAIGN_HISTORIES.glob("*/*.json")), (
+        "record with LIFECYCLE_RECORD_HISTORIES=v1 pytest tests/workflows/test_campaign.py"
+    )

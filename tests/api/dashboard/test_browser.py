@@ -284,6 +284,30 @@ async def test_dashboard_in_chromium(dashboard: Running) -> None:
             assert taken >= 1
             assert await coupon.nth(2).inner_text() == str(taken)
 
+            # The experiment the demo started: each variant's sign-ups, as the API counts.
+            async with httpx.AsyncClient(base_url=dashboard.base_url) as http:
+                response = await http.get(
+                    "/v1/admin/experiments/pro_119",
+                    headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+                )
+            assert response.status_code == 200, response.text
+            experiment = response.json()
+            assert experiment["experiment"]["state"] == "running"
+            running = page.locator("#experiments [data-experiment=pro_119]")
+            assert "running" in await running.locator("h3").inner_text()
+            for variant in experiment["variants"]:
+                assert variant["signups"] > 0, variant["variant"]
+                cells = await running.locator(
+                    f"tr[data-variant={variant['variant']}] td"
+                ).all_inner_texts()
+                assert cells[2] == f"{variant['signups']:,}"
+
+            # The demo's campaign to expired trials: sent, and one offer taken.
+            sent = page.locator("#campaigns-table tr[data-campaign] td")
+            assert await sent.nth(1).inner_text() == "Expired trials"
+            assert int(await sent.nth(4).inner_text()) >= 1
+            assert (await sent.nth(7).inner_text()).startswith("1")
+
             await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 
             # Readable on a laptop screen: nothing wider than the viewport.

@@ -306,3 +306,47 @@ async def test_mistakes_are_problems(http: httpx.AsyncClient, experiment_id: str
     assert_problem(
         await http.get("/v1/plans", params={"customer_id": "nobody"}, headers=auth()), 404
     )
+
+
+async def test_a_draft_starts_once_and_alone(
+    dev_server_env: WorkflowEnvironment,
+    database_url: str,
+    sessions: SessionFactory,
+    tmp_path: Path,
+    task_queue: str,
+) -> None:
+    draft_id = new_experiment_id()
+    path = config_with(tmp_path, experiment_section(draft_id, status="draft"))
+    config = load_config(path)
+    # A draft's prices are sold before it starts (sync-catalog creates them).
+    assert f"{draft_id}.higher" in config.catalog.price_books
+    settings = make_settings(
+        database_url=database_url, task_queue=task_queue, config_path=path, stripe_api_key=None
+    )
+    admin = auth(ADMIN_KEY)
+    async with (
+        make_worker(dev_server_env.client, task_queue=task_queue, sessions=sessions, config=config),
+        api_client(settings, dev_server_env.client) as http,
+    ):
+        # A draft assigns no one.
+        await sign_up(http, external_id_in(config, draft_id, "higher"))
+        assert await assignments(sessions, draft_id) == []
+        started = ok(await http.post(f"/v1/admin/experiments/{draft_id}/start", headers=admin))
+        assert started["state"] == "running"
+        assert started["changed_by"].startswith("admin:")
+        customer = await sign_up(http, external_id_in(config, draft_id, "higher"))
+        [assigned] = await assignments(sessions, draft_id)
+        assert (assigned.customer_id, assigned.variant) == (customer["id"], "higher")
+        shown = ok(
+            await http.get("/v1/plans", params={"customer_id": customer["id"]}, headers=auth())
+        )
+        assert pro(shown)["monthly_price_cents"] == HIGHER_PRO_CENTS
+        # Started already; and the shipped draft may not start while this one runs.
+        again = await http.post(f"/v1/admin/experiments/{draft_id}/start", headers=admin)
+        assert_problem(again, 409)
+        assert "draft" in again.json()["detail"]
+        other = await http.post("/v1/admin/experiments/pro_119/start", headers=admin)
+        assert_problem(other, 409)
+        assert draft_id in other.json()["detail"]
+        assert_problem(await http.post("/v1/admin/experiments/nope/start", headers=admin), 404)
+        ok(await http.post(f"/v1/admin/experiments/{draft_id}/stop", headers=admin))

@@ -94,11 +94,12 @@ def test_variant_terms_apply_exactly_the_overrides(engine_config: EngineConfig) 
     assert annual.addon_price_cents(addon, BillingInterval.YEAR) == 5100
 
 
-def test_the_list_catalog_knows_the_books_of_experiments_past_their_draft(
+def test_the_list_catalog_knows_the_books_of_every_experiment(
     engine_config: EngineConfig,
 ) -> None:
+    # A draft's too: its prices are at the provider before an operator starts it.
     books = price_books((EXPERIMENT, replace(EXPERIMENT, id="draft", state=ExperimentState.DRAFT)))
-    assert list(books) == ["pro_price.higher"]
+    assert list(books) == ["pro_price.higher", "draft.higher"]
     catalog: Catalog = replace(engine_config.catalog, price_books=books)
     assert catalog.in_book("pro_price.higher").plan("pro").monthly_price_cents == 11900
     assert catalog.in_book(None) is catalog
