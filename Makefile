@@ -13,7 +13,7 @@ export UV_PYTHON ?= python3
 export UV_LINK_MODE ?= copy
 
 .PHONY: run test lint typecheck format pytest tools env postgres browser clean bench-usage \
-	bench-lifecycle
+	bench-lifecycle bench-analytics
 
 run: env
 	@scripts/tools.sh temporal
@@ -55,6 +55,11 @@ bench-usage: env postgres
 # Sign-ups, a burst, many trialing customers and a year of renewals against bare Temporal,
 # on a throw-away database with the dev server, API and worker as processes of their own.
 # Options: make bench-lifecycle ARGS="--signups 60 --burst 100 --customers 100 --skip year"
+# The daily analytics run on generated histories (no database): make bench-analytics
+# ARGS="--customers 100000".
+bench-analytics: env
+	$(UV) run --frozen python scripts/bench_analytics.py $(ARGS)
+
 bench-lifecycle: env postgres
 	@scripts/tools.sh temporal
 	$(UV) run --frozen python -m scripts.bench_lifecycle $(ARGS)

@@ -74,7 +74,11 @@ class CustomerHistory:
     def usage(self, metric: str, weeks_before: int, moment: datetime) -> int:
         """Usage in the ``weeks_before``-th full week before the week of ``moment``
         (1 = the week just ended)."""
-        return self.weekly_usage.get((metric, week_start(moment) - weeks_before * WEEK), 0)
+        return self.usage_before(metric, weeks_before, week_start(moment))
+
+    def usage_before(self, metric: str, weeks_before: int, week: date) -> int:
+        """The same, from the week's Monday (a snapshot works it out once, not per read)."""
+        return self.weekly_usage.get((metric, week - weeks_before * WEEK), 0)
 
 
 @dataclass(frozen=True)
@@ -107,14 +111,16 @@ def features_at(history: CustomerHistory, moment: datetime, catalog: Catalog) ->
     rows = history.rows_before(moment)
     state = _state(rows)
     started = state.started_at or moment
-    last2, prev2 = _two_fortnights(history, moment)
+    week = week_start(moment)
+    last2, prev2 = _two_fortnights(history, week)
     plan = catalog.plans.get(state.plan or "")
     limit = plan.limits.get(USAGE_METRIC) if plan is not None else None
     # Weekly limit share; a plan without a limit counts its usage against itself (level 1).
     level = (last2 + prev2) / (limit * 12 / 52) / 4 if limit else (1.0 if last2 + prev2 else 0.0)
     idle = 0
     while idle < 12 and not any(
-        history.usage(metric, idle + 1, moment) for metric in ("messages", "tokens", "api_calls")
+        history.usage_before(metric, idle + 1, week)
+        for metric in ("messages", "tokens", "api_calls")
     ):
         idle += 1
     return {
@@ -142,16 +148,14 @@ def _count(
     return sum(1 for r in rows if r.occurred_at >= since and match(r))
 
 
-def _two_fortnights(history: CustomerHistory, moment: datetime) -> tuple[int, int]:
-    """Messages in the last two full weeks, and in the two before."""
-    return (
-        sum(history.usage(USAGE_METRIC, w, moment) for w in (1, 2)),
-        sum(history.usage(USAGE_METRIC, w, moment) for w in (3, 4)),
-    )
+def _two_fortnights(history: CustomerHistory, week: date) -> tuple[int, int]:
+    """Messages in the last two full weeks before ``week``, and in the two before."""
+    used = [history.usage_before(USAGE_METRIC, w, week) for w in (1, 2, 3, 4)]
+    return used[0] + used[1], used[2] + used[3]
 
 
 def usage_fell_by_half(history: CustomerHistory, moment: datetime) -> bool:
     """The baseline a model must beat: the last two weeks' usage is under half the two
     weeks before."""
-    last2, prev2 = _two_fortnights(history, moment)
+    last2, prev2 = _two_fortnights(history, week_start(moment))
     return prev2 > 0 and last2 < prev2 / 2

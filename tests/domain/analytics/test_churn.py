@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.config import load_config
+from domain.analytics import churn
 from domain.analytics.churn import (
     HORIZON,
     LOGISTIC,
@@ -92,3 +93,21 @@ def test_too_little_history_gives_the_rules_and_says_why(catalog: Catalog) -> No
     assert dunning.risk == "high"
     assert [r.feature for r in dunning.reasons] == ["in_dunning", "weeks_idle"]
     assert rule_score({**features, "usage_trend": -1.0}).risk == "medium"
+
+
+def test_a_large_history_trains_on_a_fixed_sample(
+    monkeypatch: pytest.MonkeyPatch, catalog: Catalog
+) -> None:
+    histories = generated_histories(customers=300, weeks=40)
+    monkeypatch.setattr(churn, "MAX_TRAINING_CUSTOMERS", 200)
+    sample = churn.training_sample(histories)
+    assert len(sample) == 200
+    # The same customers whatever order they were read in.
+    again = churn.training_sample(list(reversed(histories)))
+    assert {h.customer_id for h in again} == {h.customer_id for h in sample}
+    model = churn.train(histories, catalog, now=START + timedelta(weeks=40), version="v")
+    assert (model.metrics["training"]["customers"], model.metrics["training"]["of_customers"]) == (
+        200,
+        300,
+    )
+    assert churn.training_sample(histories[:150]) == histories[:150]
