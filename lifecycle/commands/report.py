@@ -26,6 +26,21 @@ report_app = typer.Typer(
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
 
 
+# The range of the ledger reports, as GET /v1/admin/metrics takes it.
+FromOption = Annotated[
+    datetime | None,
+    typer.Option(
+        "--from",
+        formats=DATE_FORMATS,
+        help="Range start, inclusive (UTC). Default: --to - 12 months.",
+    ),
+]
+ToOption = Annotated[
+    datetime | None,
+    typer.Option("--to", formats=DATE_FORMATS, help="Range end, exclusive (UTC). Default: now."),
+]
+
+
 def _money(cents: int | None, currency: str, *, sign: bool = False) -> str:
     if cents is None:
         return "n/a"
@@ -42,20 +57,8 @@ def percent(rate: Any) -> str:
 
 @report_app.command("mrr")
 def report_mrr(
-    start: Annotated[
-        datetime | None,
-        typer.Option(
-            "--from",
-            formats=DATE_FORMATS,
-            help="Range start, inclusive (UTC). Default: --to - 12 months.",
-        ),
-    ] = None,
-    end: Annotated[
-        datetime | None,
-        typer.Option(
-            "--to", formats=DATE_FORMATS, help="Range end, exclusive (UTC). Default: now."
-        ),
-    ] = None,
+    start: FromOption = None,
+    end: ToOption = None,
     plan: Annotated[
         str | None, typer.Option(help="Only customers on this plan at the time.")
     ] = None,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lifecycle.commands.report import DATE_FORMATS, percent
+from lifecycle.commands.report import FromOption, ToOption, percent
 from lifecycle.options import ConfigOption, load_settings
 
 if TYPE_CHECKING:
@@ -17,20 +17,8 @@ if TYPE_CHECKING:
 
 
 def report_save_flow(
-    start: Annotated[
-        datetime | None,
-        typer.Option(
-            "--from",
-            formats=DATE_FORMATS,
-            help="Range start, inclusive (UTC). Default: --to - 12 months.",
-        ),
-    ] = None,
-    end: Annotated[
-        datetime | None,
-        typer.Option(
-            "--to", formats=DATE_FORMATS, help="Range end, exclusive (UTC). Default: now."
-        ),
-    ] = None,
+    start: FromOption = None,
+    end: ToOption = None,
     as_json: Annotated[
         bool,
         typer.Option("--json", help="Print the JSON body of GET /v1/admin/reports/save-flow."),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
@@ -14,7 +15,12 @@ from db.models import Customer
 from domain.policy import Policy
 from tests.factories.customers import insert_customer, store_terms
 from workflows.customer import GENERATION, CustomerWorkflow
-from workflows.messages import CustomerSnapshot, CustomerWorkflowInput, workflow_id_for
+from workflows.messages import (
+    CommandResult,
+    CustomerSnapshot,
+    CustomerWorkflowInput,
+    workflow_id_for,
+)
 
 
 @dataclass
@@ -25,6 +31,11 @@ class Started:
 
     async def snapshot(self) -> CustomerSnapshot:
         result: CustomerSnapshot = await self.handle.query(CustomerWorkflow.snapshot)
+        return result
+
+    async def update(self, update: Any, command: Any) -> CommandResult:
+        """A lifecycle command (a Temporal Update), answered as the workflow answers it."""
+        result: CommandResult = await self.handle.execute_update(update, command)
         return result
 
 

@@ -6,16 +6,14 @@ periods and the workflow's timers agree; everything else is real.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from core.config import EngineConfig
 from db.engine import SessionFactory
@@ -26,8 +24,7 @@ from tests.factories.histories import record_history
 from tests.factories.policies import days
 from tests.factories.polling import eventually
 from tests.factories.records import ledger, outbox
-from tests.factories.workers import make_worker
-from tests.factories.workflows import Started, start_customer
+from tests.factories.workflows import Started
 from workflows.customer import CustomerWorkflow
 from workflows.messages import (
     CancelSubscription,
@@ -42,42 +39,10 @@ MONTH, YEAR = BillingInterval.MONTH, BillingInterval.YEAR
 ACTOR = "app:test"
 
 
-@pytest.fixture
-async def worker(
-    time_skipping_env: WorkflowEnvironment,
-    sessions: SessionFactory,
-    engine_config: EngineConfig,
-    task_queue: str,
-) -> AsyncIterator[Worker]:
-    async with make_worker(
-        time_skipping_env.client, task_queue=task_queue, sessions=sessions, config=engine_config
-    ) as running:
-        yield running
-
-
-@pytest.fixture
-async def started(
-    worker: Worker,
-    time_skipping_env: WorkflowEnvironment,
-    sessions: SessionFactory,
-    engine_config: EngineConfig,
-    task_queue: str,
-) -> Started:
-    customer = await start_customer(time_skipping_env, sessions, engine_config, task_queue)
-    await eventually(lambda: outbox(sessions, customer.customer.id), lambda r: len(r) == 1)
-    return customer
-
-
-async def _update(started: Started, update: Any, command: Any) -> CommandResult:
-    result = await started.handle.execute_update(update, command)
-    return cast(CommandResult, result)
-
-
 async def _subscribe(
     started: Started, plan: str = "starter", interval: BillingInterval = MONTH, **kwargs: Any
 ) -> CommandResult:
-    return await _update(
-        started,
+    return await started.update(
         CustomerWorkflow.change_subscription,
         ChangeSubscription(
             plan=plan,
@@ -221,8 +186,7 @@ async def test_upgrade_applies_now_and_charges_the_proration(
     first = await _subscribe(started, "starter", MONTH)
     await time_skipping_env.sleep(days(10))
     now = await time_skipping_env.get_current_time()
-    snapshot = await _update(
-        started,
+    snapshot = await started.update(
         CustomerWorkflow.change_subscription,
         ChangeSubscription(plan="pro", interval=MONTH, actor=ACTOR),
     )
@@ -261,8 +225,7 @@ async def test_downgrade_waits_for_the_period_end(
     cid = started.customer.id
     first = await _subscribe(started, "pro", MONTH)
     period_end = _period(first)[1]
-    snapshot = await _update(
-        started,
+    snapshot = await started.update(
         CustomerWorkflow.change_subscription,
         ChangeSubscription(plan="starter", interval=MONTH, actor=ACTOR),
     )
@@ -294,8 +257,7 @@ async def test_downgrade_waits_for_the_period_end(
 
 async def test_downgrade_now_when_asked(started: Started, sessions: SessionFactory) -> None:
     await _subscribe(started, "pro", MONTH)
-    snapshot = await _update(
-        started,
+    snapshot = await started.update(
         CustomerWorkflow.change_subscription,
         ChangeSubscription(plan="starter", interval=MONTH, actor=ACTOR, when="now"),
     )
@@ -305,8 +267,8 @@ async def test_downgrade_now_when_asked(started: Started, sessions: SessionFacto
 async def test_cancel_now(started: Started, sessions: SessionFactory) -> None:
     cid = started.customer.id
     await _subscribe(started, "pro", MONTH)
-    snapshot = await _update(
-        started, CustomerWorkflow.cancel, CancelSubscription(actor=ACTOR, at_period_end=False)
+    snapshot = await started.update(
+        CustomerWorkflow.cancel, CancelSubscription(actor=ACTOR, at_period_end=False)
     )
     assert (snapshot.state.status, snapshot.state.mrr_cents) == ("canceled", 0)
     last = (await ledger(sessions, cid))[-1]
@@ -326,8 +288,8 @@ async def test_cancel_at_period_end_then_ends(
 ) -> None:
     cid = started.customer.id
     first = await _subscribe(started, "starter", MONTH)
-    snapshot = await _update(
-        started, CustomerWorkflow.cancel, CancelSubscription(actor=ACTOR, at_period_end=True)
+    snapshot = await started.update(
+        CustomerWorkflow.cancel, CancelSubscription(actor=ACTOR, at_period_end=True)
     )
     assert (snapshot.state.status, snapshot.state.cancel_at_period_end) == ("active", True)
     assert (await _row(sessions, cid)).cancel_at_period_end is True
@@ -355,11 +317,11 @@ async def test_reactivate_before_period_end_keeps_the_subscription(
     started: Started, sessions: SessionFactory, time_skipping_env: WorkflowEnvironment
 ) -> None:
     first = await _subscribe(started, "starter", MONTH)
-    await _update(
-        started, CustomerWorkflow.cancel, CancelSubscription(actor=ACTOR, at_period_end=True)
+    await started.update(
+        CustomerWorkflow.cancel, CancelSubscription(actor=ACTOR, at_period_end=True)
     )
-    snapshot = await _update(
-        started, CustomerWorkflow.reactivate, ReactivateSubscription(actor=ACTOR)
+    snapshot = await started.update(
+        CustomerWorkflow.reactivate, ReactivateSubscription(actor=ACTOR)
     )
     assert snapshot.state.cancel_at_period_end is False
     period_end = _period(first)[1]
@@ -375,9 +337,9 @@ async def test_reactivate_before_period_end_keeps_the_subscription(
 async def test_pause_and_resume(started: Started, sessions: SessionFactory) -> None:
     cid = started.customer.id
     await _subscribe(started, "pro", MONTH)
-    paused = await _update(started, CustomerWorkflow.pause, PauseSubscription(actor=ACTOR))
+    paused = await started.update(CustomerWorkflow.pause, PauseSubscription(actor=ACTOR))
     assert (paused.state.status, paused.state.mrr_cents) == ("paused", 0)
-    resumed = await _update(started, CustomerWorkflow.resume, ResumeSubscription(actor=ACTOR))
+    resumed = await started.update(CustomerWorkflow.resume, ResumeSubscription(actor=ACTOR))
     assert (resumed.state.status, resumed.state.mrr_cents) == ("active", 9900)
     movements = [(e.kind, e.mrr_delta_cents) for e in await ledger(sessions, cid)][-2:]
     assert movements == [("subscription_paused", -9900), ("subscription_resumed", 9900)]
@@ -393,8 +355,8 @@ async def test_pause_until_a_date_resumes_by_itself(
 ) -> None:
     await _subscribe(started, "starter", MONTH)
     resumes_at = await time_skipping_env.get_current_time() + days(5)
-    await _update(
-        started, CustomerWorkflow.pause, PauseSubscription(actor=ACTOR, resumes_at=resumes_at)
+    await started.update(
+        CustomerWorkflow.pause, PauseSubscription(actor=ACTOR, resumes_at=resumes_at)
     )
     assert (await _row(sessions, started.customer.id)).pause_resumes_at == resumes_at
     await time_skipping_env.sleep(days(5) + timedelta(minutes=1))
@@ -424,7 +386,7 @@ async def test_commands_not_allowed_during_the_trial_are_refused(
     started: Started, sessions: SessionFactory, update, command
 ) -> None:
     with pytest.raises(WorkflowUpdateFailedError) as failed:
-        await _update(started, update, command)
+        await started.update(update, command)
     assert _refusal(failed).type == "TransitionRefused"
     assert (await started.snapshot()).state.status == "trialing"
     assert [e.kind for e in await ledger(sessions, started.customer.id)] == ["trial_started"]
@@ -433,8 +395,7 @@ async def test_commands_not_allowed_during_the_trial_are_refused(
 async def test_same_plan_twice_is_refused(started: Started) -> None:
     await _subscribe(started, "starter", MONTH)
     with pytest.raises(WorkflowUpdateFailedError) as failed:
-        await _update(
-            started,
+        await started.update(
             CustomerWorkflow.change_subscription,
             ChangeSubscription(plan="starter", interval=MONTH, actor=ACTOR),
         )

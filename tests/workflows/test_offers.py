@@ -5,16 +5,14 @@ not to customers they do not fit, taken at conversion)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from adapters.payments.simulator import SimulatedGateway
 from adapters.payments.stripe_objects import parse_event
@@ -26,8 +24,8 @@ from tests.factories.histories import record_history
 from tests.factories.policies import days
 from tests.factories.polling import eventually
 from tests.factories.records import ledger, outbox
-from tests.factories.workers import make_simulator, make_worker
-from tests.factories.workflows import Started, start_customer
+from tests.factories.workers import make_simulator
+from tests.factories.workflows import Started
 from workflows.customer import CustomerWorkflow
 from workflows.messages import (
     AcceptOffer,
@@ -42,39 +40,8 @@ MONTH = BillingInterval.MONTH
 ACTOR = "app:test"
 
 
-@pytest.fixture
-async def worker(
-    time_skipping_env: WorkflowEnvironment,
-    sessions: SessionFactory,
-    engine_config: EngineConfig,
-    task_queue: str,
-) -> AsyncIterator[Worker]:
-    async with make_worker(
-        time_skipping_env.client, task_queue=task_queue, sessions=sessions, config=engine_config
-    ) as running:
-        yield running
-
-
-@pytest.fixture
-async def started(
-    worker: Worker,
-    time_skipping_env: WorkflowEnvironment,
-    sessions: SessionFactory,
-    engine_config: EngineConfig,
-    task_queue: str,
-) -> Started:
-    customer = await start_customer(time_skipping_env, sessions, engine_config, task_queue)
-    await eventually(lambda: outbox(sessions, customer.customer.id), lambda r: len(r) == 1)
-    return customer
-
-
-async def _update(started: Started, update: Any, command: Any) -> CommandResult:
-    return cast(CommandResult, await started.handle.execute_update(update, command))
-
-
 async def _subscribe(started: Started, plan: str = "starter") -> CommandResult:
-    return await _update(
-        started,
+    return await started.update(
         CustomerWorkflow.change_subscription,
         ChangeSubscription(plan=plan, interval=MONTH, actor=ACTOR, payment_method="pm_card_visa"),
     )
@@ -101,16 +68,14 @@ async def test_save_flow_discount_withdraws_the_cancellation_and_discounts_the_r
 ) -> None:
     cid = started.customer.id
     await _subscribe(started)
-    await _update(
-        started, CustomerWorkflow.cancel, CancelSubscription(actor=ACTOR, at_period_end=True)
+    await started.update(
+        CustomerWorkflow.cancel, CancelSubscription(actor=ACTOR, at_period_end=True)
     )
-    await _update(
-        started,
+    await started.update(
         CustomerWorkflow.request_cancellation,
         RequestCancellation(reason="too_expensive", offers=("coupon", "pause"), actor=ACTOR),
     )
-    result = await _update(
-        started,
+    result = await started.update(
         CustomerWorkflow.accept_offer,
         AcceptOffer(kind="coupon", actor=ACTOR, reason="too_expensive", coupon="SAVE30"),
     )
@@ -168,8 +133,7 @@ async def test_save_flow_pause_and_downgrade(
         AcceptOffer(kind="downgrade", actor=ACTOR, reason="other", plan="pro", interval=MONTH),
     )
     assert "not cheaper" in message
-    result = await _update(
-        started,
+    result = await started.update(
         CustomerWorkflow.accept_offer,
         AcceptOffer(
             kind="downgrade", actor=ACTOR, reason="too_expensive", plan="starter", interval=MONTH
@@ -178,8 +142,7 @@ async def test_save_flow_pause_and_downgrade(
     assert result.state.scheduled_change is not None
     assert result.state.scheduled_change.plan == "starter"
     now = await time_skipping_env.get_current_time()
-    result = await _update(
-        started,
+    result = await started.update(
         CustomerWorkflow.accept_offer,
         AcceptOffer(kind="pause", actor=ACTOR, reason="temporary_pause", days=30),
     )
@@ -208,13 +171,11 @@ async def test_expired_trial_takes_more_days(
         AcceptOffer(kind="pause", actor=ACTOR, reason="not_using", days=30),
     )
     assert "pause" in message
-    await _update(
-        started,
+    await started.update(
         CustomerWorkflow.request_cancellation,
         RequestCancellation(reason="not_using", offers=("extend_trial",), actor=ACTOR),
     )
-    result = await _update(
-        started,
+    result = await started.update(
         CustomerWorkflow.accept_offer,
         AcceptOffer(kind="extend_trial", actor=ACTOR, reason="not_using", days=7),
     )
@@ -264,8 +225,7 @@ async def test_an_offer_is_sent_once_and_taken_at_conversion(
         AcceptOffer(kind="coupon", actor=ACTOR, offer_id="campaign:other"),
     )
     assert "no offer" in message
-    await _update(
-        started,
+    await started.update(
         CustomerWorkflow.accept_offer,
         AcceptOffer(kind="coupon", actor=ACTOR, offer_id="campaign:spring"),
     )
@@ -288,8 +248,8 @@ async def test_an_offer_that_does_not_fit_is_recorded_not_sent(
 ) -> None:
     cid = started.customer.id
     await _subscribe(started)
-    await _update(
-        started, CustomerWorkflow.cancel, CancelSubscription(actor=ACTOR, at_period_end=False)
+    await started.update(
+        CustomerWorkflow.cancel, CancelSubscription(actor=ACTOR, at_period_end=False)
     )
     churn = MakeOffer(
         offer_id="churn:2026-12-01",

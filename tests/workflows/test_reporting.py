@@ -4,12 +4,9 @@ figures checked against what the test did."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, cast
 
-import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -23,13 +20,11 @@ from domain.reporting.ledger import MovementType
 from domain.reporting.report import compute_report
 from tests.factories.polling import eventually
 from tests.factories.records import outbox
-from tests.factories.workers import make_worker
 from tests.factories.workflows import Started, start_customer
 from workflows.customer import CustomerWorkflow
 from workflows.messages import (
     CancelSubscription,
     ChangeSubscription,
-    CommandResult,
     PauseSubscription,
     PurchaseAddon,
     ResumeSubscription,
@@ -39,26 +34,8 @@ MONTH, YEAR = BillingInterval.MONTH, BillingInterval.YEAR
 ACTOR = "app:test"
 
 
-@pytest.fixture
-async def worker(
-    time_skipping_env: WorkflowEnvironment,
-    sessions: SessionFactory,
-    engine_config: EngineConfig,
-    task_queue: str,
-) -> AsyncIterator[Worker]:
-    async with make_worker(
-        time_skipping_env.client, task_queue=task_queue, sessions=sessions, config=engine_config
-    ) as running:
-        yield running
-
-
-async def _update(started: Started, update: Any, command: Any) -> CommandResult:
-    return cast(CommandResult, await started.handle.execute_update(update, command))
-
-
 async def _subscribe(started: Started, plan: str, interval: BillingInterval) -> None:
-    await _update(
-        started,
+    await started.update(
         CustomerWorkflow.change_subscription,
         ChangeSubscription(
             plan=plan, interval=interval, actor=ACTOR, payment_method="pm_card_visa"
@@ -85,29 +62,26 @@ async def test_metrics_agree_with_what_the_workflows_did(
 
     await _subscribe(one, "pro", MONTH)  # new +9,900
     await _subscribe(two, "starter", MONTH)  # new +2,900
-    await _update(
-        two,
+    await two.update(
         CustomerWorkflow.change_subscription,
         ChangeSubscription(plan="pro", interval=MONTH, actor=ACTOR),
     )  # expansion +7,000
     await _subscribe(three, "starter", YEAR)  # new +2,465 (29,580 / 12)
-    await _update(
-        three, CustomerWorkflow.cancel, CancelSubscription(actor=ACTOR, at_period_end=False)
+    await three.update(
+        CustomerWorkflow.cancel, CancelSubscription(actor=ACTOR, at_period_end=False)
     )  # churned -2,465
     # The fourth stays in its trial.
     await _subscribe(five, "starter", MONTH)  # new +2,900
-    await _update(
-        five,
+    await five.update(
         CustomerWorkflow.purchase_addon,
         PurchaseAddon(addon="extra_chatbot", quantity=1, actor=ACTOR),
     )  # expansion +500
-    await _update(
-        five,
+    await five.update(
         CustomerWorkflow.purchase_addon,
         PurchaseAddon(addon="message_pack", quantity=1, actor=ACTOR),
     )  # overage 1,000
-    await _update(five, CustomerWorkflow.pause, PauseSubscription(actor=ACTOR))  # churned -3,400
-    await _update(five, CustomerWorkflow.resume, ResumeSubscription(actor=ACTOR))  # react. +3,400
+    await five.update(CustomerWorkflow.pause, PauseSubscription(actor=ACTOR))  # churned -3,400
+    await five.update(CustomerWorkflow.resume, ResumeSubscription(actor=ACTOR))  # react. +3,400
 
     ids = [c.customer.id for c in customers]
     start = min(c.signed_up_at for c in customers) - timedelta(hours=1)
