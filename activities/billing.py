@@ -25,6 +25,7 @@ from adapters.payments.base import (
     ProrationBehavior,
 )
 from core.clock import utcnow
+from core.metrics import CHARGES
 from db.engine import SessionFactory
 from db.experiments import price_book_of
 from db.invoices import upsert_invoice
@@ -179,13 +180,19 @@ _FINAL = (CardDeclined, PaymentMethodRequired, PaymentRequestRejected)
 
 
 @contextmanager
-def final_failures() -> Iterator[None]:
+def final_failures(charge: str | None = None) -> Iterator[None]:
     """Around a provider call: its final errors become non-retryable activity failures
-    (others, like an outage, stay retryable)."""
+    (others, like an outage, stay retryable). A call that charges names its ``charge``
+    operation: its outcome is counted (``lifecycle_charges_total``)."""
     try:
         yield
     except _FINAL as exc:
+        if charge is not None:
+            outcome = "declined" if isinstance(exc, CardDeclined) else "refused"
+            CHARGES.labels(charge, outcome).inc()
         raise payment_failure(exc) from exc
+    if charge is not None:
+        CHARGES.labels(charge, "succeeded").inc()
 
 
 class BillingActivities:
@@ -284,7 +291,7 @@ class BillingActivities:
         so a retry after a crash charges and records once)."""
         subscription = None
         invoice: InvoiceInfo | None
-        with final_failures():
+        with final_failures(charge="purchase_addon"):
             if request.kind == "one_off":
                 invoice = await self._gateway.charge_one_off(
                     request.provider_customer_id,
@@ -363,7 +370,7 @@ class BillingActivities:
 
     @activity.defn(name="create_subscription")
     async def create_subscription(self, request: CreateSubscriptionInput) -> SubscriptionInfo:
-        with final_failures():
+        with final_failures(charge="create_subscription"):
             subscription = await self._gateway.create_subscription(
                 provider_customer_id=request.provider_customer_id,
                 customer_id=request.customer_id,
@@ -376,7 +383,7 @@ class BillingActivities:
 
     @activity.defn(name="change_price")
     async def change_price(self, request: ChangePriceInput) -> SubscriptionInfo:
-        with final_failures():
+        with final_failures(charge="change_price"):
             subscription = await self._gateway.change_price(
                 request.subscription_id,
                 await self._price(request.customer_id, request.plan, request.interval),
@@ -444,7 +451,7 @@ class BillingActivities:
 
     @activity.defn(name="invoice_command")
     async def invoice_command(self, request: InvoiceCommandInput) -> InvoiceInfo:
-        with final_failures():
+        with final_failures(charge="pay_invoice" if request.command == "pay" else None):
             if request.command == "pay":
                 invoice = await self._gateway.pay_invoice(
                     request.invoice_id, idempotency_key=request.idempotency_key

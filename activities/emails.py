@@ -100,6 +100,7 @@ class EmailActivities:
                 name=customer.name,
                 product=self._product_name,
                 app_url=self._app_url,
+                locale=customer.locale,
             )
             await insert_ignoring_conflict(
                 session,

@@ -58,6 +58,7 @@ class PrivacyActivities:
                     name=None,
                     external_id=erased_external_id(cid),
                     billing_address=None,
+                    locale=None,
                     payment_method_id=None,
                     payment_method_brand=None,
                     payment_method_last4=None,

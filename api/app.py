@@ -34,6 +34,8 @@ from api.errors import (
 from api.experiments import routes as experiments
 from api.health import routes as health
 from api.insights import routes as insights
+from api.metrics import RequestMetrics
+from api.metrics import router as metrics_router
 from api.notifications import routes as notifications
 from api.plans import routes as plans
 from api.reports import routes as reports
@@ -138,6 +140,10 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     )
     install_error_handlers(app)
     app.add_middleware(HotRoutes, enabled=settings.lifecycle_hot_routes)
+    if settings.lifecycle_metrics_enabled:
+        # Outermost, so that what the hot routes answer is counted too.
+        app.add_middleware(RequestMetrics)
+        app.include_router(metrics_router)
     app.include_router(health.router)
     app.include_router(customers.router)
     app.include_router(plans.router)

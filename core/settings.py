@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     # Serve usage ingestion and entitlement checks in front of the framework (api.usage.hot);
     # off: the framework's routes serve them (same answers, about twice the CPU per call).
     lifecycle_hot_routes: bool = True
+    # Serve Prometheus metrics at GET /metrics (no key: put it behind the network's rules).
+    lifecycle_metrics_enabled: bool = True
+    # host:port where the worker serves its metrics (the engine's counters: emails,
+    # charges); empty: none. The Temporal SDK's own runtime metrics (task slots, polls,
+    # latencies) on LIFECYCLE_TEMPORAL_METRICS_ADDRESS; empty: off.
+    lifecycle_worker_metrics_address: str = ""
+    lifecycle_temporal_metrics_address: str = ""
     # An email attempt with no recorded outcome after this long died with its process.
     lifecycle_email_stale_seconds: float = 60.0
     # Where this API is reachable from browsers (simulator checkout pages, links).

@@ -13,6 +13,7 @@ from temporalio.contrib.pydantic import (
     PydanticPayloadConverter,
 )
 from temporalio.converter import DataConverter
+from temporalio.runtime import Runtime
 
 # One cache of pydantic type adapters for the whole process. The SDK builds a payload
 # converter per workflow run (and per replay), and the stock one starts with an empty
@@ -43,9 +44,12 @@ def warm_type_adapters(*types: type) -> None:
         _type_adapter(type_)
 
 
-async def connect(target: str, namespace: str, *, lazy: bool = False) -> Client:
+async def connect(
+    target: str, namespace: str, *, lazy: bool = False, runtime: Runtime | None = None
+) -> Client:
     """``lazy`` defers the connection to the first call: the API starts (and reports
-    not-ready) while Temporal is still coming up."""
+    not-ready) while Temporal is still coming up. ``runtime``: one of the SDK's runtimes
+    (the worker's exports its metrics); None, the process's default."""
     return await Client.connect(
-        target, namespace=namespace, data_converter=DATA_CONVERTER, lazy=lazy
+        target, namespace=namespace, data_converter=DATA_CONVERTER, lazy=lazy, runtime=runtime
     )

@@ -17,12 +17,14 @@ def new_trial_customer(
     name: str | None,
     trial: TrialPolicy,
     signed_up_at: datetime,
+    locale: str | None = None,
 ) -> Customer:
     return Customer(
         id=customer_id,
         external_id=external_id,
         email=email,
         name=name,
+        locale=locale,
         status=Status.TRIALING.value,
         plan=trial.plan,
         interval=None,

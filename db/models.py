@@ -62,6 +62,8 @@ class Customer(Base):
     payment_method_exp_month: Mapped[int | None] = mapped_column(Integer)
     payment_method_exp_year: Mapped[int | None] = mapped_column(Integer)
     billing_address: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # The language and region lifecycle emails use (``de``, ``pt-BR``); none means English.
+    locale: Mapped[str | None] = mapped_column(String(35))
     # The workflow's state version last written here; older writes are ignored.
     state_version: Mapped[int] = mapped_column(Integer, default=0)
     # Changes with anything a usage context reads (triggers, migration 0011): contexts

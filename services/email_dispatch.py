@@ -38,6 +38,7 @@ from adapters.email.base import (
     SchedulingSender,
 )
 from core.clock import utcnow
+from core.metrics import EMAILS
 from db.engine import SessionFactory, dialect_of
 from db.ledger import append_ledger, email_sent_entry
 from db.models import Customer, EmailOutbox
@@ -107,6 +108,9 @@ class EmailDispatcher:
         recovered = await self._recover_stale()
         claimed = await self._claim()
         results = await asyncio.gather(*(self._attempt(row_id) for row_id in claimed))
+        for outcome, label in (("sent", "sent"), ("failed", "failed"), ("retry", "retried")):
+            if count := results.count(outcome):
+                EMAILS.labels(label).inc(count)
         return DispatchReport(
             sent=results.count("sent"),
             failed=results.count("failed"),

@@ -6,8 +6,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from wsgiref.simple_server import WSGIServer
 
+from prometheus_client import start_http_server
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker, WorkflowRunner
 
 from activities.analytics import AnalyticsActivities
@@ -115,15 +118,54 @@ def terms_loader(settings: Settings) -> Callable[[], Awaitable[Terms]]:
     return load
 
 
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host or "0.0.0.0", int(port)
+
+
+def serve_metrics(settings: Settings) -> WSGIServer | None:
+    """The engine's counters (``core.metrics``: emails, charges) and the process's on
+    ``LIFECYCLE_WORKER_METRICS_ADDRESS`` (a thread of prometheus_client), when set."""
+    if not settings.lifecycle_worker_metrics_address:
+        return None
+    host, port = _host_port(settings.lifecycle_worker_metrics_address)
+    server, _ = start_http_server(port, addr=host)
+    logger.info("worker metrics on http://%s:%d/metrics", host, port)
+    return server
+
+
+def temporal_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime exporting the SDK's own metrics (task slots, polls, schedule-to-
+    start and execution latencies, sticky cache) to Prometheus on
+    ``LIFECYCLE_TEMPORAL_METRICS_ADDRESS``; None (the SDK's default runtime) when unset.
+    Counters end in ``_total``, durations are in seconds and say so (``_seconds``), as
+    Prometheus expects."""
+    if not settings.lifecycle_temporal_metrics_address:
+        return None
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=settings.lifecycle_temporal_metrics_address,
+                counters_total_suffix=True,
+                unit_suffix=True,
+                durations_as_seconds=True,
+            )
+        )
+    )
+
+
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` is set (or forever); shuts down gracefully, finishing in-flight
     tasks. Besides workflows and activities, the worker relays usage notices the API could
     not deliver (``services.usage_notices``) and sends the email outbox through a provider
     (``services.email_dispatch``)."""
     config = settings.engine_config
+    metrics = serve_metrics(settings)
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
-    client = await connect(settings.temporal_target, settings.temporal_namespace)
+    client = await connect(
+        settings.temporal_target, settings.temporal_namespace, runtime=temporal_runtime(settings)
+    )
     sender = email_sender(settings)
     worker = build_worker(
         client,
@@ -165,3 +207,5 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         await engine.dispose()
         if dispatch_engine is not None:
             await dispatch_engine.dispose()
+        if metrics is not None:
+            metrics.shutdown()

@@ -1,4 +1,5 @@
-"""HTTP routes of customers: sign-up (which starts the trial) and the customer view."""
+"""HTTP routes of customers: sign-up (which starts the trial), the customer view and the
+emails' locale."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from api.auth import Principal, require_app
 from api.context import AppContext, get_context
 from api.customers import service
-from api.customers.schemas import CustomerCreate, CustomerView
+from api.customers.schemas import CustomerCreate, CustomerView, LocaleRequest
 from api.errors import problem_responses
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
@@ -54,3 +55,14 @@ async def get_customer(
     _: Principal = Depends(require_app),
 ) -> CustomerView:
     return await service.get_customer(context, customer_id)
+
+
+@router.put("/{customer_id}/locale", response_model=CustomerView, responses=problem_responses(404))
+async def set_locale(
+    customer_id: str,
+    body: LocaleRequest,
+    context: AppContext = Depends(get_context),
+    _: Principal = Depends(require_app),
+) -> CustomerView:
+    """Change the locale the customer's lifecycle emails are written in (e.g. ``de``)."""
+    return await service.set_locale(context, customer_id, body)

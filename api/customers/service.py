@@ -6,10 +6,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from api.context import AppContext
-from api.customers.schemas import CustomerCreate, CustomerView
+from api.customers.schemas import CustomerCreate, CustomerView, LocaleRequest
 from api.errors import FieldError, Problem, not_found
 from api.lifecycle_client import temporal_unavailable
 from db.customers import new_trial_customer
@@ -78,6 +79,7 @@ async def _find_or_insert(context: AppContext, body: CustomerCreate) -> tuple[Cu
                     external_id=body.external_id,
                     email=str(body.email),
                     name=body.name,
+                    locale=body.locale,
                     trial=trial,
                     signed_up_at=now,
                 )
@@ -99,3 +101,17 @@ async def find_by_external_id(context: AppContext, external_id: str) -> Customer
 
 async def get_customer(context: AppContext, customer_id: str) -> CustomerView:
     return customer_view(await customer_or_404(context, customer_id))
+
+
+async def set_locale(context: AppContext, customer_id: str, body: LocaleRequest) -> CustomerView:
+    """Change the language of the customer's next emails; emails already written keep theirs."""
+    async with context.sessions.begin() as session:
+        changed = await session.execute(
+            update(Customer)
+            .where(Customer.id == customer_id)
+            .values(locale=body.locale, updated_at=datetime.now(UTC))
+            .returning(Customer.id)
+        )
+        if changed.scalar_one_or_none() is None:
+            raise not_found("customer", customer_id)
+    return await get_customer(context, customer_id)

@@ -10,12 +10,14 @@ refused consume records nothing, so the key can be retried later (``db.usage.con
 from __future__ import annotations
 
 from datetime import datetime
+from time import perf_counter
 
 from api.context import AppContext
 from api.errors import not_found
 from api.usage.ingest import MAX_QUANTITY
 from api.usage.schemas import EntitlementCheck, EntitlementDecision, FeatureDecision
 from api.usage.service import require_metric, upgrade_for, upgrade_view, validation_problem
+from core.metrics import ENTITLEMENT_CHECK_DURATION, ENTITLEMENT_CHECKS
 from db.usage.consume import ConsumeSpec, check_and_consume
 from db.usage.context import UsageContext, load_contexts
 from db.usage.records import EventRow
@@ -65,7 +67,18 @@ async def check(
     context: AppContext, customer_id: str, body: EntitlementCheck, now: datetime
 ) -> tuple[EntitlementDecision | FeatureDecision, bool]:
     """The decision, and whether the customer's workflow is to be told (after the
-    response) of a crossing."""
+    response) of a crossing; counted and timed (``core.metrics``) when one is made."""
+    started = perf_counter()
+    decision, signal = await _decide(context, customer_id, body, now)
+    kind = "feature" if body.feature is not None else "consume" if body.consume else "check"
+    ENTITLEMENT_CHECK_DURATION.labels(kind).observe(perf_counter() - started)
+    ENTITLEMENT_CHECKS.labels(kind, "allowed" if decision.allowed else "denied").inc()
+    return decision, signal
+
+
+async def _decide(
+    context: AppContext, customer_id: str, body: EntitlementCheck, now: datetime
+) -> tuple[EntitlementDecision | FeatureDecision, bool]:
     _validate(body, context)
     catalog = context.config.catalog
     access = context.config.policy.dunning.access

@@ -44,8 +44,11 @@ from api.usage.schemas import (
 )
 from api.usage.signals import deliver_signals
 from core.clock import utcnow
+from core.metrics import ROUTE_KEY
 
 _CHECK = re.compile(r"/v1/customers/([^/]+)/entitlements/check")
+_INGEST_ROUTE = "/v1/usage"
+_CHECK_ROUTE = "/v1/customers/{customer_id}/entitlements/check"
 # Larger bodies (more than a full batch of 1,000 events needs) go the framework's way.
 _MAX_BODY = 1 << 20
 _NUL = "\x00"
@@ -91,11 +94,14 @@ class HotRoutes:
         handler: Handler
         if path == "/v1/usage":
             handler = _ingest
+            scope[ROUTE_KEY] = _INGEST_ROUTE
         else:
             match = _CHECK.fullmatch(path)
             if match is None:
                 return await self.app(scope, receive, send)
             handler, customer_id = _check, match.group(1)
+            # The metrics' route label (api.metrics) of what is answered here.
+            scope[ROUTE_KEY] = _CHECK_ROUTE
         chunks, state = await _read_body(receive)
         if state == "gone":
             return None

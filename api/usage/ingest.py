@@ -9,6 +9,7 @@ from typing import Any
 
 from api.context import AppContext
 from api.usage.schemas import UsageBatch, UsageIngestResult, UsageRejection
+from core.metrics import USAGE_EVENTS
 from db.usage.context import UsageContext
 from db.usage.ingest import EventBatch, IngestPlan, ingest_batch
 from db.usage.records import LimitRow
@@ -22,6 +23,9 @@ MAX_QUANTITY = 10**12
 _EVENT_FIELDS = frozenset({"customer_id", "metric", "quantity", "idempotency_key", "occurred_at"})
 _METRICS = frozenset(METRICS)
 _COUNTERS = _METRICS - GAUGES
+_ACCEPTED, _DUPLICATE, _REJECTED = (
+    USAGE_EVENTS.labels(o) for o in ("accepted", "duplicate", "rejected")
+)
 
 
 def _reject(index: int, raw: Any, code: str, reason: str) -> UsageRejection:
@@ -191,4 +195,8 @@ async def ingest(
     result = UsageIngestResult(
         accepted=accepted, duplicates=outcome.planned - accepted, rejected=rejected
     )
+    # Three increments a batch, whatever its size.
+    _ACCEPTED.inc(accepted)
+    _DUPLICATE.inc(result.duplicates)
+    _REJECTED.inc(len(rejected))
     return result, signal

@@ -9,6 +9,7 @@ from typing import Any
 
 from api.context import AppContext
 from api.errors import Problem
+from core.metrics import WEBHOOKS
 from services.errors import (
     InvalidPaymentEvent,
     PaymentProviderCallFailed,
@@ -39,8 +40,13 @@ def event_problem(
 async def ingest_event(
     context: AppContext, payload: dict[str, Any], *, provider: str
 ) -> IngestResult:
-    """Take the event in (``ingest_payment_event``); a 400 or 503 problem when it could not be."""
+    """Take the event in (``ingest_payment_event``); a 400 or 503 problem when it could not
+    be. Counted by provider and outcome (``lifecycle_webhooks_received_total``)."""
     try:
-        return await ingest_payment_event(context.engine, payload, provider=provider)
+        result = await ingest_payment_event(context.engine, payload, provider=provider)
     except _REFUSALS as exc:
+        invalid = isinstance(exc, InvalidPaymentEvent)
+        WEBHOOKS.labels(provider, "invalid" if invalid else "unavailable").inc()
         raise event_problem(exc) from None
+    WEBHOOKS.labels(provider, "duplicate" if result.duplicate else "new").inc()
+    return result

@@ -17,6 +17,7 @@ from adapters.payments.stripe_objects import parse_event
 from api.context import AppContext
 from api.errors import Problem, first_unstorable
 from api.webhooks.payment_events import ingest_event
+from core.metrics import WEBHOOKS
 from db.writes import is_refused_value
 from services.payment_events import IngestResult
 
@@ -116,7 +117,29 @@ async def receive_stripe_event(
     context: AppContext, payload: bytes, signature: str | None
 ) -> IngestResult:
     """Check the delivery (configured secret, signature, body, API version), then take the
-    event in; a 400 or 503 tells Stripe to deliver it again."""
+    event in; a 400 or 503 tells Stripe to deliver it again. Each delivery is counted by
+    outcome (``lifecycle_webhooks_received_total``: refusals here, the rest by
+    ``ingest_event``)."""
+    try:
+        body = _checked_event(context, payload, signature)
+    except Problem as problem:
+        outcome = {
+            "invalid-signature": "forged",
+            "webhooks-not-configured": "unconfigured",
+        }.get(problem.type, "invalid")
+        WEBHOOKS.labels("stripe", outcome).inc()
+        raise
+    try:
+        return await ingest_event(context, body, provider="stripe")
+    except DBAPIError as exc:
+        if not is_refused_value(exc):
+            raise
+        WEBHOOKS.labels("stripe", "invalid").inc()
+        raise _invalid("the event holds a value the engine cannot store") from None
+
+
+def _checked_event(context: AppContext, payload: bytes, signature: str | None) -> dict[str, Any]:
+    """The delivery's event, or the problem that refuses it."""
     secret = context.settings.stripe_webhook_secret
     if not secret:
         raise Problem(
@@ -150,9 +173,4 @@ async def receive_stripe_event(
             type="api-version-mismatch",
             extra={"expected_api_version": STRIPE_API_VERSION, "api_version": version},
         )
-    try:
-        return await ingest_event(context, body, provider="stripe")
-    except DBAPIError as exc:
-        if not is_refused_value(exc):
-            raise
-        raise _invalid("the event holds a value the engine cannot store") from None
+    return body

@@ -33,6 +33,7 @@ async def insert_customer(
     signed_up_at: datetime | None = None,
     email: str | None = None,
     name: str | None = "Ada Lovelace",
+    locale: str | None = None,
 ) -> Customer:
     """A read-model row as the API writes it at sign-up, before the workflow starts."""
     customer = new_trial_customer(
@@ -40,6 +41,7 @@ async def insert_customer(
         external_id=f"ext-{uuid.uuid4().hex}",
         email=email or unique_email(),
         name=name,
+        locale=locale,
         trial=policy.trial,
         signed_up_at=signed_up_at or datetime.now(UTC),
     )

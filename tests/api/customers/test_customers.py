@@ -9,6 +9,7 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from tests.factories.customers import unique_email
+from tests.factories.responses import assert_problem, fields
 from tests.factories.settings import auth
 from workflows.messages import workflow_id_for
 
@@ -17,6 +18,7 @@ VIEW_FIELDS = {
     "external_id",
     "email",
     "name",
+    "locale",
     "status",
     "plan",
     "interval",
@@ -120,3 +122,62 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     ready = await client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "temporal": "ok"}
+
+
+async def test_locale_set_at_sign_up_and_changed(client: httpx.AsyncClient) -> None:
+    created = await client.post(
+        "/v1/customers",
+        json={"external_id": f"ext-{uuid.uuid4()}", "email": unique_email(), "locale": "de"},
+        headers=auth(),
+    )
+    assert created.status_code == 201, created.text
+    customer_id = created.json()["id"]
+    assert created.json()["locale"] == "de"
+    assert (await client.get(f"/v1/customers/{customer_id}", headers=auth())).json()[
+        "locale"
+    ] == "de"
+
+    changed = await client.put(
+        f"/v1/customers/{customer_id}/locale", json={"locale": "pt_br"}, headers=auth()
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["locale"] == "pt-BR"
+    view = (await client.get(f"/v1/customers/{customer_id}", headers=auth())).json()
+    assert view["locale"] == "pt-BR"
+
+    english = await client.post(
+        "/v1/customers",
+        json={"external_id": f"ext-{uuid.uuid4()}", "email": unique_email()},
+        headers=auth(),
+    )
+    assert english.json()["locale"] is None
+
+
+async def test_unsupported_or_malformed_locales_are_422_naming_the_field(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await client.post(
+        "/v1/customers",
+        json={"external_id": f"ext-{uuid.uuid4()}", "email": unique_email()},
+        headers=auth(),
+    )
+    customer_id = created.json()["id"]
+    for bad in ["xx-YY", "", 42, "zh", None]:
+        sign_up = await client.post(
+            "/v1/customers",
+            json={"external_id": f"ext-{uuid.uuid4()}", "email": unique_email(), "locale": bad},
+            headers=auth(),
+        )
+        change = await client.put(
+            f"/v1/customers/{customer_id}/locale", json={"locale": bad}, headers=auth()
+        )
+        responses = [change] if bad is None else [sign_up, change]
+        for response in responses:
+            problem = assert_problem(response, 422, "validation-error")
+            assert fields(problem) == ["locale"], (bad, problem)
+    view = (await client.get(f"/v1/customers/{customer_id}", headers=auth())).json()
+    assert view["locale"] is None
+    missing = await client.put(
+        f"/v1/customers/{uuid.uuid4()}/locale", json={"locale": "de"}, headers=auth()
+    )
+    assert_problem(missing, 404)

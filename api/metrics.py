@@ -1,0 +1,142 @@
+"""The API's Prometheus metrics: ``GET /metrics`` (when ``LIFECYCLE_METRICS_ENABLED``),
+requests by route template and status class with their latency (``RequestMetrics``, the
+outermost layer, so the hot routes' answers are counted too), and customers by status,
+read from the read model at scrape time (cached: a scrape every few seconds costs one
+grouped count every ``CUSTOMERS_TTL`` seconds).
+
+The metrics themselves are defined in ``core/metrics.py``. A process serves its own
+counters: under uvicorn's ``--workers N`` each process is a target of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.registry import Collector
+from sqlalchemy import case, func, select
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.context import AppContext
+from core.metrics import (
+    HTTP_REQUEST_DURATION,
+    HTTP_REQUESTS,
+    ROUTE_KEY,
+    UNMATCHED_ROUTE,
+    status_class,
+)
+from db.engine import SessionFactory
+from db.models import Customer
+from domain.lifecycle import Status
+
+CUSTOMERS_TTL = 30.0
+
+router = APIRouter()
+
+
+class RequestMetrics:
+    """ASGI middleware: counts each HTTP request by method, route template and status
+    class, and observes its duration. A path no route matches is one label value
+    (``unmatched``): unknown paths cannot multiply the series."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        # The labelled children, looked up once per (method, route, status class).
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self._histograms: dict[tuple[str, str], Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self._record(scope, status, time.perf_counter() - started)
+
+    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        method: str = scope["method"]
+        route = scope.get(ROUTE_KEY)
+        if route is None:
+            matched = scope.get("route")
+            route = getattr(matched, "path", None) or UNMATCHED_ROUTE
+        key = (method, route, status_class(status))
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = HTTP_REQUESTS.labels(*key)
+        counter.inc()
+        histogram = self._histograms.get(key[:2])
+        if histogram is None:
+            histogram = self._histograms[key[:2]] = HTTP_REQUEST_DURATION.labels(method, route)
+        histogram.observe(seconds)
+
+
+class CustomerGauges(Collector):
+    """Customers by lifecycle status and those needing attention, from the read model."""
+
+    def __init__(self, sessions: SessionFactory, *, ttl: float = CUSTOMERS_TTL) -> None:
+        self._sessions = sessions
+        self._ttl = ttl
+        self._read_at: float | None = None
+        self._by_status: dict[str, int] = {}
+        self._attention: int = 0
+
+    async def refresh(self) -> None:
+        now = time.monotonic()
+        if self._read_at is not None and now - self._read_at < self._ttl:
+            return
+        query = select(
+            Customer.status,
+            func.count(),
+            func.sum(case((Customer.needs_attention.is_(True), 1), else_=0)),
+        ).group_by(Customer.status)
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        self._by_status = dict.fromkeys((s.value for s in Status), 0)
+        self._by_status.update({status: count for status, count, _ in rows})
+        self._attention = sum(int(attention or 0) for _, _, attention in rows)
+        self._read_at = now
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        if self._read_at is None:
+            return
+        customers = GaugeMetricFamily(
+            "lifecycle_customers",
+            "Customers by lifecycle status (past_due: in dunning), from the read model.",
+            labels=["status"],
+        )
+        for status, count in sorted(self._by_status.items()):
+            customers.add_metric([status], count)
+        yield customers
+        yield GaugeMetricFamily(
+            "lifecycle_customers_needing_attention",
+            "Customers whose automation failed and waits for an operator (NeedsAttention).",
+            value=self._attention,
+        )
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    context: AppContext = request.app.state.context
+    gauges: CustomerGauges | None = getattr(request.app.state, "customer_gauges", None)
+    if gauges is None:
+        gauges = request.app.state.customer_gauges = CustomerGauges(context.sessions)
+    await gauges.refresh()
+    own = CollectorRegistry(auto_describe=False)
+    own.register(gauges)
+    # The classic text format (0.0.4), which every Prometheus version reads.
+    body = generate_latest(REGISTRY) + generate_latest(own)
+    return Response(body, media_type=CONTENT_TYPE_PLAIN_0_0_4)
