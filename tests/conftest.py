@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from core.config import EngineConfig, load_config
 from core.settings import REPO_ROOT
@@ -25,7 +26,10 @@ from tests.factories.databases import (
     create_database,
     drop_database,
 )
+from tests.factories.polling import eventually
+from tests.factories.records import outbox
 from tests.factories.tools import tool
+from tests.factories.workflows import Started, start_customer
 from workflows import search_attributes
 
 
@@ -120,3 +124,18 @@ def new_customer(sessions: SessionFactory, engine_config: EngineConfig) -> NewCu
         return await make_customer(sessions, engine_config, **kwargs)
 
     return create
+
+
+@pytest.fixture
+async def started(
+    worker: Worker,
+    time_skipping_env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    engine_config: EngineConfig,
+    task_queue: str,
+) -> Started:
+    """A customer whose workflow has started (its welcome email written), on the module's
+    or folder's ``worker`` fixture."""
+    customer = await start_customer(time_skipping_env, sessions, engine_config, task_queue)
+    await eventually(lambda: outbox(sessions, customer.customer.id), lambda r: len(r) == 1)
+    return customer

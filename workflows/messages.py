@@ -152,6 +152,9 @@ class CustomerState:
     # A coupon offer taken before subscribing: applied when the customer converts.
     conversion_coupon: str | None = None
 
+    def offer(self, offer_id: str) -> OfferRecord | None:
+        return next((r for r in self.offers if r.id == offer_id), None)
+
 
 @dataclass(frozen=True)
 class CustomerWorkflowInput:

@@ -127,7 +127,7 @@ def check_accept(
         raise TransitionRefused(f"unknown offer kind {command.kind!r}")
     kind = OfferKind(command.kind)
     if command.offer_id is not None:
-        made = next((r for r in state.offers if r.id == command.offer_id), None)
+        made = state.offer(command.offer_id)
         if made is None or not made.sent:
             raise TransitionRefused(f"no offer {command.offer_id!r} was made to this customer")
         if made.accepted_at is not None:

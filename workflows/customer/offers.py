@@ -35,10 +35,6 @@ KEPT = 20
 OFFERABLE = (Status.ACTIVE, Status.TRIALING, Status.TRIAL_EXPIRED)
 
 
-def find(ctx: CustomerContext, offer_id: str) -> OfferRecord | None:
-    return next((r for r in ctx.state.offers if r.id == offer_id), None)
-
-
 def _keep(ctx: CustomerContext, offer: OfferRecord) -> None:
     ctx.state.offers = [*ctx.state.offers, offer][-KEPT:]
 
@@ -59,7 +55,7 @@ def _why_not(ctx: CustomerContext, offer: MakeOffer) -> str | None:
 async def make(ctx: CustomerContext, offer: MakeOffer) -> None:
     """Send the offer once: a repeated id changes nothing, one that does not fit is
     recorded as not sent."""
-    if find(ctx, offer.offer_id) is not None:
+    if ctx.state.offer(offer.offer_id) is not None:
         return
     why_not = _why_not(ctx, offer)
     _keep(
@@ -109,7 +105,7 @@ async def accept(ctx: CustomerContext, command: AcceptOffer) -> None:
     stays), then record the acceptance."""
     state, now = ctx.state, workflow.now()
     kind = OfferKind(command.kind)
-    made = find(ctx, command.offer_id) if command.offer_id else None
+    made = state.offer(command.offer_id) if command.offer_id else None
     coupon = made.coupon if made is not None else command.coupon
     if state.cancel_at_period_end:
         await subscription.reactivate(ctx, ReactivateSubscription(actor=command.actor))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
@@ -36,7 +36,7 @@ from tests.factories.records import ledger, outbox
 from tests.factories.responses import assert_problem, fields, ok
 from tests.factories.settings import ADMIN_KEY, APP_KEY, auth, make_settings
 from tests.factories.workers import make_worker
-from tests.factories.workflows import Started, start_customer
+from tests.factories.workflows import Started
 from workflows.customer import TRANSITION_REFUSED, CustomerWorkflow
 from workflows.messages import (
     CancelSubscription,
@@ -73,27 +73,8 @@ async def worker(
         yield running
 
 
-@pytest.fixture
-async def started(
-    worker: Worker,
-    time_skipping_env: WorkflowEnvironment,
-    sessions: SessionFactory,
-    engine_config: EngineConfig,
-    task_queue: str,
-) -> Started:
-    customer = await start_customer(time_skipping_env, sessions, engine_config, task_queue)
-    await eventually(lambda: outbox(sessions, customer.customer.id), lambda r: len(r) == 1)
-    return customer
-
-
-async def _update(started: Started, update: Any, command: Any) -> CommandResult:
-    result = await started.handle.execute_update(update, command)
-    return cast(CommandResult, result)
-
-
 async def _extend(started: Started, days_: int, reason: str = REASON) -> CommandResult:
-    return await _update(
-        started,
+    return await started.update(
         CustomerWorkflow.extend_trial,
         ExtendTrial(days=days_, reason=reason, actor=ADMIN_ACTOR),
     )
@@ -101,7 +82,7 @@ async def _extend(started: Started, days_: int, reason: str = REASON) -> Command
 
 async def _refused(started: Started, command: ExtendTrial) -> ApplicationError:
     with pytest.raises(WorkflowUpdateFailedError) as caught:
-        await _update(started, CustomerWorkflow.extend_trial, command)
+        await started.update(CustomerWorkflow.extend_trial, command)
     cause = caught.value.cause
     assert isinstance(cause, ApplicationError), cause
     assert cause.type == TRANSITION_REFUSED
@@ -337,8 +318,7 @@ async def test_extension_is_refused_for_paying_and_canceled_customers(
     sessions: SessionFactory, started: Started
 ) -> None:
     cid = started.customer.id
-    converted = await _update(
-        started,
+    converted = await started.update(
         CustomerWorkflow.change_subscription,
         ChangeSubscription(
             plan="starter",
@@ -351,8 +331,8 @@ async def test_extension_is_refused_for_paying_and_canceled_customers(
     refusal = await _refused(started, ExtendTrial(days=7, reason=REASON, actor=ADMIN_ACTOR))
     assert "active" in refusal.message
 
-    canceled = await _update(
-        started, CustomerWorkflow.cancel, CancelSubscription(actor="app:test", at_period_end=False)
+    canceled = await started.update(
+        CustomerWorkflow.cancel, CancelSubscription(actor="app:test", at_period_end=False)
     )
     assert canceled.state.status == "canceled"
     refusal = await _refused(started, ExtendTrial(days=7, reason=REASON, actor=ADMIN_ACTOR))
@@ -402,8 +382,7 @@ async def test_signal_refused_from_active_is_recorded_not_applied(
     sessions: SessionFactory, started: Started
 ) -> None:
     cid = started.customer.id
-    converted = await _update(
-        started,
+    converted = await started.update(
         CustomerWorkflow.change_subscription,
         ChangeSubscription(
             plan="pro",
