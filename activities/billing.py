@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -24,6 +24,7 @@ from adapters.payments.base import (
     PaymentRequestRejected,
     ProrationBehavior,
 )
+from adapters.payments.tax_ids import sync_tax_ids
 from core.clock import utcnow
 from core.metrics import CHARGES
 from db.engine import SessionFactory
@@ -34,6 +35,7 @@ from db.writes import insert_ignoring_conflict
 from domain.failures import CARD_DECLINED, PAYMENT_METHOD_REQUIRED, PAYMENT_REQUEST_REJECTED
 from domain.lifecycle import BillingInterval
 from domain.payments import InvoiceInfo, PaymentMethodInfo, PriceRef, SubscriptionInfo
+from domain.regions import region_book
 
 
 @dataclass(frozen=True)
@@ -210,10 +212,21 @@ class BillingActivities:
     async def _price(self, customer_id: str, plan: str, interval: BillingInterval) -> PriceRef:
         """The plan's price in the customer's price book: a customer an experiment pinned to
         a variant that changes amounts buys from the variant's book (the workflow's catalog
-        is that variant's, so both agree on the amount)."""
+        is that variant's, so both agree on the amount). A customer in a region buys from
+        the region's book, which wins over an experiment's (``domain.regions``)."""
         async with self._sessions() as session:
+            customer = await session.get(Customer, customer_id)
+            if customer is not None and customer.region:
+                return PriceRef(plan, interval, book=region_book(customer.region))
             book = await price_book_of(session, customer_id)
         return PriceRef(plan, interval, book=book)
+
+    async def _currency(self, customer_id: str) -> str | None:
+        """The currency the customer chose (None: the provider's default for it): read
+        here, not carried by the workflow, which needs only the amounts of its terms."""
+        async with self._sessions() as session:
+            customer = await session.get(Customer, customer_id)
+        return customer.currency if customer is not None else None
 
     @activity.defn(name="ensure_provider_customer")
     async def ensure_provider_customer(self, request: EnsureProviderCustomerInput) -> str:
@@ -240,6 +253,14 @@ class BillingActivities:
                     address=customer.billing_address,
                     stored_at=customer.updated_at,
                 )
+        with final_failures():
+            # Tax ids given during the trial: Stripe Tax and the invoices read them there.
+            await sync_tax_ids(
+                self._gateway,
+                self._sessions,
+                customer_id=customer.id,
+                provider_customer_id=provider_id,
+            )
         async with self._sessions.begin() as session:
             await session.execute(
                 update(Customer)
@@ -377,6 +398,7 @@ class BillingActivities:
                 price=await self._price(request.customer_id, request.plan, request.interval),
                 idempotency_key=request.idempotency_key,
                 coupon=request.coupon,
+                currency=await self._currency(request.customer_id),
             )
         await self._mirror(request.customer_id, subscription)
         return subscription
@@ -473,7 +495,12 @@ class BillingActivities:
             await session.execute(
                 update(Customer)
                 .where(Customer.id == customer_id)
-                .values(provider_subscription_id=subscription.id, updated_at=self._clock())
+                .values(
+                    provider_subscription_id=subscription.id,
+                    # The provider's word on the currency it bills in, fixed from now on.
+                    currency=func.coalesce(subscription.currency, Customer.currency),
+                    updated_at=self._clock(),
+                )
             )
             if subscription.latest_invoice is not None:
                 await upsert_invoice(

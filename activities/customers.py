@@ -62,9 +62,17 @@ class ApplyTransitionInput:
 
 
 class CustomerActivities:
-    def __init__(self, sessions: SessionFactory, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        config_version: str | None = None,
+    ) -> None:
         self._sessions = sessions
         self._clock = clock
+        # The config this worker loaded (change management): the rows it syncs say so.
+        self._config_version = config_version
 
     @activity.defn(name="apply_transition")
     async def apply_transition(self, request: ApplyTransitionInput) -> None:
@@ -75,6 +83,8 @@ class CustomerActivities:
                 optional["terms_version"] = view.terms_version
             if view.needs_attention is not None:
                 optional["needs_attention"] = view.needs_attention
+            if self._config_version is not None:
+                optional["config_version"] = self._config_version
             result = await session.execute(
                 update(Customer)
                 .where(

@@ -17,11 +17,14 @@ from temporalio.client import Client
 from adapters.payments.simulator import SimulatedGateway
 from api.access_log import access_log_off_the_loop
 from api.admin import routes as admin
+from api.approvals import routes as approvals
 from api.auth import KeyRing
 from api.billing import routes as billing
 from api.campaigns import routes as campaigns
+from api.config_versions import routes as config_versions
 from api.context import AppContext
 from api.customers import routes as customers
+from api.customers import tax_ids as customer_tax_ids
 from api.dashboard import routes as dashboard_routes
 from api.errors import (
     PROBLEM_JSON,
@@ -32,23 +35,33 @@ from api.errors import (
     reject_unstorable_input,
 )
 from api.experiments import routes as experiments
+from api.fx import routes as fx
 from api.health import routes as health
 from api.insights import routes as insights
 from api.metrics import RequestMetrics
 from api.metrics import router as metrics_router
 from api.notifications import routes as notifications
 from api.plans import routes as plans
+from api.regions import routes as regions
+from api.reports import invoice_numbers as invoice_numbers_report
+from api.reports import reconciliation as reconciliation_report
 from api.reports import routes as reports
 from api.retention import routes as retention
+from api.security import routes as security
+from api.security.freeze import money_may_move
 from api.simulator import routes as simulator
 from api.simulator.delivery import SimulatorRedelivery
+from api.tracing import instrument_api
 from api.usage import routes as usage
 from api.usage.hot import HotRoutes
 from api.webhooks import routes as webhooks
 from core.settings import Settings
-from core.temporal import connect
+from core.temporal import connect_with
+from core.tracing import configure_tracing
 from db.engine import SessionFactory, create_engine, session_factory
 from db.models import ApiKey
+from services.config_versions import record_loaded_config
+from services.security import FailedAuthLimiter
 from services.wiring import payment_gateway
 
 
@@ -91,22 +104,32 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
         sessions = session_factory(engine)
         try:
             await require_api_keys(settings, sessions)
+            # Change management: the config this process serves is on record.
+            await record_loaded_config(
+                sessions, settings.lifecycle_config, deployed_by=settings.lifecycle_deployed_by
+            )
         except BaseException:
             await engine.dispose()
             raise
-        client = temporal or await connect(
-            settings.temporal_target, settings.temporal_namespace, lazy=True
-        )
+        client = temporal or await connect_with(settings, lazy=True)
         app.state.context = AppContext(
             settings=settings,
             config=settings.engine_config,
             sessions=sessions,
             temporal=client,
-            keys=KeyRing(app_keys=settings.app_api_keys, admin_keys=settings.admin_api_keys),
+            keys=KeyRing(
+                app_keys=settings.app_api_keys,
+                admin_keys=settings.admin_api_keys,
+                limiter=FailedAuthLimiter(
+                    attempts=settings.lifecycle_auth_failure_limit,
+                    window=settings.lifecycle_auth_failure_window_seconds,
+                ),
+            ),
             payments=payment_gateway(settings, sessions),
         )
         stop = asyncio.Event()
-        loops = []
+        # Stored keys' last use, written off the request path (services/key_usage.py).
+        loops = [asyncio.create_task(app.state.context.keys.used.run(sessions, stop))]
         if settings.lifecycle_simulator_redelivery and isinstance(
             app.state.context.payments, SimulatedGateway
         ):
@@ -144,22 +167,34 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
         # Outermost, so that what the hot routes answer is counted too.
         app.add_middleware(RequestMetrics)
         app.include_router(metrics_router)
+    configure_tracing(settings.lifecycle_tracing, "lifecycle-api")
+    instrument_api(app, settings.lifecycle_tracing)
     app.include_router(health.router)
     app.include_router(customers.router)
+    app.include_router(customer_tax_ids.router)
     app.include_router(plans.router)
-    app.include_router(billing.router)
+    app.include_router(regions.router)
+    app.include_router(fx.router)
+    # Money-moving commands answer 503 while money movements are frozen.
+    money = [Depends(money_may_move)]
+    app.include_router(billing.router, dependencies=money)
     app.include_router(retention.router)
     app.include_router(notifications.router)
     app.include_router(webhooks.router)
     app.include_router(admin.router)
+    app.include_router(approvals.router)
+    app.include_router(config_versions.router)
     app.include_router(insights.router)
     app.include_router(campaigns.router)
-    app.include_router(experiments.router)
+    app.include_router(experiments.router, dependencies=money)
     # The usage routes keep their own module; what they answer besides is declared here.
     app.include_router(usage.router, responses=problem_responses(404, 409, 503))
     app.include_router(usage.admin_router, responses=problem_responses(404, 409, 503))
     app.include_router(reports.router)
+    app.include_router(reconciliation_report.router)
+    app.include_router(invoice_numbers_report.router)
     app.include_router(dashboard_routes.router)
+    app.include_router(security.router)
     if settings.uses_payment_simulator:
         # The test clock and the simulated checkout exist only without a Stripe key.
         app.include_router(simulator.admin_router)

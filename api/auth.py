@@ -11,8 +11,12 @@ from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import Problem
+from core.clock import utcnow
 from db.api_keys import find_key
 from db.engine import SessionFactory
+from services.key_usage import KeyUseRecorder
+from services.security import AUTH_FAILED, AUTH_RATE_LIMITED, FailedAuthLimiter
+from services.security import record_security_event as record_event
 
 
 class Scope(StrEnum):
@@ -36,8 +40,24 @@ def key_fingerprint(key: str) -> str:
 
 
 class KeyRing:
-    def __init__(self, *, app_keys: tuple[str, ...], admin_keys: tuple[str, ...]) -> None:
+    """The environment's keys, plus this process's memory of stored keys' last use and of
+    failed authentications per address."""
+
+    def __init__(
+        self,
+        *,
+        app_keys: tuple[str, ...],
+        admin_keys: tuple[str, ...],
+        limiter: FailedAuthLimiter | None = None,
+    ) -> None:
         self._keys = [(k, Scope.APP) for k in app_keys] + [(k, Scope.ADMIN) for k in admin_keys]
+        self.used = KeyUseRecorder()
+        self.limiter = limiter or FailedAuthLimiter()
+
+    @property
+    def environment_fingerprints(self) -> dict[str, str]:
+        """The environment's keys for the access review: fingerprint to scope."""
+        return {key_fingerprint(key): str(scope) for key, scope in self._keys}
 
     def __bool__(self) -> bool:
         return bool(self._keys)
@@ -68,15 +88,47 @@ async def authenticate(
     request: Request,
     declared: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
 ) -> Principal:
-    return await principal_for(
-        request.headers.get("authorization"),
-        request.app.state.context.keys,
-        request.app.state.context.sessions,
-    )
+    keys: KeyRing = request.app.state.context.keys
+    sessions: SessionFactory = request.app.state.context.sessions
+    address = request.client.host if request.client else None
+    _refuse_if_limited(keys, address)
+    header = request.headers.get("authorization")
+    try:
+        return await principal_for(header, keys, sessions)
+    except Problem as refused:
+        # The hot routes hand an unknown key to this route: logged once, here. A request
+        # with no key guesses nothing: neither logged (a write per anonymous request would
+        # hand a flood to the database) nor counted.
+        presented = (header or "").partition(" ")[2].strip() or None
+        if presented is None:
+            raise
+        detail = {"reason": refused.detail, "path": request.url.path}
+        await record_event(
+            sessions, AUTH_FAILED, presented_key=presented, client_ip=address, detail=detail
+        )
+        if keys.limiter.failed(address):
+            await record_event(sessions, AUTH_RATE_LIMITED, client_ip=address, detail=detail)
+        raise
 
 
-async def principal_for(header: str | None, keys: KeyRing, sessions: SessionFactory) -> Principal:
-    """Who the ``Authorization`` header's key belongs to; a 401 problem when nobody."""
+def _refuse_if_limited(keys: KeyRing, address: str | None) -> None:
+    wait = keys.limiter.retry_after(address)
+    if wait is not None:
+        raise Problem(
+            429,
+            f"too many failed authentications from this address; retry in {wait} s",
+            type="too-many-failed-authentications",
+            headers={"Retry-After": str(wait)},
+        )
+
+
+async def principal_for(
+    header: str | None, keys: KeyRing, sessions: SessionFactory, *, client_ip: str | None = None
+) -> Principal:
+    """Who the ``Authorization`` header's key belongs to; a 401 problem when nobody, a 429
+    when ``client_ip`` failed too often (before the key is looked at: a limited address
+    learns nothing of the keys it tries, whatever path it takes)."""
+    _refuse_if_limited(keys, client_ip)
     if not header:
         raise _unauthorized("missing Authorization header; send 'Authorization: Bearer <key>'")
     scheme, _, token = header.partition(" ")
@@ -84,7 +136,7 @@ async def principal_for(header: str | None, keys: KeyRing, sessions: SessionFact
         raise _unauthorized("Authorization must be 'Bearer <key>'")
     principal = await principal_of_key(token.strip(), keys, sessions)
     if principal is None:
-        raise _unauthorized("unknown API key")
+        raise _unauthorized("unknown, revoked or expired API key")
     return principal
 
 
@@ -97,6 +149,7 @@ async def principal_of_key(key: str, keys: KeyRing, sessions: SessionFactory) ->
             stored = await find_key(session, key)
         if stored is not None:
             principal = Principal(scope=Scope(stored.scope), key_id=stored.id)
+            keys.used.touch(stored.id, utcnow())
     return principal
 
 

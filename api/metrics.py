@@ -1,8 +1,9 @@
 """The API's Prometheus metrics: ``GET /metrics`` (when ``LIFECYCLE_METRICS_ENABLED``),
 requests by route template and status class with their latency (``RequestMetrics``, the
-outermost layer, so the hot routes' answers are counted too), and customers by status,
-read from the read model at scrape time (cached: a scrape every few seconds costs one
-grouped count every ``CUSTOMERS_TTL`` seconds).
+outermost layer, so the hot routes' answers are counted too), and what operators are
+alerted on, read from the tables at scrape time (``db.monitoring``: customers by status,
+overdue dunning, the webhook backlog; cached: a scrape every few seconds costs three
+indexed counts every ``CUSTOMERS_TTL`` seconds).
 
 The metrics themselves are defined in ``core/metrics.py``. A process serves its own
 counters: under uvicorn's ``--workers N`` each process is a target of its own.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -19,10 +21,10 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
-from sqlalchemy import case, func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.context import AppContext
+from core.clock import utcnow
 from core.metrics import (
     HTTP_REQUEST_DURATION,
     HTTP_REQUESTS,
@@ -31,8 +33,8 @@ from core.metrics import (
     status_class,
 )
 from db.engine import SessionFactory
-from db.models import Customer
-from domain.lifecycle import Status
+from db.monitoring import OperationsSnapshot, operations_snapshot
+from domain.policy import DunningPolicy
 
 CUSTOMERS_TTL = 30.0
 
@@ -84,56 +86,76 @@ class RequestMetrics:
         histogram.observe(seconds)
 
 
-class CustomerGauges(Collector):
-    """Customers by lifecycle status and those needing attention, from the read model."""
+class OperationsGauges(Collector):
+    """Customers by lifecycle status, those needing attention, dunning that outlived its
+    schedule and the undelivered webhooks, from the engine's tables (``db.monitoring``)."""
 
-    def __init__(self, sessions: SessionFactory, *, ttl: float = CUSTOMERS_TTL) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        dunning: DunningPolicy,
+        *,
+        ttl: float = CUSTOMERS_TTL,
+    ) -> None:
         self._sessions = sessions
+        # The last retry, then a day for the final action and the read model to land.
+        self._overdue_after = max(dunning.retries, default=timedelta(0)) + timedelta(days=1)
         self._ttl = ttl
         self._read_at: float | None = None
-        self._by_status: dict[str, int] = {}
-        self._attention: int = 0
+        self._snapshot = OperationsSnapshot()
 
     async def refresh(self) -> None:
         now = time.monotonic()
         if self._read_at is not None and now - self._read_at < self._ttl:
             return
-        query = select(
-            Customer.status,
-            func.count(),
-            func.sum(case((Customer.needs_attention.is_(True), 1), else_=0)),
-        ).group_by(Customer.status)
         async with self._sessions() as session:
-            rows = (await session.execute(query)).all()
-        self._by_status = dict.fromkeys((s.value for s in Status), 0)
-        self._by_status.update({status: count for status, count, _ in rows})
-        self._attention = sum(int(attention or 0) for _, _, attention in rows)
+            self._snapshot = await operations_snapshot(
+                session, now=utcnow(), dunning_overdue_after=self._overdue_after
+            )
         self._read_at = now
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         if self._read_at is None:
             return
+        snapshot = self._snapshot
         customers = GaugeMetricFamily(
             "lifecycle_customers",
             "Customers by lifecycle status (past_due: in dunning), from the read model.",
             labels=["status"],
         )
-        for status, count in sorted(self._by_status.items()):
+        for status, count in sorted(snapshot.by_status.items()):
             customers.add_metric([status], count)
         yield customers
         yield GaugeMetricFamily(
             "lifecycle_customers_needing_attention",
             "Customers whose automation failed and waits for an operator (NeedsAttention).",
-            value=self._attention,
+            value=snapshot.needing_attention,
+        )
+        yield GaugeMetricFamily(
+            "lifecycle_dunning_overdue_customers",
+            "Customers still past_due a day after their last scheduled payment retry.",
+            value=snapshot.dunning_overdue,
+        )
+        yield GaugeMetricFamily(
+            "lifecycle_webhooks_backlog",
+            "Webhooks accepted but not delivered to their workflow for over 5 minutes.",
+            value=snapshot.webhook_backlog,
+        )
+        yield GaugeMetricFamily(
+            "lifecycle_webhooks_oldest_undelivered_age_seconds",
+            "Age of the oldest webhook accepted but not delivered (0: none).",
+            value=snapshot.webhook_oldest_seconds,
         )
 
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     context: AppContext = request.app.state.context
-    gauges: CustomerGauges | None = getattr(request.app.state, "customer_gauges", None)
+    gauges: OperationsGauges | None = getattr(request.app.state, "operations_gauges", None)
     if gauges is None:
-        gauges = request.app.state.customer_gauges = CustomerGauges(context.sessions)
+        gauges = request.app.state.operations_gauges = OperationsGauges(
+            context.sessions, context.config.policy.dunning
+        )
     await gauges.refresh()
     own = CollectorRegistry(auto_describe=False)
     own.register(gauges)

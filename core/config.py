@@ -10,15 +10,28 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from core.config_approvals import ApprovalsSection
 from core.config_experiments import ExperimentSection, with_experiments
+from core.config_regions import (
+    LocalPrices,
+    RegionsSection,
+    all_prices,
+    catalog_currencies,
+    check_local_prices,
+    check_regions,
+    regions_from,
+)
 from core.config_save_flow import SaveFlowSection
 from core.config_segments import SegmentsSection, segments_from
+from core.config_tax import TaxSection
+from domain.approvals import Approvals
 from domain.catalog import METRICS, Addon, Catalog, Coupon, Plan
 from domain.durations import parse_duration
 from domain.experiments.model import Experiment
 from domain.growth.competitive import Competitor, CompetitorPlan
 from domain.growth.segments import Segment
 from domain.lifecycle import BillingInterval
+from domain.money import currency_code
 from domain.policy import (
     DunningAccess,
     DunningPolicy,
@@ -27,7 +40,9 @@ from domain.policy import (
     RetentionPolicy,
     TrialPolicy,
 )
+from domain.regions import Region, with_regions
 from domain.retention import SaveFlow
+from domain.tax.settings import TaxSettings
 
 
 class ConfigError(Exception):
@@ -46,6 +61,28 @@ class _Product(_Strict):
 class _Billing(_Strict):
     currency: str = "usd"
     annual_discount_percent: int = Field(default=15, ge=0, le=100)
+    # The other currencies every price is sold in (Stripe currency_options).
+    currencies: list[str] = []
+    # What reports convert every currency into (dated exchange rates); default: currency.
+    reporting_currency: str | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        return currency_code(value)
+
+    @field_validator("reporting_currency")
+    @classmethod
+    def _reporting_currency(cls, value: str | None) -> str | None:
+        return currency_code(value) if value is not None else None
+
+    @field_validator("currencies")
+    @classmethod
+    def _currencies(cls, values: list[str]) -> list[str]:
+        codes = [currency_code(v) for v in values]
+        if len(set(codes)) != len(codes):
+            raise ValueError("a currency is listed twice")
+        return codes
 
 
 def _duration(value: str) -> str:
@@ -112,6 +149,8 @@ class _Plan(_Strict):
     self_serve: bool = True
     limits: dict[str, int | None] = {}
     features: list[str] = []
+    # The monthly price in each of [billing] currencies, in major units ("27.50").
+    prices: LocalPrices = {}
 
     @field_validator("limits")
     @classmethod
@@ -134,6 +173,7 @@ class _Addon(_Strict):
     price_cents: int = Field(ge=0)
     metric: str | None = None
     amount: int = Field(default=0, ge=0)
+    prices: LocalPrices = {}
 
 
 class _Coupon(_Strict):
@@ -225,6 +265,17 @@ class _File(_Strict):
     experiments: dict[str, ExperimentSection] = {}
     segments: SegmentsSection = {}
     save_flow: SaveFlowSection = SaveFlowSection()
+    approvals: ApprovalsSection = ApprovalsSection()
+    tax: TaxSection = TaxSection()
+
+    regions: RegionsSection = {}
+
+    @model_validator(mode="after")
+    def _priced_in_every_currency(self) -> _File:
+        check_local_prices(self.billing.currency, self.billing.currencies, self.plans, self.addons)
+        priced = {k for k, p in self.plans.items() if p.monthly_price_cents is not None}
+        check_regions(self.regions, self.billing.currency, self.billing.currencies, priced)
+        return self
 
     @model_validator(mode="after")
     def _competitors_in_our_currency(self) -> _File:
@@ -266,6 +317,14 @@ class EngineConfig:
     segments: tuple[Segment, ...] = ()
     # Outside the terms too: which offers a customer who asks to cancel is shown.
     save_flow: SaveFlow = field(default_factory=SaveFlow)
+    # Price books by billing country (their books are among the catalog's price_books).
+    regions: tuple[Region, ...] = ()
+    # Reports across currencies convert into this one (never used to charge).
+    reporting_currency: str = "usd"
+    # Which admin actions need a second admin (maker-checker).
+    approvals: Approvals = field(default_factory=Approvals)
+    # The selling entity and how prices carry tax (off unless configured).
+    tax: TaxSettings = field(default_factory=TaxSettings)
 
 
 def load_config(path: Path) -> EngineConfig:
@@ -294,6 +353,7 @@ def _to_domain(parsed: _File) -> EngineConfig:
             self_serve=p.self_serve,
             limits={m: p.limits.get(m) for m in METRICS},
             features=tuple(p.features),
+            prices=all_prices(parsed.billing.currency, p.monthly_price_cents, p.prices),
         )
         for plan_id, p in parsed.plans.items()
     }
@@ -305,6 +365,7 @@ def _to_domain(parsed: _File) -> EngineConfig:
             price_cents=a.price_cents,
             metric=a.metric,
             amount=a.amount,
+            prices=all_prices(parsed.billing.currency, a.price_cents, a.prices),
         )
         for addon_id, a in parsed.addons.items()
     }
@@ -335,12 +396,15 @@ def _to_domain(parsed: _File) -> EngineConfig:
         addons=addons,
         annual_discount_percent=parsed.billing.annual_discount_percent,
         currency=parsed.billing.currency,
+        currencies=catalog_currencies(parsed.billing.currency, parsed.billing.currencies),
         coupons={
             coupon_id: Coupon(id=coupon_id, percent_off=c.percent_off)
             for coupon_id, c in parsed.coupons.items()
         },
     )
     catalog, experiments = with_experiments(catalog, parsed.experiments)
+    regions = regions_from(parsed.regions)
+    catalog = with_regions(catalog, regions)
     competitors = tuple(
         Competitor(
             id=competitor_id,
@@ -369,4 +433,8 @@ def _to_domain(parsed: _File) -> EngineConfig:
         experiments=experiments,
         segments=segments_from(parsed.segments),
         save_flow=parsed.save_flow.to_domain(),
+        regions=regions,
+        reporting_currency=parsed.billing.reporting_currency or parsed.billing.currency,
+        approvals=parsed.approvals.to_domain(),
+        tax=parsed.tax.to_domain(),
     )

@@ -13,7 +13,7 @@ records nothing (it is replayed): only the API, services and activities do.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 # Requests of a few milliseconds (the usage hot path) up to slow reports.
 _HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -70,6 +70,16 @@ CHARGES = Counter(
     "refused: no payment method or a request the provider rejected). An activity retried "
     "after an outage counts each attempt that reached an outcome.",
     ["operation", "outcome"],
+)
+
+RECONCILIATION_DIFFERENCES = Gauge(
+    "lifecycle_reconciliation_differences",
+    "Differences between the engine's invoices, payments and subscriptions and the payment "
+    "provider's, found by the latest reconciliation run of this process.",
+)
+RECONCILIATION_LAST_RUN = Gauge(
+    "lifecycle_reconciliation_last_run_timestamp_seconds",
+    "When this process last finished a reconciliation run (Unix time).",
 )
 
 # The route label of a path no route matches (one value, whatever the path).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,17 @@ def _line(line: InvoiceLine) -> dict[str, Any]:
         "period_end": line.period_end.isoformat() if line.period_end else None,
         "price_lookup_key": line.price_lookup_key,
         "quantity": line.quantity,
+    }
+
+
+def _tax_details(invoice: InvoiceInfo) -> dict[str, Any]:
+    """What the mirror keeps of an invoice's tax: the net, the breakdown per rate, the
+    buyer's tax ids and the reverse charge (MRR and revenue read the net, never the tax)."""
+    return {
+        "total_excluding_tax_cents": invoice.total_excluding_tax_cents,
+        "taxes": [asdict(tax) for tax in invoice.taxes],
+        "customer_tax_ids": [{"type": t, "value": v} for t, v in invoice.customer_tax_ids],
+        "reverse_charge": invoice.reverse_charge,
     }
 
 
@@ -48,6 +60,8 @@ def invoice_values(customer_id: str, invoice: InvoiceInfo, *, now: datetime) -> 
         "attempt_count": invoice.attempt_count,
         "next_payment_attempt": invoice.next_payment_attempt,
         "lines": [_line(line) for line in invoice.lines],
+        "tax_cents": invoice.tax_cents,
+        "tax_details": _tax_details(invoice),
         "created_at": invoice.created,
         "updated_at": now,
     }
@@ -92,3 +106,11 @@ async def upsert_invoice(
         where=Invoice.status != "paid",
     )
     await session.execute(statement)
+
+
+async def invoice_numbers(session: AsyncSession) -> list[tuple[str, str]]:
+    """(customer id, number) of every mirrored invoice that has a number (not drafts)."""
+    rows = await session.execute(
+        select(Invoice.customer_id, Invoice.number).where(Invoice.number.is_not(None))
+    )
+    return [(str(row[0]), str(row[1])) for row in rows]

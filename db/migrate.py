@@ -9,6 +9,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection, make_url
 
 from db.engine import create_engine, is_sqlite
+from db.roles import grant_app_role
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -27,7 +28,9 @@ def ensure_sqlite_directory(url: str) -> None:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-async def migrate(url: str, revision: str = "head") -> None:
+async def migrate(url: str, revision: str = "head", *, app_role: str | None = None) -> None:
+    """Upgrade to ``revision``; with ``app_role`` (PostgreSQL), grant it the app's privileges
+    in the same transaction (db/roles.py). SQLite has no roles: ``app_role`` is ignored."""
     ensure_sqlite_directory(url)
     config = alembic_config(url)
 
@@ -39,5 +42,7 @@ async def migrate(url: str, revision: str = "head") -> None:
     try:
         async with engine.begin() as connection:
             await connection.run_sync(upgrade)
+            if app_role and not is_sqlite(url):
+                await grant_app_role(connection, app_role)
     finally:
         await engine.dispose()

@@ -1,4 +1,9 @@
-"""The plan catalog and its prices. Amounts are integer cents throughout."""
+"""The plan catalog and its prices. Amounts are integers in the minor unit of the catalog's
+``currency`` (cents; yen for JPY): ``Catalog.in_currency`` gives the catalog in another of
+its currencies, where the same arithmetic holds.
+
+Currency rule (Stripe's): a customer's currency is fixed by its first subscription; its
+terms carry the catalog in that currency (``services.regions``)."""
 
 from __future__ import annotations
 
@@ -20,6 +25,9 @@ class Plan:
     # None means "per contract": the limit comes from an admin override.
     limits: dict[str, int | None] = field(default_factory=dict)
     features: tuple[str, ...] = ()
+    # The monthly price in every currency sold, in its minor unit (the catalog's own
+    # currency included); empty for a plan priced in the catalog's currency only.
+    prices: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,8 @@ class Addon:
     price_cents: int
     metric: str | None = None
     amount: int = 0
+    # ``price_cents`` in every currency sold (minor units), as ``Plan.prices``.
+    prices: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,10 @@ class PriceBook:
     monthly_price_cents: dict[str, int] = field(default_factory=dict)
     # The discount of annual plan prices, when it differs from the list's.
     annual_discount_percent: int | None = None
+    # Monthly plan prices in other currencies (currency -> plan -> minor units), where the
+    # book sets them itself (a region's local prices); elsewhere the book's ratio to the
+    # list price applies to that currency's list price.
+    prices: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,70 @@ class Catalog:
     # The other books the provider sells (the list catalog knows them, so the catalog sync
     # creates their prices and the simulator resolves them).
     price_books: dict[str, PriceBook] = field(default_factory=dict)
+    # Every currency the provider's prices are sold in (Stripe ``currency_options``), the
+    # catalog's own first; empty for a one-currency catalog.
+    currencies: tuple[str, ...] = ()
+
+    def sells_in(self, currency: str) -> bool:
+        return currency.lower() == self.currency or currency.lower() in self.currencies
+
+    def in_currency(self, currency: str) -> Catalog:
+        """This catalog with every amount in ``currency`` (one of ``currencies``), which
+        becomes its ``currency``; KeyError for a currency it is not sold in.
+
+        A price book's plan prices in another currency are its own there (a region's,
+        ``PriceBook.prices``), else that currency's list price scaled by the book's ratio to
+        the list price (an experiment variant's), rounded half up to the minor unit."""
+        wanted = currency.lower()
+        if wanted == self.currency:
+            return self
+        if wanted not in self.currencies:
+            raise KeyError(f"the catalog is not sold in {wanted!r}")
+
+        def amount(owner: str, prices: dict[str, int]) -> int:
+            try:
+                return prices[wanted]
+            except KeyError:
+                raise KeyError(f"{owner} has no {wanted} price") from None
+
+        plans = {
+            plan_id: plan
+            if plan.monthly_price_cents is None
+            else replace(
+                plan,
+                monthly_price_cents=amount(f"plan {plan_id!r}", plan.prices),
+            )
+            for plan_id, plan in self.plans.items()
+        }
+        books = {
+            book_id: replace(
+                book,
+                monthly_price_cents={
+                    plan_id: book.prices.get(wanted, {}).get(plan_id)
+                    or _scaled(
+                        plans[plan_id].monthly_price_cents,
+                        booked,
+                        self.plans[plan_id].monthly_price_cents,
+                    )
+                    for plan_id, booked in book.monthly_price_cents.items()
+                    if plan_id in plans
+                },
+            )
+            for book_id, book in self.price_books.items()
+        }
+        return replace(
+            self,
+            plans=plans,
+            addons={
+                addon_id: replace(
+                    addon,
+                    price_cents=amount(f"add-on {addon_id!r}", addon.prices),
+                )
+                for addon_id, addon in self.addons.items()
+            },
+            currency=wanted,
+            price_books=books,
+        )
 
     def in_book(self, book: str | None) -> Catalog:
         """This catalog at one of its books' prices; KeyError for a book it does not know."""
@@ -143,3 +221,10 @@ class Catalog:
         if interval is BillingInterval.YEAR:
             return round_half_up(price, 12)
         return price
+
+
+def _scaled(local_list: int | None, booked: int, list_price: int | None) -> int:
+    """A book's price in another currency: its ratio to the list price, applied there."""
+    if local_list is None or not list_price:
+        return booked
+    return round_half_up(local_list * booked, list_price)

@@ -85,6 +85,13 @@ EN = LanguageTexts(
             "{plan_name} subscription. Confirm it here: {hosted_invoice_url}\n\n"
             "Your chatbots keep running meanwhile.",
         ),
+        "checkout_payment_processing": (
+            "Your {product} payment is on its way",
+            "Thank you: your payment for the {plan_name} subscription has been submitted. "
+            "Bank debits and boleto vouchers take a few business days to clear; your "
+            "subscription starts as soon as the payment arrives, and we will email you then. "
+            "Until then nothing changes in your account.",
+        ),
         "checkout_payment_failed": (
             "Your {product} payment did not go through",
             "The payment for your {plan_name} subscription could not be completed, so the "
@@ -204,6 +211,13 @@ DE = LanguageTexts(
             "Ihre Bank bittet Sie, die Zahlung von {amount_display} für Ihr "
             "{plan_name}-Abonnement zu bestätigen. Hier bestätigen: {hosted_invoice_url}\n\n"
             "Ihre Chatbots laufen in der Zwischenzeit weiter.",
+        ),
+        "checkout_payment_processing": (
+            "Ihre {product}-Zahlung ist unterwegs",
+            "Vielen Dank: Ihre Zahlung für das {plan_name}-Abonnement wurde übermittelt. "
+            "Lastschriften und Boleto-Zahlungen brauchen einige Werktage; Ihr Abonnement "
+            "beginnt, sobald die Zahlung eingegangen ist, und wir schreiben Ihnen dann. Bis "
+            "dahin ändert sich an Ihrem Konto nichts.",
         ),
         "checkout_payment_failed": (
             "Ihre {product}-Zahlung ist nicht durchgegangen",
@@ -328,6 +342,13 @@ FR = LanguageTexts(
             "votre abonnement {plan_name}. Confirmez-le ici : {hosted_invoice_url}\n\n"
             "Vos chatbots continuent de fonctionner en attendant.",
         ),
+        "checkout_payment_processing": (
+            "Votre paiement {product} est en cours",
+            "Merci : votre paiement pour l'abonnement {plan_name} a bien été transmis. Les "
+            "prélèvements et les boletos prennent quelques jours ouvrés ; votre abonnement "
+            "démarre dès réception du paiement, et nous vous écrirons alors. D'ici là, rien "
+            "ne change sur votre compte.",
+        ),
         "checkout_payment_failed": (
             "Votre paiement {product} n'a pas abouti",
             "Le paiement de votre abonnement {plan_name} n'a pas pu être finalisé, "
@@ -446,6 +467,13 @@ ES = LanguageTexts(
             "Tu banco te pide que confirmes el pago de {amount_display} de tu suscripción a "
             "{plan_name}. Confírmalo aquí: {hosted_invoice_url}\n\n"
             "Mientras tanto, tus chatbots siguen funcionando.",
+        ),
+        "checkout_payment_processing": (
+            "Tu pago de {product} está en camino",
+            "Gracias: se ha enviado tu pago de la suscripción a {plan_name}. Los adeudos "
+            "bancarios y los boletos tardan unos días hábiles; tu suscripción empieza en "
+            "cuanto llegue el pago y te escribiremos entonces. Hasta entonces no cambia nada "
+            "en tu cuenta.",
         ),
         "checkout_payment_failed": (
             "Tu pago de {product} no se completó",
@@ -567,6 +595,13 @@ PT = LanguageTexts(
             "assinatura do {plan_name}. Confirme aqui: {hosted_invoice_url}\n\n"
             "Enquanto isso, seus chatbots continuam funcionando.",
         ),
+        "checkout_payment_processing": (
+            "Seu pagamento do {product} está a caminho",
+            "Obrigado: seu pagamento da assinatura do {plan_name} foi enviado. Débitos "
+            "bancários e boletos levam alguns dias úteis para compensar; sua assinatura "
+            "começa assim que o pagamento for confirmado, e avisaremos você por e-mail. Até "
+            "lá, nada muda na sua conta.",
+        ),
         "checkout_payment_failed": (
             "Seu pagamento do {product} não foi concluído",
             "Não foi possível concluir o pagamento da sua assinatura do {plan_name}, então a "
@@ -685,6 +720,12 @@ JA = LanguageTexts(
             "{plan_name}のサブスクリプションの{amount_display}のお支払いについて、銀行が"
             "確認を求めています。こちらで確認してください：{hosted_invoice_url}\n\n"
             "その間もチャットボットは動き続けます。",
+        ),
+        "checkout_payment_processing": (
+            "{product}のお支払いを処理しています",
+            "ありがとうございます。{plan_name}のサブスクリプションのお支払いを受け付けました。"
+            "口座振替やボレートの入金確認には数営業日かかります。入金が確認され次第"
+            "サブスクリプションが開始し、メールでお知らせします。それまでアカウントに変更はありません。",
         ),
         "checkout_payment_failed": (
             "{product}のお支払いが完了しませんでした",

@@ -30,6 +30,7 @@ class EmailTemplate(StrEnum):
     PAYMENT_RECOVERED = "payment_recovered"
     PAYMENT_ACTION_REQUIRED = "payment_action_required"
     CHECKOUT_PAYMENT_FAILED = "checkout_payment_failed"
+    CHECKOUT_PAYMENT_PROCESSING = "checkout_payment_processing"
     TRIAL_EXTENDED = "trial_extended"
     USAGE_WARNING = "usage_warning"
     USAGE_LIMIT_REACHED = "usage_limit_reached"
@@ -49,11 +50,10 @@ class _Defaults(dict[str, Any]):
 
 
 def format_money(cents: int, currency: str = "usd") -> str:
-    """The dashboards' compact English amount; emails use ``domain.locales.format_amount``."""
-    symbol = {"usd": "$", "eur": "€", "gbp": "£"}.get(currency.lower())
-    amount = f"{abs(cents) / 100:,.2f}"
-    sign = "-" if cents < 0 else ""
-    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {currency.upper()}"
+    """The dashboards' English amount in the currency's own minor unit (``$99.00``,
+    ``¥14,800``, ``₹8,299.00``: Babel, not an assumed two decimals); emails format per
+    locale with ``domain.locales.format_amount``."""
+    return format_amount(cents, currency)
 
 
 def _format_day(value: str, locale: Locale) -> str | None:

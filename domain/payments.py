@@ -119,6 +119,30 @@ class InvoiceInfo:
     # (``requires_action``: 3-D Secure; the hosted invoice page completes it).
     payment_intent: str | None = None
     requires_action: bool = False
+    # Tax (issue 15): the invoice's tax, its breakdown per rate, the buyer's tax ids as
+    # the invoice shows them, and whether the buyer accounts for the VAT (reverse charge).
+    # ``subtotal_cents`` and ``total_cents`` are Stripe's: tax-exclusive prices add the tax
+    # to the total, inclusive ones hold it; ``total_excluding_tax_cents`` is the net.
+    tax_cents: int = 0
+    total_excluding_tax_cents: int | None = None
+    taxes: tuple[InvoiceTaxInfo, ...] = ()
+    customer_tax_ids: tuple[tuple[str, str], ...] = ()
+    reverse_charge: bool = False
+
+
+@dataclass(frozen=True)
+class InvoiceTaxInfo:
+    """One entry of an invoice's ``total_taxes``: a rate (expanded where the provider sent
+    it) and the amount of tax at that rate."""
+
+    amount_cents: int
+    taxable_amount_cents: int | None
+    tax_behavior: str
+    taxability_reason: str
+    tax_rate: str | None = None
+    display_name: str | None = None
+    percentage: str | None = None
+    jurisdiction: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +184,8 @@ class SubscriptionInfo:
     # The subscription's own card, which wins over the customer's default for its invoices
     # (Checkout in subscription mode saves the card here).
     default_payment_method: str | None = None
+    # What it is billed in (lower-case ISO 4217); fixes the customer's currency.
+    currency: str | None = None
 
 
 @dataclass(frozen=True)

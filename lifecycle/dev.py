@@ -23,10 +23,12 @@ from temporalio.client import Client
 
 from api.app import create_app
 from core.settings import Settings
-from core.temporal import connect
+from core.temporal import connect_with, load_profile
 from db.migrate import migrate
 from services.temporal_setup import (
+    ensure_anchor_schedule,
     ensure_churn_schedule,
+    ensure_reconciliation_schedule,
     ensure_retention_schedule,
     ensure_search_attributes,
 )
@@ -97,9 +99,7 @@ def start_dev_server(settings: Settings, options: DevOptions) -> subprocess.Pope
     return subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
 
 
-async def wait_for_temporal(
-    target: str, namespace: str, process: subprocess.Popen[bytes] | None
-) -> Client:
+async def wait_for_temporal(settings: Settings, process: subprocess.Popen[bytes] | None) -> Client:
     for _ in range(240):
         if process is not None and process.poll() is not None:
             raise SystemExit(
@@ -107,10 +107,10 @@ async def wait_for_temporal(
                 f"see {STATE_DIR / 'temporal.log'}"
             )
         try:
-            return await connect(target, namespace)
+            return await connect_with(settings)
         except RuntimeError:
             await asyncio.sleep(0.25)
-    raise SystemExit(f"Temporal did not answer at {target} within 60 s")
+    raise SystemExit(f"Temporal did not answer at {settings.temporal_target} within 60 s")
 
 
 def bind_listener(host: str, port: int) -> socket.socket:
@@ -135,7 +135,9 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def banner(settings: Settings, options: DevOptions, *, generated_keys: bool, ui: str | None) -> str:
+def banner(
+    settings: Settings, options: DevOptions, *, generated_keys: bool, ui: str | None, client: Client
+) -> str:
     api = f"http://{options.host}:{options.port}"
     first_key = (settings.app_api_keys or ("<key>",))[0]
     lines = [
@@ -143,7 +145,8 @@ def banner(settings: Settings, options: DevOptions, *, generated_keys: bool, ui:
         "Subscription lifecycle engine is running (embedded defaults)",
         f"  API docs          {api}/docs",
         f"  Temporal Web UI   {ui or 'served by your Temporal deployment'}",
-        f"  Temporal server   {settings.temporal_target} (namespace {settings.temporal_namespace},"
+        f"  Temporal server   {client.service_client.config.target_host}"
+        f" (namespace {client.namespace},"
         f" task queue {settings.temporal_task_queue})",
         f"  App database      {settings.database_url}",
         "  Payments          embedded simulator"
@@ -168,23 +171,24 @@ async def run_dev(settings: Settings, options: DevOptions) -> None:
     settings, generated_keys = with_dev_keys(settings)
     process: subprocess.Popen[bytes] | None = None
     ui: str | None = None
-    if settings.temporal_address is None:
+    # Embedded unless an address is configured: the engine's setting or a Temporal profile.
+    if settings.temporal_address is None and "target_host" not in load_profile():
         process = start_dev_server(settings, options)
         settings = settings.model_copy(
             update={"temporal_address": f"{options.host}:{options.temporal_port}"}
         )
         ui = f"http://{options.host}:{options.ui_port}"
     try:
-        client = await wait_for_temporal(
-            settings.temporal_target, settings.temporal_namespace, process
-        )
-        await ensure_search_attributes(client, settings.temporal_namespace)
+        client = await wait_for_temporal(settings, process)
+        await ensure_search_attributes(client, client.namespace)
         await ensure_retention_schedule(
             client,
             task_queue=settings.temporal_task_queue,
             every=settings.engine_config.policy.retention.every,
         )
         await ensure_churn_schedule(client, task_queue=settings.temporal_task_queue)
+        await ensure_reconciliation_schedule(client, task_queue=settings.temporal_task_queue)
+        await ensure_anchor_schedule(client, task_queue=settings.temporal_task_queue)
         await migrate(settings.database_url)
 
         stop = asyncio.Event()
@@ -208,7 +212,10 @@ async def run_dev(settings: Settings, options: DevOptions) -> None:
         # uvicorn exposes readiness as a flag only.
         while not server.started and not api.done() and not worker.done():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-        print(banner(settings, options, generated_keys=generated_keys, ui=ui), flush=True)
+        print(
+            banner(settings, options, generated_keys=generated_keys, ui=ui, client=client),
+            flush=True,
+        )
 
         stopping = asyncio.create_task(stop.wait())
         # Ctrl-C, or the API or worker dying on its own, ends the session.

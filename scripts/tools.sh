@@ -3,7 +3,7 @@
 # so a fresh clone reuses them. Each tool prefers an official download and falls
 # back to building from the Go module proxy / Maven Central.
 #
-# Usage: scripts/tools.sh [uv|temporal|test-server|stripe-mock|all]   (default: all)
+# Usage: scripts/tools.sh [uv|temporal|test-server|stripe-mock|helm|all]   (default: all)
 # Prints nothing on a cache hit; prints progress while building.
 set -euo pipefail
 
@@ -11,6 +11,7 @@ UV_VERSION="0.9.30"
 TEMPORAL_CLI_VERSION="1.5.1"
 TEMPORAL_TEST_SERVER_VERSION="1.31.0"
 STRIPE_MOCK_VERSION="0.203.0"  # embeds Stripe's OpenAPI spec 2026-08-26.dahlia
+HELM_VERSION="3.22.0"  # renders and lints deploy/helm in `make test`
 
 CACHE="${LIFECYCLE_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lifecycle-engine}"
 mkdir -p "$CACHE/bin"
@@ -113,11 +114,29 @@ install_stripe_mock() {
   ln -sfn "$dir/openapi" "$CACHE/stripe-openapi"
 }
 
+install_helm() {
+  local dir="$CACHE/helm-$HELM_VERSION"
+  if [[ ! -x "$dir/helm" ]]; then
+    mkdir -p "$dir"
+    local tgz="$dir/helm.tar.gz"
+    if try_download "https://get.helm.sh/helm-v${HELM_VERSION}-linux-amd64.tar.gz" "$tgz" \
+        && tar -xzf "$tgz" -C "$dir" --strip-components=1 linux-amd64/helm; then
+      log "downloaded Helm $HELM_VERSION"
+    else
+      log "building Helm $HELM_VERSION from the Go module proxy (a few minutes the first time)"
+      GOBIN="$dir" go install "helm.sh/helm/v3/cmd/helm@v${HELM_VERSION}"
+    fi
+    rm -f "$tgz"
+  fi
+  ln -sf "$dir/helm" "$CACHE/bin/helm"
+}
+
 case "${1:-all}" in
   uv) install_uv ;;
   temporal) install_temporal ;;
   test-server) install_test_server ;;
   stripe-mock) install_stripe_mock ;;
-  all) install_uv; install_temporal; install_test_server; install_stripe_mock ;;
+  helm) install_helm ;;
+  all) install_uv; install_temporal; install_test_server; install_stripe_mock; install_helm ;;
   *) echo "unknown tool: $1" >&2; exit 2 ;;
 esac

@@ -21,6 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from services.context import EngineContext
 from services.errors import WorkflowServiceUnavailable
+from services.regions import in_customer_terms
 from workflows import search_attributes as sa
 from workflows.customer import GENERATION, CustomerWorkflow
 from workflows.messages import CustomerWorkflowInput, workflow_id_for
@@ -38,7 +39,11 @@ async def start_customer_workflow(
 
     Raises ``WorkflowServiceUnavailable`` when Temporal does not answer."""
     policy = engine.config.policy
-    terms_version = await engine.terms_version()
+    # In the customer's currency and region: the workflow's amounts (MRR, emails) come
+    # from its terms.
+    terms_version = await in_customer_terms(
+        engine.config, engine.sessions, customer_id, await engine.terms_version()
+    )
     try:
         await engine.temporal.start_workflow(
             CustomerWorkflow.run,

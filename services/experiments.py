@@ -24,6 +24,7 @@ from domain.terms import Terms
 from services.context import EngineContext
 from services.customer_workflows import start_customer_workflow
 from services.errors import ServiceError
+from services.regions import customer_terms_of, in_customer_terms
 
 SIGNUP = "signup"
 PLANS_PAGE = "plans"
@@ -170,9 +171,8 @@ async def command_terms_version(engine: EngineContext, customer_id: str) -> str:
     """The terms a plan change of the customer carries: its pinned ones, else today's."""
     async with engine.sessions() as session:
         pinned = await store.pinned_assignment(session, customer_id)
-    if pinned is not None:
-        return pinned.terms_version
-    return await engine.terms_version()
+    version = pinned.terms_version if pinned is not None else await engine.terms_version()
+    return await in_customer_terms(engine.config, engine.sessions, customer_id, version)
 
 
 async def customer_terms(config: EngineConfig, sessions: SessionFactory, customer_id: str) -> Terms:
@@ -180,7 +180,8 @@ async def customer_terms(config: EngineConfig, sessions: SessionFactory, custome
     async with sessions() as session:
         pinned = await store.pinned_assignment(session, customer_id)
         stored = await load_terms(session, pinned.terms_version) if pinned else None
-    return stored or config_terms(config)
+        customer = await session.get(Customer, customer_id)
+    return customer_terms_of(config, stored or config_terms(config), customer)
 
 
 async def plans_for_visitor(
@@ -223,7 +224,7 @@ async def plans_for_customer(
             return None
         pinned = await store.pinned_assignment(session, customer_id)
         if pinned is None:
-            return config.catalog
+            return customer_terms_of(config, config_terms(config), customer).catalog
         if pinned.source == store.FROM_EXPERIMENT and pinned.experiment_id in running:
             await store.record_exposure(
                 session,
@@ -234,7 +235,7 @@ async def plans_for_customer(
                 at=at,
             )
         stored = await load_terms(session, pinned.terms_version)
-    return stored.catalog if stored else config.catalog
+    return customer_terms_of(config, stored or config_terms(config), customer).catalog
 
 
 async def customer_price_book(sessions: SessionFactory, customer_id: str) -> str | None:

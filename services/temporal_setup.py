@@ -1,6 +1,6 @@
 """What `lifecycle temporal setup` (and `lifecycle dev`) registers on the Temporal
-namespace: the engine's custom search attributes, the data-retention Schedule and the
-daily churn model Schedule."""
+namespace: the engine's custom search attributes, the data-retention Schedule, the
+daily churn model Schedule and the daily reconciliation with the payment provider."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from workflows import search_attributes
 from workflows.analytics import CHURN_SCHEDULE_ID, ChurnModelWorkflow
+from workflows.anchor import ANCHOR_SCHEDULE_ID, LedgerAnchorWorkflow
+from workflows.reconciliation import RECONCILIATION_SCHEDULE_ID, ReconciliationWorkflow
 from workflows.retention import RETENTION_SCHEDULE_ID, RetentionWorkflow
 
 
@@ -81,6 +83,38 @@ async def ensure_churn_schedule(
         CHURN_SCHEDULE_ID,
         ScheduleActionStartWorkflow(
             ChurnModelWorkflow.run, id=f"{CHURN_SCHEDULE_ID}-run", task_queue=task_queue
+        ),
+        every,
+    )
+
+
+async def ensure_reconciliation_schedule(
+    client: Client, *, task_queue: str, every: timedelta = timedelta(days=1)
+) -> str:
+    """Create (or bring up to date) the Schedule that compares the engine's invoices and
+    subscriptions with the payment provider's."""
+    return await _ensure_schedule(
+        client,
+        RECONCILIATION_SCHEDULE_ID,
+        ScheduleActionStartWorkflow(
+            ReconciliationWorkflow.run,
+            id=f"{RECONCILIATION_SCHEDULE_ID}-run",
+            task_queue=task_queue,
+        ),
+        every,
+    )
+
+
+async def ensure_anchor_schedule(
+    client: Client, *, task_queue: str, every: timedelta = timedelta(days=1)
+) -> str:
+    """Create (or bring up to date) the Schedule that signs the ledger's chain head daily
+    (it writes nothing until LIFECYCLE_ANCHOR_DIR and the signing key are set)."""
+    return await _ensure_schedule(
+        client,
+        ANCHOR_SCHEDULE_ID,
+        ScheduleActionStartWorkflow(
+            LedgerAnchorWorkflow.run, id=f"{ANCHOR_SCHEDULE_ID}-run", task_queue=task_queue
         ),
         every,
     )

@@ -25,9 +25,16 @@ def payment_gateway(settings: Settings, sessions: SessionFactory) -> PaymentGate
     if settings.stripe_api_key:
         from adapters.payments.stripe_gateway import StripeGateway
 
-        return StripeGateway(settings.stripe_api_key, api_base=settings.stripe_api_base)
+        return StripeGateway(
+            settings.stripe_api_key,
+            api_base=settings.stripe_api_base,
+            automatic_tax=settings.engine_config.tax.enabled,
+        )
     from adapters.payments.simulator import SimulatedGateway
 
     return SimulatedGateway(
-        sessions, settings.engine_config.catalog, base_url=settings.public_base_url
+        sessions,
+        settings.engine_config.catalog,
+        base_url=settings.public_base_url,
+        tax=settings.engine_config.tax,
     )

@@ -22,6 +22,7 @@ Measured with ``make bench-lifecycle`` on 2 cores (see the README's "Sizing work
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from temporalio.worker import WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -47,6 +48,14 @@ class WorkerTuning:
     # Activities run at once; above the database pool size they only wait for a connection.
     max_concurrent_activities: int = 40
     max_concurrent_local_activities: int = 20
+    # How long running activities may finish after shutdown begins (0: cancelled at once,
+    # the SDK's default, which tests keep; a charge cut short is retried, but its email
+    # or provider call then happens on another worker a timeout later).
+    graceful_shutdown: timedelta = timedelta(0)
+
+
+# What `lifecycle worker` gives running activities on SIGTERM.
+PRODUCTION_SHUTDOWN_GRACE = timedelta(seconds=20)
 
 
 def tuning_from(settings: Settings) -> WorkerTuning:
@@ -56,4 +65,11 @@ def tuning_from(settings: Settings) -> WorkerTuning:
         "max_concurrent_workflow_tasks": settings.lifecycle_worker_workflow_tasks,
         "max_concurrent_activities": settings.lifecycle_worker_activities,
     }
-    return replace(WorkerTuning(), **{k: v for k, v in overrides.items() if v is not None})
+    grace = settings.lifecycle_worker_shutdown_grace_seconds
+    return replace(
+        WorkerTuning(),
+        graceful_shutdown=(
+            PRODUCTION_SHUTDOWN_GRACE if grace is None else timedelta(seconds=grace)
+        ),
+        **{k: v for k, v in overrides.items() if v is not None},
+    )

@@ -14,30 +14,37 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker, WorkflowRunner
 
 from activities.analytics import AnalyticsActivities
+from activities.anchors import AnchorActivities, AnchorTarget, anchor_target
 from activities.billing import BillingActivities
 from activities.campaigns import CampaignActivities
 from activities.customers import CustomerActivities
 from activities.database_errors import NonRetryableDataErrors
 from activities.emails import EmailActivities
+from activities.money_freeze import freeze_guarded
 from activities.notifications import NotificationActivities
 from activities.policy import PolicyActivities, Terms
 from activities.privacy import PrivacyActivities
+from activities.reconciliation import ReconciliationActivities, publish_latest_run
 from adapters.email.base import EmailSender
 from adapters.payments.base import PaymentGateway
 from core.config import load_config
 from core.settings import Settings
-from core.temporal import connect, warm_type_adapters
+from core.temporal import connect_with, warm_type_adapters
+from core.tracing import configure_tracing
 from db.engine import SessionFactory, create_engine, session_factory
 from domain.retention import SaveFlow
 from services.campaigns import offer_sender
 from services.churn_signals import risk_teller
+from services.config_versions import record_loaded_config
 from services.email_dispatch import EmailDispatcher
 from services.usage_notices import UsageNotices
 from services.wiring import email_sender, payment_gateway
 from workers.tuning import PRODUCTION_RUNNER, WorkerTuning, tuning_from
 from workflows.analytics import ChurnModelWorkflow
+from workflows.anchor import LedgerAnchorWorkflow
 from workflows.campaign import CampaignWorkflow
 from workflows.customer import CustomerWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
 from workflows.retention import RetentionWorkflow
 
 logger = logging.getLogger("lifecycle.worker")
@@ -56,22 +63,36 @@ def build_worker(
     tuning: WorkerTuning | None = None,
     workflow_runner: WorkflowRunner = PRODUCTION_RUNNER,
     save_flow: SaveFlow | None = None,
+    config_version: str | None = None,
+    anchors: AnchorTarget | None = None,
 ) -> Worker:
-    customers = CustomerActivities(sessions)
+    """``config_version``: the hash of the config this process loaded (change management),
+    written on each customer row the worker syncs."""
+    customers = CustomerActivities(sessions, config_version=config_version)
     emails = EmailActivities(sessions, sender, product_name=product_name, app_url=app_url)
-    billing = BillingActivities(sessions, gateway)
+    # Money-moving calls wait while money movements are frozen (`lifecycle freeze on`).
+    billing = BillingActivities(sessions, freeze_guarded(gateway, sessions))
     privacy = PrivacyActivities(sessions)
     notifications = NotificationActivities(sessions, app_url=app_url)
     policy = PolicyActivities(load_terms, sessions)
     analytics = AnalyticsActivities(load_terms, sessions, tell=risk_teller(client, save_flow))
     campaigns = CampaignActivities(sessions, send=offer_sender(client))
+    reconciliation = ReconciliationActivities(sessions, gateway)
+    anchoring = AnchorActivities(sessions, anchors)
     tuning = tuning or WorkerTuning()
     # What workflows decode from the policy activities (see ``warm_type_adapters``).
     warm_type_adapters(Terms)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[CustomerWorkflow, RetentionWorkflow, ChurnModelWorkflow, CampaignWorkflow],
+        workflows=[
+            CustomerWorkflow,
+            RetentionWorkflow,
+            ChurnModelWorkflow,
+            CampaignWorkflow,
+            ReconciliationWorkflow,
+            LedgerAnchorWorkflow,
+        ],
         activities=[
             customers.apply_transition,
             emails.send_email,
@@ -96,6 +117,8 @@ def build_worker(
             campaigns.choose_audience,
             campaigns.send_batch,
             campaigns.finish,
+            reconciliation.reconcile,
+            anchoring.write_ledger_anchor,
         ],
         workflow_runner=workflow_runner,
         # A value the database refuses is refused on every retry: fail the activity at once.
@@ -104,6 +127,7 @@ def build_worker(
         max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
         max_concurrent_activities=tuning.max_concurrent_activities,
         max_concurrent_local_activities=tuning.max_concurrent_local_activities,
+        graceful_shutdown_timeout=tuning.graceful_shutdown,
     )
 
 
@@ -160,13 +184,16 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     not deliver (``services.usage_notices``) and sends the email outbox through a provider
     (``services.email_dispatch``)."""
     config = settings.engine_config
+    configure_tracing(settings.lifecycle_tracing, "lifecycle-worker")
     metrics = serve_metrics(settings)
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
-    client = await connect(
-        settings.temporal_target, settings.temporal_namespace, runtime=temporal_runtime(settings)
-    )
+    client = await connect_with(settings, runtime=temporal_runtime(settings))
     sender = email_sender(settings)
+    version = await record_loaded_config(
+        sessions, settings.lifecycle_config, deployed_by=settings.lifecycle_deployed_by
+    )
+    await publish_latest_run(sessions)
     worker = build_worker(
         client,
         task_queue=settings.temporal_task_queue,
@@ -178,6 +205,8 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         load_terms=terms_loader(settings),
         tuning=tuning_from(settings),
         save_flow=config.save_flow,
+        config_version=version,
+        anchors=anchor_target(settings),
     )
     stop = stop or asyncio.Event()
     notices = UsageNotices(sessions, config.catalog, client)

@@ -94,6 +94,17 @@ class PaymentGateway(Protocol):
         """Delete the provider customer's personal data (GDPR erasure)."""
         ...
 
+    async def add_tax_id(
+        self, provider_customer_id: str, type_: str, value: str, *, idempotency_key: str
+    ) -> str:
+        """Add a tax id (Stripe's type: ``eu_vat``...) to the customer; its provider id.
+        Raises ``PaymentRequestRejected`` (``tax_id_invalid``) for a malformed number."""
+        ...
+
+    async def delete_tax_id(self, provider_customer_id: str, tax_id: str) -> None:
+        """Remove one (already gone: nothing to do)."""
+        ...
+
     async def default_payment_method(
         self, provider_customer_id: str, *, subscription_id: str | None = None
     ) -> PaymentMethodInfo | None:
@@ -123,9 +134,13 @@ class PaymentGateway(Protocol):
         price: PriceRef,
         idempotency_key: str,
         coupon: str | None = None,
+        currency: str | None = None,
     ) -> SubscriptionInfo:
-        """Subscribe and charge the first period now. Raises ``CardDeclined`` (nothing is
-        left behind: no incomplete subscription) or ``PaymentMethodRequired``."""
+        """Subscribe and charge the first period now, in ``currency`` (the price's
+        ``currency_options`` amount; None: the customer's, else the price's own). Raises
+        ``CardDeclined`` (nothing is left behind: no incomplete subscription),
+        ``PaymentMethodRequired``, or ``PaymentRequestRejected`` for a currency other than
+        the one the customer already pays in."""
         ...
 
     async def change_price(
@@ -206,6 +221,16 @@ class PaymentGateway(Protocol):
         self, provider_customer_id: str, *, limit: int = 24
     ) -> list[InvoiceInfo]: ...
 
+    async def list_all_invoices(self) -> list[InvoiceInfo]:
+        """Every invoice of every customer (all pages), for reconciliation; the payments'
+        PaymentIntents are ids."""
+        ...
+
+    async def list_all_subscriptions(self) -> list[SubscriptionInfo]:
+        """Every subscription of every customer, ended ones included (all pages), for
+        reconciliation; without the latest invoice or the scheduled change."""
+        ...
+
     async def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> InvoiceInfo:
         """Attempt payment of an open invoice now. Raises ``CardDeclined``."""
         ...
@@ -249,8 +274,12 @@ class PaymentGateway(Protocol):
         cancel_url: str,
         idempotency_key: str,
         coupon: str | None = None,
+        currency: str | None = None,
+        country: str | None = None,
     ) -> str:
-        """A Stripe Checkout session in subscription mode; returns its URL."""
+        """A Stripe Checkout session in subscription mode, charging in ``currency`` (as
+        ``create_subscription``); returns its URL. It offers the payment methods that suit
+        the currency and the customer's ``country`` (``domain.payment_methods``)."""
         ...
 
     async def create_portal_session(self, *, provider_customer_id: str, return_url: str) -> str:

@@ -4,8 +4,13 @@ Products have our own ids (``lc_plan_<plan>``, ``lc_addon_<addon>``); prices are
 lookup key (``plan_<plan>_<interval>``, ``addon_<addon>[_month]``), which is how the
 gateway finds them too. Stripe prices are immutable: a changed amount or interval means a
 new price that takes the lookup key over (``transfer_lookup_key``); subscriptions on the
-old price keep it until they are changed. Safe to run any number of times: a second run
-changes nothing, and every create carries an idempotency key derived from what it creates.
+old price keep it until they are changed. A catalog sold in several currencies gives each
+price ``currency_options`` (one Price, one lookup key, an amount per currency: Stripe
+charges a subscription in its currency from them). With tax on (``[tax]``), each price and
+each currency option carries its ``tax_behavior`` (inclusive or exclusive, per currency):
+Stripe fixes a price's behavior once set, so a changed one is a new price too. Safe to run
+any number of times: a second run changes nothing, and every create carries an idempotency
+key derived from what it creates.
 It also creates (or brings back in line) the Customer Portal configuration whose rules are
 the engine's, offering the plans' prices just synced (``adapters.payments.stripe.portal``).
 """
@@ -13,8 +18,8 @@ the engine's, offering the plans' prices just synced (``adapters.payments.stripe
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from adapters.payments.base import PaymentRequestRejected
 from adapters.payments.stripe.errors import idempotency_key, stripe_errors
@@ -22,6 +27,7 @@ from adapters.payments.stripe.portal import PortalProduct, sync_portal_configura
 from domain.catalog import Catalog
 from domain.lifecycle import BillingInterval
 from domain.payments import CatalogSyncReport, PriceRef, addon_lookup_key
+from domain.tax.settings import TaxSettings
 
 if TYPE_CHECKING:
     from stripe import StripeClient
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
 
 PLAN_PRODUCT_PREFIX = "lc_plan_"
 ADDON_PRODUCT_PREFIX = "lc_addon_"
+TaxBehaviorParam = Literal["exclusive", "inclusive", "unspecified"]
 # Stripe's limit on lookup_keys per price list request.
 _LOOKUP_KEYS_PER_REQUEST = 10
 
@@ -55,9 +62,36 @@ class WantedPrice:
     interval: Literal["month", "year"] | None
     # The price book of an experiment variant's plan price; None for the list prices.
     book: str | None = None
+    # The amount in each other currency the catalog sells in (Stripe ``currency_options``):
+    # a subscription in EUR pays the EUR amount of the same price.
+    currency_options: dict[str, int] = field(default_factory=dict)
+    # Currency -> Stripe ``tax_behavior`` (the price's own currency and each option's);
+    # empty with tax off (left ``unspecified``).
+    tax_behaviors: dict[str, str] = field(default_factory=dict)
 
 
-def wanted(catalog: Catalog) -> tuple[list[WantedProduct], list[WantedPrice]]:
+def _with_tax(prices: list[WantedPrice], tax: TaxSettings | None) -> list[WantedPrice]:
+    if tax is None or not tax.enabled:
+        return prices
+    return [
+        replace(
+            p,
+            tax_behaviors={
+                code: tax.behavior_for(code).value for code in (p.currency, *p.currency_options)
+            },
+        )
+        for p in prices
+    ]
+
+
+def wanted(
+    catalog: Catalog, tax: TaxSettings | None = None
+) -> tuple[list[WantedProduct], list[WantedPrice]]:
+    products, prices = _wanted(catalog)
+    return products, _with_tax(prices, tax)
+
+
+def _wanted(catalog: Catalog) -> tuple[list[WantedProduct], list[WantedPrice]]:
     """What Stripe should hold for ``catalog``: self-serve plans (in the list prices and in
     every experiment variant's book) and recurring or feature add-ons monthly and annually
     (add-ons follow the plan's interval), one-off add-ons as
@@ -76,6 +110,10 @@ def wanted(catalog: Catalog) -> tuple[list[WantedProduct], list[WantedPrice]]:
                 amount = booked.price_cents(booked.plan(plan.id), interval)
                 if amount is None:
                     continue
+                options = {
+                    currency: local.price_cents(local.plan(plan.id), interval) or 0
+                    for currency, local in _local_catalogs(catalog, book)
+                }
                 prices.append(
                     WantedPrice(
                         lookup_key=PriceRef(plan.id, interval, book=book).lookup_key,
@@ -84,6 +122,7 @@ def wanted(catalog: Catalog) -> tuple[list[WantedProduct], list[WantedPrice]]:
                         currency=catalog.currency,
                         interval=_stripe_interval(interval),
                         book=book,
+                        currency_options=options,
                     )
                 )
     for addon in catalog.addons.values():
@@ -100,9 +139,42 @@ def wanted(catalog: Catalog) -> tuple[list[WantedProduct], list[WantedPrice]]:
                     unit_amount=catalog.addon_price_cents(addon, addon_interval),
                     currency=catalog.currency,
                     interval=_stripe_interval(addon_interval) if addon_interval else None,
+                    currency_options={
+                        currency: local.addon_price_cents(local.addons[addon.id], addon_interval)
+                        for currency, local in _local_catalogs(catalog, None)
+                    },
                 )
             )
     return products, prices
+
+
+def _local_catalogs(catalog: Catalog, book: str | None) -> list[tuple[str, Catalog]]:
+    """The catalog in each of its other currencies, at ``book``'s prices."""
+    return [
+        (currency, catalog.in_currency(currency).in_book(book))
+        for currency in catalog.currencies
+        if currency != catalog.currency
+    ]
+
+
+def _options_of(price: dict[str, Any], currency: str) -> dict[str, int]:
+    """A listed price's ``currency_options`` (expanded) as amounts, its own currency left
+    out (Stripe repeats it there)."""
+    options = price.get("currency_options") or {}
+    return {
+        str(code).lower(): int(option.get("unit_amount") or 0)
+        for code, option in options.items()
+        if str(code).lower() != currency.lower() and isinstance(option, dict)
+    }
+
+
+def _tax_behaviors_of(price: dict[str, Any]) -> dict[str, str]:
+    """A listed price's ``tax_behavior``, and each currency option's, by currency."""
+    behaviors = {str(price.get("currency") or "").lower(): str(price.get("tax_behavior"))}
+    for code, option in (price.get("currency_options") or {}).items():
+        if isinstance(option, dict) and str(code).lower() not in behaviors:
+            behaviors[str(code).lower()] = str(option.get("tax_behavior"))
+    return behaviors
 
 
 def _digest(text: str) -> str:
@@ -126,15 +198,25 @@ def _matches(price: dict[str, Any], want: WantedPrice) -> bool:
         and price.get("unit_amount") == want.unit_amount
         and str(price.get("currency") or "").lower() == want.currency.lower()
         and product_id == want.product
+        and _options_of(price, want.currency) == want.currency_options
+        and (
+            not want.tax_behaviors
+            or all(
+                _tax_behaviors_of(price).get(code) == behavior
+                for code, behavior in want.tax_behaviors.items()
+            )
+        )
     )
 
 
-async def sync_catalog(client: StripeClient, catalog: Catalog) -> CatalogSyncReport:
+async def sync_catalog(
+    client: StripeClient, catalog: Catalog, *, tax: TaxSettings | None = None
+) -> CatalogSyncReport:
     created: list[str] = []
     updated: list[str] = []
     unchanged: list[str] = []
     conflicts: list[str] = []
-    products, prices = wanted(catalog)
+    products, prices = wanted(catalog, tax)
 
     # Products, by our own ids.
     with stripe_errors("list products"):
@@ -179,7 +261,13 @@ async def sync_catalog(client: StripeClient, catalog: Catalog) -> CatalogSyncRep
         chunk = keys[start : start + _LOOKUP_KEYS_PER_REQUEST]
         with stripe_errors("list prices"):
             page = await client.v1.prices.list_async(
-                {"lookup_keys": chunk, "active": True, "limit": 100}
+                {
+                    "lookup_keys": chunk,
+                    "active": True,
+                    "limit": 100,
+                    # Stripe includes currency_options only when asked.
+                    "expand": ["data.currency_options"],
+                }
             )
         for raw in page.data:
             price = raw.to_dict()
@@ -205,11 +293,29 @@ async def sync_catalog(client: StripeClient, catalog: Catalog) -> CatalogSyncRep
         }
         if want.interval is not None:
             params["recurring"] = {"interval": want.interval, "interval_count": 1}
+        behaviors = want.tax_behaviors
+        if behaviors:
+            params["tax_behavior"] = cast(TaxBehaviorParam, behaviors[want.currency])
+        if want.currency_options:
+            params["currency_options"] = {
+                code: {
+                    "unit_amount": amount,
+                    "tax_behavior": cast(TaxBehaviorParam, behaviors[code]),
+                }
+                if behaviors
+                else {"unit_amount": amount}
+                for code, amount in want.currency_options.items()
+            }
         replaces = str(current["id"]) if current is not None else "new"
         key = (
             f"catalog:price:{want.lookup_key}:{want.unit_amount}:{want.currency}:"
             f"{want.interval or 'one_time'}:{replaces}"
         )
+        if want.currency_options:
+            options = ",".join(f"{c}={a}" for c, a in sorted(want.currency_options.items()))
+            key = f"{key}:{_digest(options)}"
+        if behaviors:
+            key = f"{key}:tax:{_digest(','.join(f'{c}={b}' for c, b in sorted(behaviors.items())))}"
         with stripe_errors("create price"):
             made = await client.v1.prices.create_async(
                 params, {"idempotency_key": idempotency_key(key)}

@@ -18,6 +18,7 @@ from domain.payments import (
     PLAN_PRICE_PREFIX,
     InvoiceInfo,
     InvoiceLine,
+    InvoiceTaxInfo,
     PaymentEvent,
     PaymentMethodInfo,
     PriceRef,
@@ -111,6 +112,7 @@ def parse_subscription(obj: Obj) -> SubscriptionInfo:
         cancel_at=cancel_at,
         cancellation_reason=details.get("reason") if isinstance(details, Mapping) else None,
         default_payment_method=_id(obj.get("default_payment_method")),
+        currency=str(obj["currency"]).lower() if obj.get("currency") else None,
     )
 
 
@@ -209,6 +211,47 @@ def parse_invoice(obj: Obj) -> InvoiceInfo:
         lines=tuple(_line(line) for line in _data(obj.get("lines"))),
         payment_intent=intent_id,
         requires_action=intent is not None and intent.get("status") == "requires_action",
+        **_invoice_tax(obj),
+    )
+
+
+def _invoice_tax(obj: Obj) -> dict[str, Any]:
+    """The invoice's tax (Stripe Tax's or the simulator's): ``total_taxes`` per rate, the
+    buyer's tax ids and the reverse charge (a ``reverse_charge`` taxability, or the
+    customer's ``reverse`` exemption)."""
+    taxes = tuple(_tax(entry) for entry in obj.get("total_taxes") or [])
+    excluding = obj.get("total_excluding_tax")
+    reverse = obj.get("customer_tax_exempt") == "reverse" or any(
+        t.taxability_reason == "reverse_charge" for t in taxes
+    )
+    return {
+        "tax_cents": sum(t.amount_cents for t in taxes),
+        "total_excluding_tax_cents": int(excluding) if excluding is not None else None,
+        "taxes": taxes,
+        "customer_tax_ids": tuple(
+            (str(t.get("type")), str(t.get("value") or ""))
+            for t in obj.get("customer_tax_ids") or []
+        ),
+        "reverse_charge": reverse,
+    }
+
+
+def _tax(entry: Obj) -> InvoiceTaxInfo:
+    rate = (entry.get("tax_rate_details") or {}).get("tax_rate")
+    expanded: Obj = rate if isinstance(rate, Mapping) else {}
+    percentage = expanded.get("percentage")
+    return InvoiceTaxInfo(
+        amount_cents=int(entry.get("amount") or 0),
+        taxable_amount_cents=int(entry["taxable_amount"])
+        if entry.get("taxable_amount") is not None
+        else None,
+        tax_behavior=str(entry.get("tax_behavior") or "exclusive"),
+        taxability_reason=str(entry.get("taxability_reason") or ""),
+        tax_rate=_id(rate),
+        display_name=expanded.get("display_name"),
+        # As text: a float percentage (19.0, 9.975) printed exactly as Stripe gives it.
+        percentage=str(percentage) if percentage is not None else None,
+        jurisdiction=expanded.get("jurisdiction"),
     )
 
 

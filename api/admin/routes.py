@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
 
 from api.admin import service
 from api.admin.schemas import (
@@ -17,6 +18,8 @@ from api.admin.schemas import (
     LedgerEventView,
     TrialExtensionRequest,
 )
+from api.approvals.schemas import APPROVAL_PENDING
+from api.approvals.service import erasure_gate, trial_extension_gate
 from api.auth import Principal, require_admin
 from api.context import AppContext, get_context
 from api.customers.schemas import CustomerView
@@ -75,15 +78,20 @@ async def search_customers(
 @router.post(
     "/customers/{customer_id}/trial-extension",
     response_model=CustomerView,
-    responses=COMMAND_PROBLEMS,
+    responses={**COMMAND_PROBLEMS, **APPROVAL_PENDING},
 )
 async def extend_trial(
     customer_id: str,
     body: TrialExtensionRequest,
     context: AppContext = Depends(get_context),
     principal: Principal = Depends(require_admin),
-) -> CustomerView:
-    """Move the trial end by ``days`` (also reopening an expired trial); 409 otherwise."""
+) -> CustomerView | JSONResponse:
+    """Move the trial end by ``days`` (also reopening an expired trial); 409 otherwise.
+    More days than ``[approvals] trial_extensions_beyond_days`` answers 202: an approval
+    request."""
+    pending = await trial_extension_gate(context, principal, customer_id, body.days, body.reason)
+    if pending is not None:
+        return pending
     return await service.extend_trial(context, customer_id, body, principal.actor)
 
 
@@ -110,13 +118,27 @@ async def export_customer(
     return await service.export_customer(context, customer_id)
 
 
-@router.delete("/customers/{customer_id}", response_model=ErasureView, responses=COMMAND_PROBLEMS)
+@router.delete(
+    "/customers/{customer_id}",
+    response_model=ErasureView,
+    responses={**COMMAND_PROBLEMS, **APPROVAL_PENDING},
+)
 async def erase_customer(
     customer_id: str,
+    reason: str | None = Query(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="Why: required when [approvals] erasure makes it wait for a second admin",
+    ),
     context: AppContext = Depends(get_context),
     principal: Principal = Depends(require_admin),
-) -> ErasureView:
+) -> ErasureView | JSONResponse:
     """GDPR erasure: cancels any subscription, deletes the provider customer's personal
     data, removes name and email everywhere in the app database (the financial ledger
-    stays, under the customer's pseudonymous id), and ends the customer's workflow."""
+    stays, under the customer's pseudonymous id), and ends the customer's workflow. With
+    ``[approvals] erasure`` it answers 202: an approval request."""
+    pending = await erasure_gate(context, principal, customer_id, reason)
+    if pending is not None:
+        return pending
     return await service.erase_customer(context, customer_id, principal.actor)

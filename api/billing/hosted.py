@@ -9,6 +9,7 @@ from sqlalchemy import update
 
 from adapters.payments.addresses import sync_billing_address
 from adapters.payments.base import PaymentError
+from adapters.payments.tax_ids import sync_tax_ids
 from api.billing.schemas import CheckoutRequest, ReturnUrlRequest, UrlView
 from api.billing.service import require_plan
 from api.context import AppContext
@@ -20,6 +21,7 @@ from domain.changes import SUBSCRIBABLE
 from domain.lifecycle import BillingInterval
 from domain.payments import PriceRef
 from domain.provider_keys import checkout_key, provider_customer_key
+from domain.regions import region_book
 from services.experiments import customer_price_book
 
 
@@ -45,6 +47,13 @@ async def _provider_customer(context: AppContext, customer: Customer) -> str:
                 address=customer.billing_address,
                 stored_at=customer.updated_at,
             )
+        # Tax ids given during the trial: Stripe Tax and the invoices read them there.
+        await sync_tax_ids(
+            context.payments,
+            context.sessions,
+            customer_id=customer.id,
+            provider_customer_id=provider_id,
+        )
     except PaymentError as exc:
         raise payment_problem(exc) from None
     async with context.sessions.begin() as session:
@@ -81,13 +90,21 @@ async def create_checkout_session(
             provider_customer_id=provider_id,
             customer_id=customer.id,
             price=PriceRef(
-                plan, interval, book=await customer_price_book(context.sessions, customer.id)
+                plan,
+                interval,
+                book=region_book(customer.region)
+                if customer.region
+                else await customer_price_book(context.sessions, customer.id),
             ),
             success_url=_with_query(return_url, "success"),
             cancel_url=_with_query(return_url, "canceled"),
             idempotency_key=checkout_key(
                 customer.id, plan, interval.value, return_url, customer.updated_at
             ),
+            # The customer's chosen currency: Stripe charges the prices' currency_options.
+            currency=customer.currency,
+            # With the currency, where the customer is says which local methods fit.
+            country=customer.country,
         )
     except PaymentError as exc:
         raise payment_problem(exc) from None

@@ -8,7 +8,13 @@ from fastapi import APIRouter, Depends, Query, Response
 from api.auth import Principal, require_app
 from api.context import AppContext, get_context
 from api.customers import service
-from api.customers.schemas import CustomerCreate, CustomerView, LocaleRequest
+from api.customers.schemas import (
+    CountryRequest,
+    CurrencyRequest,
+    CustomerCreate,
+    CustomerView,
+    LocaleRequest,
+)
 from api.errors import problem_responses
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
@@ -66,3 +72,36 @@ async def set_locale(
 ) -> CustomerView:
     """Change the locale the customer's lifecycle emails are written in (e.g. ``de``)."""
     return await service.set_locale(context, customer_id, body)
+
+
+@router.put(
+    "/{customer_id}/currency",
+    response_model=CustomerView,
+    responses=problem_responses(404, 409, 422),
+)
+async def set_currency(
+    customer_id: str,
+    body: CurrencyRequest,
+    context: AppContext = Depends(get_context),
+    _: Principal = Depends(require_app),
+) -> CustomerView:
+    """Choose the currency the customer pays in (one the catalog is sold in). Fixed by the
+    first subscription, as at Stripe: another currency afterwards is refused (409)."""
+    return await service.set_currency(context, customer_id, body)
+
+
+@router.put(
+    "/{customer_id}/country",
+    response_model=CustomerView,
+    responses=problem_responses(404, 409, 422, 503),
+)
+async def set_country(
+    customer_id: str,
+    body: CountryRequest,
+    context: AppContext = Depends(get_context),
+    principal: Principal = Depends(require_app),
+) -> CustomerView:
+    """The billing country (ISO 3166-1 alpha-2), which picks the region's prices. A
+    subscribed customer keeps its price and currency until its next renewal, which is
+    charged at the new region's price in that currency."""
+    return await service.set_country(context, customer_id, body, principal.actor)

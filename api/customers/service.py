@@ -10,14 +10,34 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from api.context import AppContext
-from api.customers.schemas import CustomerCreate, CustomerView, LocaleRequest
+from api.customers.schemas import (
+    CountryRequest,
+    CurrencyRequest,
+    CustomerCreate,
+    CustomerView,
+    LocaleRequest,
+    RegionRequest,
+)
 from api.errors import FieldError, Problem, not_found
-from api.lifecycle_client import temporal_unavailable
+from api.lifecycle_client import run_command, temporal_unavailable
 from db.customers import new_trial_customer
 from db.models import Customer
 from db.queries import customer_by_external_id
+from domain.lifecycle import BillingInterval, Status
+from domain.regions import (
+    NO_REGION,
+    CurrencyFixed,
+    CurrencyNotSold,
+    Region,
+    change_currency,
+    effective_region,
+    region_for,
+    signup_currency,
+)
 from services.errors import WorkflowServiceUnavailable
 from services.experiments import start_signed_up_workflow
+from workflows.customer import CustomerWorkflow
+from workflows.messages import ChangeSubscription
 
 
 def customer_view(customer: Customer) -> CustomerView:
@@ -83,12 +103,60 @@ async def _find_or_insert(context: AppContext, body: CustomerCreate) -> tuple[Cu
                     trial=trial,
                     signed_up_at=now,
                 )
+                customer.country = body.country
+                region = region_for(context.config.regions, body.country)
+                customer.region = region.id if region else None
+                customer.currency = _signup_currency(context, body, region)
                 session.add(customer)
             return customer, True
         except IntegrityError:
             # A concurrent request with the same external_id committed first; read it.
             continue
     raise Problem(409, "concurrent sign-ups for this external_id; retry", type="conflict")
+
+
+def _signup_currency(context: AppContext, body: CustomerCreate, region: Region | None) -> str:
+    try:
+        return signup_currency(
+            context.config.catalog, currency=body.currency, country=body.country, region=region
+        )
+    except CurrencyNotSold as exc:
+        raise _currency_problem(exc) from None
+
+
+def _currency_problem(exc: CurrencyNotSold | CurrencyFixed) -> Problem:
+    if isinstance(exc, CurrencyFixed):
+        return Problem(
+            409,
+            f"currency: {exc}",
+            type="currency-fixed",
+            errors=[FieldError("currency", str(exc))],
+        )
+    return Problem(
+        422, f"currency: {exc}", type="validation-error", errors=[FieldError("currency", str(exc))]
+    )
+
+
+async def set_currency(
+    context: AppContext, customer_id: str, body: CurrencyRequest
+) -> CustomerView:
+    """Choose the currency before the first subscription; afterwards only the same one (409).
+    A trial's new currency reaches its workflow with the conversion (the terms it carries)."""
+    async with context.sessions.begin() as session:
+        customer = await session.get(Customer, customer_id, with_for_update=True)
+        if customer is None:
+            raise not_found("customer", customer_id)
+        try:
+            customer.currency = change_currency(
+                context.config.catalog,
+                wanted=body.currency,
+                current=customer.currency,
+                subscribed=customer.provider_subscription_id is not None,
+            )
+        except (CurrencyNotSold, CurrencyFixed) as exc:
+            raise _currency_problem(exc) from None
+        customer.updated_at = datetime.now(UTC)
+    return await get_customer(context, customer_id)
 
 
 async def find_by_external_id(context: AppContext, external_id: str) -> CustomerView:
@@ -114,4 +182,75 @@ async def set_locale(context: AppContext, customer_id: str, body: LocaleRequest)
         )
         if changed.scalar_one_or_none() is None:
             raise not_found("customer", customer_id)
+    return await get_customer(context, customer_id)
+
+
+# -- the billing country and the region -----------------------------------------------------
+
+
+async def set_country(
+    context: AppContext, customer_id: str, body: CountryRequest, actor: str
+) -> CustomerView:
+    """The billing country, and with it the region (unless an admin set one)."""
+    return await _move(context, customer_id, actor, country=body.country)
+
+
+async def set_region(
+    context: AppContext, customer_id: str, body: RegionRequest, actor: str
+) -> CustomerView:
+    """An admin's region: a configured one, ``none`` (list prices) or null (the country's)."""
+    known = [r.id for r in context.config.regions]
+    if body.region is not None and body.region not in (*known, NO_REGION):
+        raise Problem(
+            422,
+            f"region: unknown region {body.region!r}",
+            type="validation-error",
+            errors=[FieldError("region", f"one of {[*known, NO_REGION]} or null")],
+        )
+    return await _move(context, customer_id, actor, override=body.region, set_override=True)
+
+
+async def _move(
+    context: AppContext,
+    customer_id: str,
+    actor: str,
+    *,
+    country: str | None = None,
+    override: str | None = None,
+    set_override: bool = False,
+) -> CustomerView:
+    """Store the country or override and the region they give. A subscribed customer whose
+    region changes keeps its price (and currency) for the period under way: its workflow
+    schedules the region's price for the renewal (``domain.regions``). A trial takes it at
+    conversion, whose command carries the terms."""
+    async with context.sessions.begin() as session:
+        customer = await session.get(Customer, customer_id, with_for_update=True)
+        if customer is None:
+            raise not_found("customer", customer_id)
+        if country is not None:
+            customer.country = country
+        if set_override:
+            customer.region_override = override
+        region = effective_region(
+            context.config.regions, country=customer.country, override=customer.region_override
+        )
+        was = customer.region
+        customer.region = region.id if region else None
+        customer.updated_at = datetime.now(UTC)
+        reprice = (
+            customer.region != was
+            and customer.status == Status.ACTIVE.value
+            and customer.interval is not None
+            and customer.provider_subscription_id is not None
+        )
+        plan, interval = customer.plan, customer.interval
+    if reprice and interval is not None:
+        await run_command(
+            context,
+            customer_id,
+            CustomerWorkflow.change_subscription,
+            ChangeSubscription(
+                plan=plan, interval=BillingInterval(interval), actor=actor, when="period_end"
+            ),
+        )
     return await get_customer(context, customer_id)

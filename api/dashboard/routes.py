@@ -25,6 +25,7 @@ from api.insights.service import groups as usage_groups_view
 from api.reports.forecast import build_forecast, forecast_view
 from api.reports.save_flow import build_save_flow_report, save_flow_view
 from api.reports.service import build_report, competitive_view, metrics_view, render_csv
+from api.security.sign_in import record_sign_in, sign_in_limited
 from db.ledger import latest_entry_time
 from domain.lifecycle import BillingInterval
 from domain.reporting.periods import Granularity
@@ -43,12 +44,18 @@ async def login_page(error: str | None = None) -> HTMLResponse:
 
 @router.post("/login")
 async def login(request: Request, context: AppContext = Depends(get_context)) -> Response:
+    limited = sign_in_limited(request, context)
+    if limited is not None:
+        return limited
     form = parse_qs((await request.body()).decode(errors="replace"))
     key = (form.get("api_key") or [""])[0].strip()
     principal = await principal_of_key(key, context.keys, context.sessions) if key else None
     if principal is None or principal.scope is not Scope.ADMIN:
         message = "That is not an admin API key." if key else "Enter an admin API key."
+        if key:
+            await record_sign_in(request, context, key, principal)
         return HTMLResponse(layout("Sign in", login_form(message)), status_code=401)
+    await record_sign_in(request, context, key, principal)
     response = RedirectResponse("/admin", status_code=303)
     response.set_cookie(
         sessions.COOKIE_NAME,

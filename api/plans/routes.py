@@ -31,7 +31,22 @@ async def list_plans(
         description="A customer's own prices (an experiment variant's, kept after the "
         "experiment); logged as an exposure while its experiment runs.",
     ),
+    currency: str | None = Query(
+        default=None,
+        min_length=3,
+        max_length=3,
+        description="Prices in this currency (ISO 4217, one the catalog is sold in); a "
+        "customer's are in its own.",
+    ),
+    country: str | None = Query(
+        default=None,
+        max_length=8,
+        description="A visitor's billing country (ISO 3166-1 alpha-2): its region's prices "
+        "and annual saving, in the region's (or the country's) currency unless `currency`.",
+    ),
     context: AppContext = Depends(get_context),
     _: Principal = Depends(require_app),
 ) -> CatalogView:
-    return await service.plans_page(context, visitor_id=visitor_id, customer_id=customer_id)
+    return await service.plans_page(
+        context, visitor_id=visitor_id, customer_id=customer_id, currency=currency, country=country
+    )

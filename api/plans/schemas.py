@@ -29,7 +29,13 @@ class AddonView(BaseModel):
 
 
 class CatalogView(BaseModel):
+    # Every amount below is in this currency's minor unit (cents; yen for jpy).
     currency: str
+    # The currencies the catalog is sold in (``?currency=`` shows it in another).
+    currencies: list[str] = []
+    # ``?country=``: the country and the region whose prices these are (none: list prices).
+    country: str | None = None
+    region: str | None = None
     annual_discount_percent: int
     plans: list[PlanView]
     addons: list[AddonView]

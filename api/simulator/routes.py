@@ -92,11 +92,17 @@ async def advance_test_clock(
     return TestClockResult(events=types, customer=customer_view(refreshed))
 
 
-# Test payment methods the pages offer (``adapters/payments/simulator/cards.py``).
+# Test payment methods the pages offer (``adapters/payments/simulator/cards.py``); the
+# Checkout page shows those of the types its session offers.
 CHECKOUT_METHODS = (
     "pm_card_visa",
     "pm_card_authenticationRequired",
     "pm_sepaDebit",
+    "pm_ideal",
+    "pm_bancontact",
+    "pm_upi",
+    "pm_boleto",
+    "pm_pix",
     "pm_card_chargeDeclined",
     "pm_card_chargeCustomerFail",
 )
@@ -156,14 +162,25 @@ async def _act(context: AppContext, action: Awaitable[list[dict]]) -> dict[str, 
 
 @public_router.get("/checkout/{session_id}", response_class=HTMLResponse)
 async def checkout_page(session_id: str, context: AppContext = Depends(get_context)) -> str:
-    _simulator(context)
+    """Offers the test payment methods of the types the session offers: the card, and the
+    local methods of the customer's currency and country (``domain.payment_methods``)."""
+    from adapters.payments.simulator.cards import SIM_CARDS
+
+    simulator = _simulator(context)
+    try:
+        found = await simulator.get_checkout_session(session_id)
+    except PaymentError:
+        raise not_found("checkout session", session_id) from None
+    offered = set(found["payment_method_types"])
+    methods = tuple(m for m in CHECKOUT_METHODS if SIM_CARDS[m].type in offered)
     safe = html.escape(session_id)
     return _page(
         "Simulated checkout",
         f"""<p>This page stands in for Stripe Checkout while the engine runs without a Stripe
-key. 3-D Secure completes on this page; a SEPA debit completes the session unpaid.</p>
+key. 3-D Secure completes on this page; a SEPA debit or a boleto completes the session
+unpaid, and the subscription starts when the payment settles.</p>
 <form method="post" action="/v1/simulator/checkout/{safe}/complete">
-<label>Test payment method <select name="payment_method">{_options(CHECKOUT_METHODS)}</select>
+<label>Test payment method <select name="payment_method">{_options(methods)}</select>
 </label> <button type="submit">Pay</button></form>""",
     )
 
@@ -176,6 +193,24 @@ async def complete_checkout(
     ``checkout.session.completed`` like with Stripe."""
     simulator = _simulator(context)
     return await _act(context, simulator.complete_checkout(session_id, body.payment_method))
+
+
+class CheckoutSettlement(BaseModel):
+    """How the delayed payment of a completed Checkout ends: collected (true) or returned,
+    unpaid (false)."""
+
+    succeeded: bool = True
+
+
+@admin_router.post("/checkout/{session_id}/settle", responses=SIMULATOR_PAGE_PROBLEMS)
+async def settle_checkout(
+    session_id: str, body: CheckoutSettlement, context: AppContext = Depends(get_context)
+) -> dict[str, object]:
+    """Days later at the bank: a Checkout paid by a method that settles later (a SEPA
+    debit, a boleto) is paid or fails, and the engine hears
+    ``checkout.session.async_payment_succeeded`` or ``..._failed`` as from Stripe."""
+    simulator = _simulator(context)
+    return await _act(context, simulator.settle_async_payment(session_id, succeeded=body.succeeded))
 
 
 @public_router.get("/invoices/{invoice_id}", response_class=HTMLResponse)
@@ -214,7 +249,7 @@ async def invoice_page(invoice_id: str, context: AppContext = Depends(get_contex
 <th style="text-align:right">{format_money(invoice.total_cents, invoice.currency)}</th></tr>
 <tr><td>Paid</td>
 <td style="text-align:right">{format_money(invoice.amount_paid_cents, invoice.currency)}</td></tr>
-</table>{pay}""",
+</table>{pay}<pre>{html.escape(await simulator.invoice_text(invoice_id))}</pre>""",
     )
 
 
@@ -238,17 +273,10 @@ async def invoice_pdf(invoice_id: str, context: AppContext = Depends(get_context
     """A plain-text rendering where Stripe would serve a PDF."""
     simulator = _simulator(context)
     try:
-        invoice = await simulator.get_invoice(invoice_id)
+        # The legal content: parties, tax ids, tax per rate, the reverse-charge mention.
+        text = await simulator.invoice_text(invoice_id)
     except PaymentError:
         raise not_found("invoice", invoice_id) from None
-    text = "\n".join(
-        [f"Invoice {invoice.number or invoice.id} ({invoice.status})"]
-        + [
-            f"{line.description}: {format_money(line.amount_cents, invoice.currency)}"
-            for line in invoice.lines
-        ]
-        + [f"Total: {format_money(invoice.total_cents, invoice.currency)}"]
-    )
     return Response(text, media_type="text/plain")
 
 

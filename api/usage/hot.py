@@ -131,6 +131,7 @@ class HotRoutes:
                 authorization.decode("latin-1") if authorization is not None else None,
                 context.keys,
                 context.sessions,
+                client_ip=(scope.get("client") or (None,))[0],
             )
         except Problem:
             return False

@@ -7,8 +7,11 @@ these declarations carry their contract (and serve them when the hot routes are 
 from __future__ import annotations
 
 from fastapi import APIRouter, BackgroundTasks, Body, Depends, Query
+from fastapi.responses import JSONResponse
 from pydantic import StrictInt
 
+from api.approvals.schemas import APPROVAL_PENDING
+from api.approvals.service import limit_override_gate
 from api.auth import Principal, require_admin, require_app
 from api.context import AppContext, get_context
 from api.usage import entitlements, ingest, service
@@ -96,18 +99,32 @@ async def get_limits(customer_id: str, context: AppContext = Depends(get_context
     return await service.limits_of(context, customer_id)
 
 
-@admin_router.put("/customers/{customer_id}/limits", response_model=LimitsView)
+@admin_router.put(
+    "/customers/{customer_id}/limits", response_model=LimitsView, responses=APPROVAL_PENDING
+)
 async def put_limits(
     customer_id: str,
     body: dict[str, StrictInt | None] = Body(
         examples=[{"messages": 250000, "chatbots": 40, "api_calls": None}]
     ),
+    reason: str | None = Query(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="Why: required when [approvals] makes an override above the plan wait "
+        "for a second admin",
+    ),
     context: AppContext = Depends(get_context),
     principal: Principal = Depends(require_admin),
-) -> LimitsView:
+) -> LimitsView | JSONResponse:
     """Override limits (Enterprise contracts): ``{metric: value}`` replaces the metric's
     limit for the period, ``null`` makes it unlimited. Metrics not named keep theirs;
-    ``DELETE .../limits/{metric}`` goes back to plan + add-ons."""
+    ``DELETE .../limits/{metric}`` goes back to plan + add-ons. With ``[approvals]
+    limit_overrides_above_plan``, one above the plan answers 202: an approval request."""
+    service.check_overrides(body)
+    pending = await limit_override_gate(context, principal, customer_id, body, reason)
+    if pending is not None:
+        return pending
     return await service.override_limits(context, customer_id, body, principal.actor)
 
 

@@ -217,12 +217,9 @@ async def limits_view(context: AppContext, customer_id: str, session: AsyncSessi
     )
 
 
-async def override_limits(
-    context: AppContext, customer_id: str, body: dict[str, int | None], actor: str
-) -> LimitsView:
-    """Override limits (Enterprise contracts): ``{metric: value}`` replaces the metric's
-    limit for the period, ``null`` makes it unlimited. Metrics not named keep theirs;
-    ``DELETE .../limits/{metric}`` goes back to plan + add-ons."""
+def check_overrides(body: dict[str, int | None]) -> None:
+    """422 naming each metric that is unknown or out of range (before anything is stored
+    or asked of a second admin)."""
     if not body:
         raise validation_problem("body", "name at least one metric")
     errors = []
@@ -236,6 +233,15 @@ async def override_limits(
     if errors:
         summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
         raise Problem(422, summary, type="validation-error", errors=errors)
+
+
+async def override_limits(
+    context: AppContext, customer_id: str, body: dict[str, int | None], actor: str
+) -> LimitsView:
+    """Override limits (Enterprise contracts): ``{metric: value}`` replaces the metric's
+    limit for the period, ``null`` makes it unlimited. Metrics not named keep theirs;
+    ``DELETE .../limits/{metric}`` goes back to plan + add-ons."""
+    check_overrides(body)
     async with context.sessions() as session:
         await load_usage(customer_id, session)
         await end_read_phase(session)

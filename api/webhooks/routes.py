@@ -24,7 +24,10 @@ async def stripe_webhook(
 ) -> WebhookAck:
     # The signature covers the exact bytes, so the body is read raw, never parsed first.
     result = await service.receive_stripe_event(
-        context, await request.body(), request.headers.get("stripe-signature")
+        context,
+        await request.body(),
+        request.headers.get("stripe-signature"),
+        client_ip=request.client.host if request.client else None,
     )
     return WebhookAck(received=True, duplicate=result.duplicate, status=result.status)
 

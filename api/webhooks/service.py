@@ -20,6 +20,7 @@ from api.webhooks.payment_events import ingest_event
 from core.metrics import WEBHOOKS
 from db.writes import is_refused_value
 from services.payment_events import IngestResult
+from services.security import WEBHOOK_FORGED, WEBHOOK_SECRET_RETIRED, record_security_event
 
 logger = logging.getLogger("lifecycle.webhooks")
 
@@ -30,6 +31,7 @@ _SIGNATURE_TOLERANCE_SECONDS = 300
 _MAX_DEPTH = 32
 _MAX_ID = 255
 _MAX_TYPE = 128
+_RETIRED = "invalid Stripe-Signature: signed with a retired secret"
 
 
 def signature_error(payload: bytes, header: str, secret: str, *, now: float) -> str | None:
@@ -114,12 +116,22 @@ def _event_body(payload: bytes) -> dict[str, Any]:
 
 
 async def receive_stripe_event(
-    context: AppContext, payload: bytes, signature: str | None
+    context: AppContext, payload: bytes, signature: str | None, *, client_ip: str | None = None
 ) -> IngestResult:
     """Check the delivery (configured secret, signature, body, API version), then take the
     event in; a 400 or 503 tells Stripe to deliver it again. Each delivery is counted by
     outcome (``lifecycle_webhooks_received_total``: refusals here, the rest by
-    ``ingest_event``)."""
+    ``ingest_event``). Forged deliveries go to the security log and count against the
+    sender's address like failed authentications (429 past the limit)."""
+    wait = context.keys.limiter.retry_after(client_ip)
+    if wait is not None:
+        WEBHOOKS.labels("stripe", "forged").inc()
+        raise Problem(
+            429,
+            f"too many forged deliveries from this address; retry in {wait} s",
+            type="too-many-failed-authentications",
+            headers={"Retry-After": str(wait)},
+        )
     try:
         body = _checked_event(context, payload, signature)
     except Problem as problem:
@@ -128,6 +140,14 @@ async def receive_stripe_event(
             "webhooks-not-configured": "unconfigured",
         }.get(problem.type, "invalid")
         WEBHOOKS.labels("stripe", outcome).inc()
+        if outcome == "forged":
+            await record_security_event(
+                context.sessions,
+                WEBHOOK_SECRET_RETIRED if problem.detail == _RETIRED else WEBHOOK_FORGED,
+                client_ip=client_ip,
+                detail={"reason": problem.detail},
+            )
+            context.keys.limiter.failed(client_ip)
         raise
     try:
         return await ingest_event(context, body, provider="stripe")
@@ -149,7 +169,19 @@ def _checked_event(context: AppContext, payload: bytes, signature: str | None) -
         )
     if not signature:
         raise Problem(400, "missing Stripe-Signature header", type="invalid-signature")
-    reason = signature_error(payload, signature, secret, now=time.time())
+    now = time.time()
+    reason = signature_error(payload, signature, secret, now=now)
+    previous = context.settings.stripe_webhook_secret_previous
+    if reason is not None and previous:
+        # During a rotation both secrets sign (Stripe's "roll secret" keeps the old one
+        # valid for a while); after the overlap the old one is refused, and named in the
+        # security log: whoever still holds it is not Stripe's current endpoint.
+        until = context.settings.stripe_webhook_secret_previous_until
+        if signature_error(payload, signature, previous, now=now) is None:
+            if until is not None and now < until.timestamp():
+                reason = None
+            else:
+                raise Problem(400, _RETIRED, type="invalid-signature")
     if reason is not None:
         raise Problem(400, f"invalid Stripe-Signature: {reason}", type="invalid-signature")
     body = _event_body(payload)

@@ -1,6 +1,7 @@
 """Tables of the app database, one module per concern; importing the package registers them
 all on ``Base.metadata`` (Alembic and the tests rely on that)."""
 
+from db.models.controls import ApprovalRequest, ConfigVersion, ReconciliationRun
 from db.models.core import (
     ApiKey,
     Base,
@@ -31,27 +32,38 @@ from db.models.growth import (
     ExperimentStateRow,
     UsageGroupRow,
 )
+from db.models.international import FxRate
+from db.models.security import ApiKeyDetail, KillSwitch, SecurityEvent
+from db.models.tax import CustomerTaxId
 
 __all__ = [
     "ApiKey",
+    "ApiKeyDetail",
+    "ApprovalRequest",
     "Base",
     "BigIntId",
     "Campaign",
     "CampaignRecipient",
     "ChurnModelRow",
     "ChurnScore",
+    "ConfigVersion",
     "Customer",
     "CustomerAddon",
+    "CustomerTaxId",
     "CustomerUsageGroup",
     "CustomerUsageTrend",
     "EmailOutbox",
     "ExperimentAssignment",
     "ExperimentExposure",
     "ExperimentStateRow",
+    "FxRate",
     "Invoice",
+    "KillSwitch",
     "LedgerEvent",
     "LimitOverride",
     "Notification",
+    "ReconciliationRun",
+    "SecurityEvent",
     "TermsVersion",
     "UsageCounter",
     "UsageDaily",

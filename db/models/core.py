@@ -63,6 +63,14 @@ class Customer(Base):
     billing_address: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     # The language and region lifecycle emails use (``de``, ``pt-BR``); none means English.
     locale: Mapped[str | None] = mapped_column(String(35))
+    # The currency it pays in (lower-case ISO 4217), chosen at sign-up and fixed by its first
+    # subscription (Stripe's rule); none: the catalog's own. Its billing country (ISO 3166-1).
+    currency: Mapped[str | None] = mapped_column(String(3))
+    country: Mapped[str | None] = mapped_column(String(2))
+    # The region whose prices it pays (``domain.regions``): its country's, or an admin's
+    # ``region_override`` ("none": list prices). Kept here for the billing activities.
+    region: Mapped[str | None] = mapped_column(String(64))
+    region_override: Mapped[str | None] = mapped_column(String(64))
     # The workflow's state version last written here; older writes are ignored.
     state_version: Mapped[int] = mapped_column(Integer, default=0)
     # Changes with anything a usage context reads (triggers, migration 0011): contexts
@@ -70,6 +78,8 @@ class Customer(Base):
     usage_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # The terms (policy and catalog version) the customer's lifecycle runs on.
     terms_version: Mapped[str | None] = mapped_column(String(64))
+    # The config version (config_versions.hash) of the worker that last synced this row.
+    config_version: Mapped[str | None] = mapped_column(String(64))
     # A timed step or provider event keeps failing (not the card): an admin should look.
     needs_attention: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default="false", index=True
@@ -186,6 +196,10 @@ class Invoice(Base):
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)
     next_payment_attempt: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    # The tax in total_cents (issue 15, migration 0023) and its legal detail: per-rate
+    # breakdown, the buyer's tax ids, the reverse-charge flag (``db.invoices``).
+    tax_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    tax_details: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -194,6 +208,15 @@ class WebhookEvent(Base):
     """The webhook inbox: each provider event id once, and what became of it."""
 
     __tablename__ = "webhook_events"
+    __table_args__ = (
+        # The metrics' backlog count (db.monitoring) reads only what waits for delivery.
+        Index(
+            "ix_webhook_events_undelivered",
+            "received_at",
+            postgresql_where=text("status = 'received'"),
+            sqlite_where=text("status = 'received'"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     provider: Mapped[str] = mapped_column(String(32))

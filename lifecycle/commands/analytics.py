@@ -26,7 +26,7 @@ def train(
 ) -> None:
     """Train on the ledger and usage history so far (the daily Schedule does the same)."""
     from activities.analytics import train_and_score
-    from core.temporal import connect
+    from core.temporal import connect_with
     from db.engine import create_engine, session_factory
     from services.churn_signals import risk_teller
 
@@ -37,7 +37,7 @@ def train(
         try:
             tell = None
             try:
-                client = await connect(settings.temporal_target, settings.temporal_namespace)
+                client = await connect_with(settings)
                 tell = risk_teller(client, settings.engine_config.save_flow)
             except RuntimeError as exc:
                 typer.echo(f"Temporal unreachable ({exc}): ChurnRisk attributes not updated")

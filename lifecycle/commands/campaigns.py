@@ -176,13 +176,13 @@ def send_campaign(
     if dry_run:
         preview_campaign(campaign_id, config=config)
         return
-    from core.temporal import connect
+    from core.temporal import connect_with
     from services.campaigns import ServiceError, send_campaign
 
     settings = load_settings(config)
 
     async def use(sessions: SessionFactory) -> Campaign:
-        client = await connect(settings.temporal_target, settings.temporal_namespace)
+        client = await connect_with(settings)
         return await send_campaign(
             sessions, client, settings.temporal_task_queue, campaign_id, datetime.now(UTC)
         )

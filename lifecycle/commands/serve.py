@@ -95,42 +95,58 @@ def worker(config: ConfigOption = None) -> None:
 
 
 def migrate(
-    database_url: Annotated[str | None, typer.Option(help="Default: DATABASE_URL.")] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="Default: LIFECYCLE_MIGRATE_DATABASE_URL, else DATABASE_URL."),
+    ] = None,
 ) -> None:
-    """Apply database migrations (PostgreSQL or SQLite)."""
+    """Apply database migrations (PostgreSQL or SQLite); with LIFECYCLE_DATABASE_APP_ROLE,
+    grant that role the app's privileges (PostgreSQL only)."""
     from db.migrate import migrate as run_migrations
 
     configure_logging()
-    settings = load_settings(database_url=database_url)
-    asyncio.run(run_migrations(settings.database_url))
+    settings = load_settings()
+    url = database_url or settings.lifecycle_migrate_database_url or settings.database_url
+    role = settings.lifecycle_database_app_role
+    asyncio.run(run_migrations(url, app_role=role))
     typer.echo("database is at the latest migration")
+    if role and url.startswith("postgresql"):
+        typer.echo(f"granted the app role {role!r} its privileges")
 
 
 @temporal_app.command("setup")
 def temporal_setup() -> None:
     """Register the engine's search attributes and its Schedules (data retention, the
-    daily churn model) on TEMPORAL_ADDRESS (safe to run twice)."""
-    from core.temporal import connect
+    daily churn model, the daily reconciliation, the daily ledger anchor) on the configured
+    Temporal (TEMPORAL_ADDRESS, TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE...; safe
+    to run twice)."""
+    from core.temporal import connect_with
     from services.temporal_setup import (
+        ensure_anchor_schedule,
         ensure_churn_schedule,
+        ensure_reconciliation_schedule,
         ensure_retention_schedule,
         ensure_search_attributes,
     )
 
     settings = load_settings()
 
-    async def main() -> tuple[list[str], str, str]:
-        client = await connect(settings.temporal_target, settings.temporal_namespace)
-        added = await ensure_search_attributes(client, settings.temporal_namespace)
+    async def main() -> tuple[list[str], str, str, str, str]:
+        client = await connect_with(settings)
+        added = await ensure_search_attributes(client, client.namespace)
         schedule = await ensure_retention_schedule(
             client,
             task_queue=settings.temporal_task_queue,
             every=settings.engine_config.policy.retention.every,
         )
         churn = await ensure_churn_schedule(client, task_queue=settings.temporal_task_queue)
-        return added, schedule, churn
+        reconciliation = await ensure_reconciliation_schedule(
+            client, task_queue=settings.temporal_task_queue
+        )
+        anchor = await ensure_anchor_schedule(client, task_queue=settings.temporal_task_queue)
+        return added, schedule, churn, reconciliation, anchor
 
-    added, schedule, churn = asyncio.run(main())
+    added, schedule, churn, reconciliation, anchor = asyncio.run(main())
     typer.echo(
         f"search attributes added: {', '.join(added)}"
         if added
@@ -138,3 +154,5 @@ def temporal_setup() -> None:
     )
     typer.echo(f"retention schedule {schedule}")
     typer.echo(f"churn model schedule {churn}")
+    typer.echo(f"reconciliation schedule {reconciliation}")
+    typer.echo(f"ledger anchor schedule {anchor}")

@@ -40,7 +40,9 @@ def stripe_sync_catalog(config: ConfigOption = None) -> None:
     async def main() -> CatalogSyncReport:
         gateway = StripeGateway(api_key, api_base=settings.stripe_api_base)
         try:
-            return await sync_catalog(gateway.client, settings.engine_config.catalog)
+            return await sync_catalog(
+                gateway.client, settings.engine_config.catalog, tax=settings.engine_config.tax
+            )
         finally:
             await gateway.aclose()
 

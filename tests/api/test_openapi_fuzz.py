@@ -32,6 +32,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from core.config import EngineConfig
 from db.engine import SessionFactory
+from services.freeze import set_freeze
 from tests.factories.customers import unique_email
 from tests.factories.settings import ADMIN_KEY, APP_KEY, make_settings
 from tests.factories.workers import make_worker
@@ -158,7 +159,12 @@ async def test_every_operation_keeps_its_contract(
             return cases
 
         started = time.monotonic()
-        cases = await asyncio.to_thread(fuzz_all)
+        try:
+            cases = await asyncio.to_thread(fuzz_all)
+        finally:
+            # The fuzzer may have frozen money movements (PUT /v1/admin/security/freeze):
+            # the database is the session's, and later tests move money.
+            await set_freeze(sessions, active=False, reason="fuzzing over", actor="test")
         elapsed = time.monotonic() - started
 
     print(

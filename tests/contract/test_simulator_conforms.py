@@ -128,7 +128,14 @@ async def subscribed(
     return engine_id, provider_id, sub.id
 
 
-async def checkout(sim: SimulatedGateway, price: PriceRef, card: str) -> tuple[str, str, list]:
+async def checkout(
+    sim: SimulatedGateway,
+    price: PriceRef,
+    card: str,
+    *,
+    currency: str | None = None,
+    country: str | None = None,
+) -> tuple[str, str, list]:
     engine_id, provider_id = await customer(sim, None)
     url = await sim.create_checkout_session(
         provider_customer_id=provider_id,
@@ -137,6 +144,8 @@ async def checkout(sim: SimulatedGateway, price: PriceRef, card: str) -> tuple[s
         success_url="https://app.test/ok",
         cancel_url="https://app.test/cancel",
         idempotency_key=f"cs:{engine_id}",
+        currency=currency,
+        country=country,
     )
     session_id = url.rsplit("/", 1)[1]
     validate_object(await _page_object(sim, session_id))
@@ -343,7 +352,9 @@ async def test_checkout_by_card_saves_it_on_the_subscription_and_the_portal(
 
 
 async def test_checkout_with_a_delayed_debit(sim: SimulatedGateway, checked: Checked) -> None:
-    provider_id, session_id, events = await checkout(sim, STARTER_MONTH, "pm_sepaDebit")
+    provider_id, session_id, events = await checkout(
+        sim, STARTER_MONTH, "pm_sepaDebit", currency="eur", country="DE"
+    )
     assert types(events) == ["checkout.session.completed"]
     session = events[0]["data"]["object"]
     assert session["payment_status"] == "unpaid"
@@ -357,7 +368,9 @@ async def test_checkout_with_a_delayed_debit(sim: SimulatedGateway, checked: Che
     assert (await sim.get_subscription(session["subscription"])).status == "active"
     await log_conforms(sim, provider_id)
 
-    provider_id, session_id, events = await checkout(sim, PRO_MONTH, "pm_sepaDebit")
+    provider_id, session_id, events = await checkout(
+        sim, PRO_MONTH, "pm_sepaDebit", currency="eur", country="DE"
+    )
     failed = await sim.settle_async_payment(session_id, succeeded=False)
     assert types(failed) == [
         "invoice.payment_failed",

@@ -16,7 +16,7 @@ from adapters.payments.base import PaymentGateway
 from core.config import EngineConfig
 from db.engine import SessionFactory
 from domain.policy import Policy
-from workers.tuning import STRICT_RUNNER
+from workers.tuning import STRICT_RUNNER, WorkerTuning
 from workers.worker import build_worker
 
 
@@ -33,7 +33,9 @@ def make_simulator(
 ) -> PaymentGateway:
     from adapters.payments.simulator import SimulatedGateway
 
-    return SimulatedGateway(sessions, config.catalog, clock=clock or simulator_clock)
+    return SimulatedGateway(
+        sessions, config.catalog, clock=clock or simulator_clock, tax=config.tax
+    )
 
 
 def make_worker(
@@ -46,6 +48,7 @@ def make_worker(
     gateway: PaymentGateway | None = None,
     sender: EmailSender | None = None,
     load_terms: Callable[[], Awaitable[Terms]] | None = None,
+    tuning: WorkerTuning | None = None,
 ) -> Worker:
     """A worker with the real activities; payments and email at the simulated edge.
 
@@ -68,4 +71,5 @@ def make_worker(
         load_terms=load_terms or today,
         workflow_runner=STRICT_RUNNER,
         save_flow=config.save_flow,
+        tuning=tuning,
     )

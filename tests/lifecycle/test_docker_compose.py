@@ -304,20 +304,22 @@ def test_engine_services_set_only_variables_the_engine_reads() -> None:
 def test_engine_services_reach_the_stack_s_postgres_and_temporal() -> None:
     all_services = services()
     postgres_env = environment(all_services["postgres"])
-    temporal_env = environment(all_services["temporal"])
+    namespace_env = environment(all_services["temporal-namespace"])
     for name, service in engine_services().items():
         env = environment(service)
-        assert "DATABASE_URL" in env, f"{name!r} would fall back to the SQLite default"
-        url = make_url(interpolate(env["DATABASE_URL"]))
+        # The migration job connects as the owner; every other process with DATABASE_URL.
+        owner = "LIFECYCLE_MIGRATE_DATABASE_URL"
+        variable = owner if is_one_shot(service) and owner in env else "DATABASE_URL"
+        assert variable in env, f"{name!r} would fall back to the SQLite default"
+        url = make_url(interpolate(env[variable]))
         assert url.drivername == "postgresql+asyncpg", f"{name!r}: {url.drivername}"
         assert url.host in all_services, f"{name!r}: database host {url.host!r} is no service"
-        assert url.username == postgres_env["POSTGRES_USER"]
         assert url.database == postgres_env["POSTGRES_DB"]
         assert "TEMPORAL_ADDRESS" in env, f"{name!r} would fall back to localhost:7233"
         host, _, port = interpolate(env["TEMPORAL_ADDRESS"]).rpartition(":")
         assert host in all_services and port == "7233", f"{name!r}: {env['TEMPORAL_ADDRESS']}"
-        assert env.get("TEMPORAL_NAMESPACE", "default") == temporal_env["DEFAULT_NAMESPACE"], (
-            f"{name!r} uses a namespace the Temporal container does not create"
+        assert env.get("TEMPORAL_NAMESPACE", "default") == namespace_env["DEFAULT_NAMESPACE"], (
+            f"{name!r} uses a namespace the namespace job does not create"
         )
 
 

@@ -88,6 +88,12 @@ PATHS_SINCE = {
         "save_flow_trial_extended",
         "offer_sent_and_taken_at_conversion",
         "offer_not_sent",
+        # tests/api/billing/test_regions.py: a new country's prices at the renewal.
+        "region_repriced_at_renewal",
+        # tests/api/webhooks/test_webhook_events.py: a SEPA Checkout, the customer told the
+        # payment is under way, then the debit collected or returned.
+        "checkout_sepa_debit_settled",
+        "checkout_sepa_debit_failed",
     }
 }
 

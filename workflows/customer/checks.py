@@ -6,6 +6,7 @@ and again under the lock, as the state may have changed while the command waited
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -41,10 +42,14 @@ MAX_ADDON_QUANTITY = 100
 
 
 def check_change(
-    state: CustomerState, catalog: Catalog | None, command: ChangeSubscription
+    state: CustomerState,
+    catalog: Catalog | None,
+    command: ChangeSubscription,
+    new_terms: Callable[[], bool] = lambda: False,
 ) -> None:
     """``catalog`` is None when the command brings terms the workflow has yet to load; the
-    plan is then checked against those, under the lock."""
+    plan is then checked against those, under the lock. ``new_terms``: whether the command
+    adopts other terms (asked only when it decides), so the current plan may be repriced."""
     if catalog is not None:
         require_subscribable_plan(catalog, command.plan)
     if state.status in SUBSCRIBABLE:
@@ -55,7 +60,10 @@ def check_change(
         f"change the plan to {command.plan}/{command.interval.value}",
     )
     same = (command.plan, command.interval) == (state.plan, state.interval)
-    if same and state.scheduled_change is None:
+    # With other terms the current plan is repriced at the renewal (another region's
+    # prices, ``domain.regions``); while they are still to load (``catalog`` None) that is
+    # decided under the lock.
+    if same and state.scheduled_change is None and catalog is not None and not new_terms():
         raise TransitionRefused(
             f"already on {command.plan}/{command.interval.value}", status=state.status
         )
@@ -178,12 +186,19 @@ def check_accept(
             raise TransitionRefused(f"{command.plan} is not cheaper than {state.plan}")
 
 
-def check(state: CustomerState, catalog: Catalog | None, command: Any, now: datetime) -> None:
+def check(
+    state: CustomerState,
+    catalog: Catalog | None,
+    command: Any,
+    now: datetime,
+    *,
+    new_terms: Callable[[], bool] = lambda: False,
+) -> None:
     """The rules of any command. ``catalog`` is None while the terms the command needs are
     not loaded yet: its catalog rules are then checked under the lock."""
     match command:
         case ChangeSubscription():
-            check_change(state, catalog, command)
+            check_change(state, catalog, command, new_terms)
         case CancelSubscription():
             check_cancel(state, command)
         case ReactivateSubscription():

@@ -99,3 +99,13 @@ CHURN_RISK_ATTRIBUTE = "2026-12-churn-risk-attribute"
 # proactive offer). A new signal, guarded like the one above: a run whose signal an older
 # worker received (and ignored) must replay without the email and the ledger row.
 OFFERS = "2026-12-offers"
+
+# A customer whose region changed (``domain.regions``) asks for its current plan with new
+# terms: the new price is scheduled for the renewal and the workflow's MRR follows then.
+# Before: refused as "already on" the plan (so no history holds the branch).
+REPRICE_AT_RENEWAL = "2026-12-reprice-at-renewal"
+
+# A Checkout paid by a method that settles days later (a SEPA debit, a boleto) tells the
+# customer the payment is under way (ledger ``checkout_payment_processing``, an email) when
+# the pending subscription is first heard of. Before: silence until it settled or failed.
+CHECKOUT_PAYMENT_PROCESSING = "2026-12-checkout-payment-processing"

@@ -192,6 +192,24 @@ async def _checkout_failed(ctx: CustomerContext, subscription_id: str | None) ->
     )
 
 
+async def _checkout_processing(ctx: CustomerContext, subscription_id: str) -> None:
+    """Checkout completed with a method that settles days later (a SEPA debit, a boleto):
+    the customer hears that the payment is under way, so silence until it clears does not
+    read as a failure."""
+    await effects.record(
+        ctx,
+        "checkout_payment_processing",
+        actor=PROVIDER_ACTOR,
+        data={"subscription_id": subscription_id},
+    )
+    await effects.email(
+        ctx,
+        EmailTemplate.CHECKOUT_PAYMENT_PROCESSING,
+        key=f"checkout_payment_processing:{subscription_id}",
+        data=ctx.plan_data(),
+    )
+
+
 async def _checkout_subscription(ctx: CustomerContext, subscription_id: str) -> None:
     """Adopt a subscription made in Checkout once it is live; remember it until then."""
     state = ctx.state
@@ -210,8 +228,13 @@ async def _checkout_subscription(ctx: CustomerContext, subscription_id: str) -> 
         await dunning.payment_method_changed(ctx, PROVIDER_ACTOR)
     elif found.status == "incomplete" and ctx.fixed(patches.ADOPT_PENDING_CHECKOUT):
         # 3-D Secure or a delayed method: the first invoice is not paid yet.
+        first_heard = state.pending_subscription_id != subscription_id
         state.pending_subscription_id = subscription_id
         state.provider_customer_id = found.customer
+        latest = found.latest_invoice
+        waits_for_bank = latest is None or not latest.requires_action
+        if first_heard and waits_for_bank and workflow.patched(patches.CHECKOUT_PAYMENT_PROCESSING):
+            await _checkout_processing(ctx, subscription_id)
     elif (
         found.status == "incomplete_expired"
         and state.pending_subscription_id == subscription_id

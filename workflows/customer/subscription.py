@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.emails import EmailTemplate
     from domain.lifecycle import BillingInterval, Status
     from domain.payments import SubscriptionInfo
-    from workflows.customer import effects
+    from workflows.customer import effects, patches
     from workflows.customer.context import SYSTEM_ACTOR, CustomerContext
     from workflows.customer.effects import iso
     from workflows.customer.timetable import period_end_key
@@ -127,12 +127,24 @@ async def change_plan(
     assert state.subscription_id is not None and state.interval is not None
     seq = ctx.next_command()
     wanted = PlanChoice(command.plan, command.interval)
-    if (command.plan, command.interval) == (state.plan, state.interval):
+    same = (command.plan, command.interval) == (state.plan, state.interval)
+    # The current plan with new terms (another region's prices, ``domain.regions``): the
+    # new price waits for the renewal, never the period under way. Unreachable before the
+    # patch: the update's validator refused the current plan when no change was scheduled.
+    reprice = (
+        same
+        and state.scheduled_change is None
+        and was is not None
+        and workflow.patched(patches.REPRICE_AT_RENEWAL)
+    )
+    if same and not reprice:
         # Asking for the current plan withdraws a pending downgrade.
         await drop_scheduled_change(ctx, seq, command.actor)
         return
     kind = classify(ctx, PlanChoice(state.plan, state.interval), wanted, was=was)
-    now = command.when == "now" or (command.when is None and kind is ChangeKind.UPGRADE)
+    now = not reprice and (
+        command.when == "now" or (command.when is None and kind is ChangeKind.UPGRADE)
+    )
     if state.scheduled_change is not None:
         # Any new change replaces a pending one (the provider drops it too).
         await drop_scheduled_change(ctx, seq, command.actor)

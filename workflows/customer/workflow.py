@@ -242,7 +242,16 @@ class CustomerWorkflow:
             ctx.request_id = command.request_id
             try:
                 try:
-                    checks.check(ctx.state, catalog or ctx.catalog, command, workflow.now())
+                    checks.check(
+                        ctx.state,
+                        catalog or ctx.catalog,
+                        command,
+                        workflow.now(),
+                        # Only change_subscription passes the catalog it adopts.
+                        new_terms=lambda: (
+                            catalog is not None and workflow.patched(patches.REPRICE_AT_RENEWAL)
+                        ),
+                    )
                 except TransitionRefused as exc:
                     raise _refused(exc) from None
                 await action()

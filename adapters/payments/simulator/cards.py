@@ -21,6 +21,9 @@ AUTHENTICATION_REQUIRED = Decline(
     "Your card was declined. This transaction requires authentication.",
 )
 
+# What a Checkout session made before the methods were chosen per customer offered.
+LEGACY_CHECKOUT_METHODS = ("card", "sepa_debit")
+
 # How a payment method behaves beyond declining (``SimPaymentMethod.behavior``).
 REQUIRES_AUTHENTICATION = "authentication_required"
 DELAYED = "delayed"
@@ -34,7 +37,7 @@ class SimCard:
     decline: Decline | None = None
     # Attaches fine, but every charge fails.
     charge_decline: Decline | None = None
-    # card, or a bank debit (sepa_debit) whose payments settle days later.
+    # card, a bank debit (sepa_debit) or a local method (``domain.payment_methods``).
     type: str = "card"
     # REQUIRES_AUTHENTICATION: every off-session payment waits for 3-D Secure; DELAYED:
     # a payment stays processing until it settles (``settle_async_payment``).
@@ -77,4 +80,28 @@ SIM_CARDS: dict[str, SimCard] = {
     # A SEPA Direct Debit mandate (IBAN DE89 3704 0044 0532 0130 00): accepted at once,
     # paid or failed days later.
     "pm_sepaDebit": SimCard("sepa_debit", "3000", type="sepa_debit", behavior=DELAYED),
+    # Local methods (``domain.payment_methods``), each offered only where it is local. The
+    # customer confirms iDEAL, Bancontact, UPI and Pix on the page; a boleto is a voucher
+    # paid days later. (Stripe saves iDEAL and Bancontact as a SEPA Direct Debit mandate
+    # for the renewals; the simulator charges them as they are.)
+    "pm_ideal": SimCard("ideal", "", type="ideal"),
+    "pm_bancontact": SimCard("bancontact", "", type="bancontact"),
+    "pm_upi": SimCard("upi", "", type="upi"),
+    "pm_boleto": SimCard("boleto", "", type="boleto", behavior=DELAYED),
+    "pm_pix": SimCard("pix", "", type="pix"),
 }
+
+
+def local_method_details(type_: str, source: str) -> dict[str, object] | None:
+    """The type's own object on a local payment method as Stripe renders it (None for a
+    card or a SEPA debit, rendered with the payment method)."""
+    fingerprint = f"fp_{source}"
+    details: dict[str, dict[str, object]] = {
+        "ideal": {"bank": "ing", "bic": "INGBNL2A"},
+        "bancontact": {},
+        "upi": {"vpa": "payer@upi"},
+        # A CPF (Brazil's individual taxpayer number), Stripe's test value.
+        "boleto": {"tax_id": "00000000000"},
+        "pix": {"fingerprint": fingerprint},
+    }
+    return details.get(type_)

@@ -139,8 +139,8 @@ class ClockMixin(SubscriptionsMixin):
         previous = (sub.current_period_start, sub.current_period_end)
         scheduled = await self._advance_schedule(session, customer, sub, at)
         if scheduled is not None and scheduled != sub.price_lookup_key:
-            old = self._price(sub.price_lookup_key)
-            new = self._price(scheduled)
+            old = self._price(sub.price_lookup_key, sub.currency)
+            new = self._price(scheduled, sub.currency)
             sub.price_lookup_key = new.lookup_key
             if new.interval != old.interval:
                 sub.billing_cycle_anchor = at
@@ -157,7 +157,7 @@ class ClockMixin(SubscriptionsMixin):
             else None
         )
         sub.next_invoice_coupon = None
-        inv = self._new_invoice(
+        inv = await self._new_invoice(
             session,
             customer,
             sub,

@@ -4,6 +4,7 @@ test clock, rendering, the event log, and taking money (PaymentIntents and charg
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import uuid
@@ -36,6 +37,7 @@ from core.clock import utcnow
 from db.engine import SessionFactory
 from db.writes import insert_ignoring_conflict, rows_affected
 from domain.catalog import Catalog
+from domain.tax.settings import TaxSettings
 
 Json = dict[str, Any]
 _Row = TypeVar("_Row", SimInvoice, SimSubscription, SimCheckoutSession)
@@ -95,9 +97,12 @@ class SimulatorCore:
         *,
         base_url: str = "http://127.0.0.1:8000",
         clock: Callable[[], datetime] = utcnow,
+        tax: TaxSettings | None = None,
     ) -> None:
         self._sessions = sessions
         self._catalog = catalog
+        # Off by default: invoices carry no tax unless the seller is configured.
+        self._tax = tax or TaxSettings()
         self._base_url = base_url.rstrip("/")
         self._clock = clock
 
@@ -288,8 +293,26 @@ class SimulatorCore:
                 f"Subscription {sub.id} is {sub.status}: an ended subscription cannot be updated"
             )
 
-    def _price(self, lookup_key: str) -> SimPrice:
-        return resolve_price(self._catalog, lookup_key)
+    def _price(self, lookup_key: str, currency: str | None = None) -> SimPrice:
+        """The price as charged in ``currency`` (a subscription's: its currency_options)."""
+        price = resolve_price(self._catalog, lookup_key, currency)
+        if not self._tax.enabled:
+            return price
+        codes = {price.currency, price.list_currency or price.currency, *price.currency_options}
+        behaviors = {code: self._tax.behavior_for(code).value for code in codes}
+        return dataclasses.replace(price, tax_behaviors=behaviors)
+
+    def _charge_currency(self, customer: SimCustomer, requested: str | None) -> str | None:
+        """Stripe's rule: a customer's currency is set by its first subscription or
+        invoice, and nothing is charged to it in another one afterwards."""
+        wanted = requested.lower() if requested else None
+        if customer.currency and wanted and wanted != customer.currency:
+            raise PaymentRequestRejected(
+                "You cannot combine currencies on a single customer. This customer has had a "
+                f"subscription or payment in {customer.currency}, but you are trying to pay "
+                f"in {wanted}."
+            )
+        return wanted or customer.currency
 
     # -- rendering and the event log ----------------------------------------------------------
 
@@ -310,7 +333,7 @@ class SimulatorCore:
         """As events carry it (ids), or with ``expand`` as the gateway answers: the latest
         invoice and the schedule (its phases' prices too) expanded."""
         keys = [sub.price_lookup_key] + [str(i["price"]) for i in sub.items or []]
-        prices = {key: self._price(key) for key in keys}
+        prices = {key: self._price(key, sub.currency) for key in keys}
         if not expand:
             return render_subscriptions.subscription(sub, prices)
         await session.flush()

@@ -39,9 +39,10 @@ from __future__ import annotations
 
 from adapters.payments.simulator.hosted import HostedPagesMixin
 from adapters.payments.simulator.invoices import InvoicesMixin
+from adapters.payments.simulator.listing import ListingMixin
 
 
-class SimulatedGateway(HostedPagesMixin, InvoicesMixin):
+class SimulatedGateway(HostedPagesMixin, InvoicesMixin, ListingMixin):
     """The payment gateway, one mixin per concern: ``customers`` (and cards),
     ``subscriptions`` (with ``schedules`` and ``lines``), ``invoices``, ``clock`` and
     ``hosted`` pages, over ``core``."""

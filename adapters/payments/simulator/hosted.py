@@ -14,7 +14,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.payments.base import PaymentRequestRejected
 from adapters.payments.simulator import render, render_subscriptions
+from adapters.payments.simulator.cards import LEGACY_CHECKOUT_METHODS
 from adapters.payments.simulator.clock import ClockMixin
 from adapters.payments.simulator.core import (
     CHECKOUT_SESSION_LIFETIME,
@@ -36,6 +38,7 @@ from adapters.payments.simulator.models import (
 from adapters.payments.simulator.prices import SimPrice, resolve_coupon
 from adapters.payments.simulator.render import unix
 from domain.lifecycle import BillingInterval
+from domain.payment_methods import checkout_methods
 from domain.payments import PriceRef
 
 
@@ -58,10 +61,17 @@ class HostedPagesMixin(ClockMixin, CustomersMixin):
         cancel_url: str,
         idempotency_key: str,
         coupon: str | None = None,
+        currency: str | None = None,
+        country: str | None = None,
     ) -> str:
+        """``country``: where the customer is, as Stripe's dynamic payment methods learn it
+        on the page; with the currency it fixes the methods offered
+        (``domain.payment_methods``)."""
+
         async def effect(session: AsyncSession) -> Outcome:
             customer = await self._lock_customer(session, provider_customer_id)
-            sim_price = self._price(price.lookup_key)
+            charged = self._charge_currency(customer, currency)
+            sim_price = self._price(price.lookup_key, charged)
             if coupon:
                 resolve_coupon(coupon, self._catalog)
             now = self._now(customer)
@@ -73,6 +83,8 @@ class HostedPagesMixin(ClockMixin, CustomersMixin):
                 engine_customer_id=customer_id,
                 price_lookup_key=price.lookup_key,
                 coupon=coupon,
+                currency=sim_price.currency,
+                payment_method_types=list(checkout_methods(sim_price.currency, country)),
                 success_url=success_url,
                 cancel_url=cancel_url,
                 url=f"{self._base_url}/v1/simulator/checkout/{session_id}",
@@ -97,6 +109,9 @@ class HostedPagesMixin(ClockMixin, CustomersMixin):
                 "coupon": coupon,
                 "success_url": success_url,
                 "cancel_url": cancel_url,
+                # Only when given: keys stored before currencies existed still match.
+                **({"currency": currency} if currency else {}),
+                **({"country": country} if country else {}),
             },
             effect,
         )
@@ -134,7 +149,11 @@ class HostedPagesMixin(ClockMixin, CustomersMixin):
                 raise missing("checkout session", session_id)
             if cs.mode == "portal":
                 return {**render_subscriptions.portal_session(cs), "price_lookup_key": None}
-            amount = self._price(cs.price_lookup_key).amount_cents if cs.price_lookup_key else None
+            amount = (
+                self._price(cs.price_lookup_key, cs.currency).amount_cents
+                if cs.price_lookup_key
+                else None
+            )
             return {
                 **render_subscriptions.checkout_session(cs, amount_total=amount),
                 "price_lookup_key": cs.price_lookup_key,
@@ -145,9 +164,11 @@ class HostedPagesMixin(ClockMixin, CustomersMixin):
         hosted page. The card is saved on the subscription (``default_payment_method``),
         not as the customer's default; 3-D Secure completes on the page. Returns
         ``checkout.session.completed`` and ``invoice.paid``, or for a delayed method
-        (``pm_sepaDebit``) the session completed ``unpaid`` with the subscription
-        ``incomplete`` until ``settle_async_payment``. A decline raises ``CardDeclined``
-        and the session stays open. A completed session returns its events again."""
+        (``pm_sepaDebit``, ``pm_boleto``) the session completed ``unpaid`` with the
+        subscription ``incomplete`` until ``settle_async_payment``. A decline raises
+        ``CardDeclined`` and a method the session does not offer
+        ``PaymentRequestRejected``; the session stays open. A completed session returns its
+        events again."""
         async with self._sessions.begin() as session:
             found = await session.get(SimCheckoutSession, session_id)
             if found is None or found.mode != "subscription":
@@ -161,11 +182,18 @@ class HostedPagesMixin(ClockMixin, CustomersMixin):
                 raise rejected_state(f"Checkout session {session_id} has expired")
             assert cs.price_lookup_key is not None
             pm = await self._attach(session, customer, payment_method, make_default=False)
+            offered = cs.payment_method_types or LEGACY_CHECKOUT_METHODS
+            if pm.type not in offered:
+                # Nothing is kept: the attachment goes with the transaction.
+                raise PaymentRequestRejected(
+                    f"Checkout session {session_id} offers {', '.join(offered)}, not {pm.type}",
+                    code="payment_method_unavailable",
+                )
             sub, inv = await self._subscribe(
                 session,
                 customer,
                 cs.engine_customer_id or customer.engine_customer_id,
-                self._price(cs.price_lookup_key),
+                self._price(cs.price_lookup_key, self._charge_currency(customer, cs.currency)),
                 resolve_coupon(cs.coupon, self._catalog) if cs.coupon else None,
                 payment_method_id=pm.id,
                 in_checkout=True,
@@ -241,7 +269,11 @@ class HostedPagesMixin(ClockMixin, CustomersMixin):
     def _emit_checkout(
         self, session: AsyncSession, customer: SimCustomer, cs: SimCheckoutSession, type_: str
     ) -> Json:
-        amount = self._price(cs.price_lookup_key).amount_cents if cs.price_lookup_key else None
+        amount = (
+            self._price(cs.price_lookup_key, cs.currency).amount_cents
+            if cs.price_lookup_key
+            else None
+        )
         obj = render_subscriptions.checkout_session(cs, amount_total=amount)
         return self._emit(session, customer, type_, obj, self._now(customer))
 
@@ -284,7 +316,8 @@ class HostedPagesMixin(ClockMixin, CustomersMixin):
         change raises and changes nothing."""
         async with self._sessions.begin() as session:
             customer, sub = await self._portal_subscription(session, session_id)
-            new, old = self._price(price.lookup_key), self._price(sub.price_lookup_key)
+            new = self._price(price.lookup_key, sub.currency)
+            old = self._price(sub.price_lookup_key, sub.currency)
             if _at_period_end(new, old):
                 await self._schedule_change(session, customer, sub, new)
             else:

@@ -7,8 +7,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.payments.base import CardDeclined, PaymentMethodRequired, PaymentRequestRejected
-from adapters.payments.simulator import render, render_payments
+from adapters.payments.simulator import render, render_payments, taxes
 from adapters.payments.simulator.core import Json, Outcome, missing, new_id, rejected_state
+from adapters.payments.simulator.invoice_document import legal_text
 from adapters.payments.simulator.lines import LinesMixin, require_quantity
 from adapters.payments.simulator.models import (
     SimCharge,
@@ -18,13 +19,14 @@ from adapters.payments.simulator.models import (
     SimPaymentMethod,
 )
 from adapters.payments.simulator.payments import PaymentsMixin
+from adapters.payments.simulator.tax_ids import TaxIdsMixin
 from adapters.payments.stripe_objects import parse_invoice
 from domain.payments import InvoiceInfo
 
 AUTHENTICATION_REQUIRED = "authentication_required"
 
 
-class InvoicesMixin(LinesMixin, PaymentsMixin):
+class InvoicesMixin(TaxIdsMixin, LinesMixin, PaymentsMixin):
     async def list_invoices(
         self, provider_customer_id: str, *, limit: int = 24
     ) -> list[InvoiceInfo]:
@@ -47,6 +49,14 @@ class InvoicesMixin(LinesMixin, PaymentsMixin):
             if inv is None:
                 raise missing("invoice", invoice_id)
             return parse_invoice(await self._render_invoice(session, inv, expand=True))
+
+    async def invoice_text(self, invoice_id: str) -> str:
+        """The invoice's legal content as its PDF shows it (``invoice_document``)."""
+        async with self._sessions() as session:
+            inv = await session.get(SimInvoice, invoice_id)
+            if inv is None:
+                raise missing("invoice", invoice_id)
+            return legal_text(inv)
 
     async def invoice_for_payment_intent(self, payment_intent_id: str) -> str | None:
         async with self._sessions() as session:
@@ -123,7 +133,8 @@ class InvoicesMixin(LinesMixin, PaymentsMixin):
 
         async def effect(session: AsyncSession) -> Outcome:
             customer = await self._lock_customer(session, provider_customer_id)
-            p = self._price(lookup_key)
+            # An invoice item is in the customer's currency (fixed by its subscription).
+            p = self._price(lookup_key, self._charge_currency(customer, None))
             if p.interval is not None:
                 raise PaymentRequestRejected(
                     f"Price {lookup_key} is recurring: an invoice item takes a one-time price",
@@ -151,7 +162,7 @@ class InvoicesMixin(LinesMixin, PaymentsMixin):
                 quantity=quantity,
                 invoice_item_id=new_id("ii"),
             )
-            inv = self._new_invoice(
+            inv = await self._new_invoice(
                 session,
                 customer,
                 None,
@@ -297,7 +308,9 @@ class InvoicesMixin(LinesMixin, PaymentsMixin):
             preview_id = "upcoming_" + new_id("in")
             end = start + (sub.current_period_end - sub.current_period_start)
             lines = self._period_lines(preview_id, sub, start, end)
-            total = sum(int(line["amount"]) for line in lines)
+            subtotal = sum(int(line["amount"]) for line in lines)
+            taxed = taxes.apply_tax(self._tax, customer, lines, 0, sub.currency)
+            total = subtotal + (taxed.added if taxed is not None else 0)
             preview = SimInvoice(
                 id=preview_id,
                 customer_id=customer.id,
@@ -307,9 +320,11 @@ class InvoicesMixin(LinesMixin, PaymentsMixin):
                 status="draft",
                 billing_reason="upcoming",
                 currency=sub.currency,
-                subtotal_cents=total,
+                subtotal_cents=subtotal,
                 discount_cents=0,
                 total_cents=total,
+                tax_cents=taxed.tax if taxed is not None else 0,
+                tax_details=taxes.tax_details(self._tax, customer, taxed, subtotal=subtotal),
                 starting_balance_cents=customer.balance_cents,
                 ending_balance_cents=0,
                 amount_due_cents=max(total + customer.balance_cents, 0),

@@ -85,11 +85,16 @@ class LinesMixin(SimulatorCore):
         """A full period of every recurring item, as a renewal invoices it."""
         lines = [
             self._full_line(
-                invoice_id, sub, sub.plan_item_id, self._price(sub.price_lookup_key), start, end
+                invoice_id,
+                sub,
+                sub.plan_item_id,
+                self._price(sub.price_lookup_key, sub.currency),
+                start,
+                end,
             )
         ]
         for item in sub.items or []:
-            p = self._price(str(item["price"]))
+            p = self._price(str(item["price"]), sub.currency)
             if p.interval is not None:
                 quantity = int(item.get("quantity") or 1)
                 lines.append(self._full_line(invoice_id, sub, item["id"], p, start, end, quantity))
@@ -98,7 +103,7 @@ class LinesMixin(SimulatorCore):
     def _recurring_total(self, sub: SimSubscription, plan_price: SimPrice) -> int:
         total = plan_price.amount_cents
         for item in sub.items or []:
-            p = self._price(str(item["price"]))
+            p = self._price(str(item["price"]), sub.currency)
             if p.interval is not None:
                 total += p.amount_cents * int(item.get("quantity") or 1)
         return total
@@ -110,14 +115,14 @@ class LinesMixin(SimulatorCore):
             raise PaymentRequestRejected(
                 f"Price {lookup_key} is not an add-on price", code="parameter_invalid_string"
             )
-        addon = self._price(lookup_key)
+        addon = self._price(lookup_key, sub.currency)
         if addon.interval is None:
             raise PaymentRequestRejected(
                 f"Price {lookup_key} is a one-time price: a subscription item takes a "
                 "recurring price",
                 code="parameter_invalid_string",
             )
-        plan = self._price(sub.price_lookup_key)
+        plan = self._price(sub.price_lookup_key, sub.currency)
         if addon.interval != plan.interval:
             # The simulator bills one period per subscription (no mixed intervals).
             raise PaymentRequestRejected(
@@ -193,7 +198,7 @@ class LinesMixin(SimulatorCore):
         after it. Same interval: prorated by the second (``always_invoice``) or nothing
         (``none``). Another interval: the cycle restarts now with a full new period, less
         the unused old time unless ``none``."""
-        old = self._price(sub.price_lookup_key)
+        old = self._price(sub.price_lookup_key, sub.currency)
         start, end = sub.current_period_start, sub.current_period_end
         if new.lookup_key == old.lookup_key:
             return Change([], None, self._recurring_total(sub, old), end)

@@ -49,6 +49,11 @@ class SimCustomer(SimBase):
     balance_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     # Invoice numbers SIM-0001, SIM-0002, ... per customer.
     invoice_sequence: Mapped[int] = mapped_column(Integer, default=0)
+    # Stripe's ``currency``: set by the first subscription, fixed afterwards (none before).
+    currency: Mapped[str | None] = mapped_column(String(8))
+    # Its TaxIds: [{"id": "txi_...", "type": "eu_vat", "value": ..., "country": ...,
+    # "created": <unix>}] (few, always read with the customer).
+    tax_ids: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, default=list)
     # The customer's test clock: its "now" is the real clock plus this many seconds.
     clock_offset_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -164,6 +169,22 @@ class SimInvoice(SimBase):
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     marked_uncollectible_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Tax (issue 15): the tax in total_cents, and what the invoice shows of it as frozen at
+    # finalization (total_taxes, customer_tax_ids, the reverse charge, the parties' legal
+    # details: ``adapters.payments.simulator.taxes``).
+    tax_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    tax_details: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+
+class SimInvoiceNumber(SimBase):
+    """The last number issued under each invoice prefix (account-level sequential
+    numbering): its row is locked by each finalization until it commits, so numbers are
+    issued in commit order without gaps."""
+
+    __tablename__ = "sim_invoice_numbers"
+
+    prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
+    last_number: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class SimPaymentIntent(SimBase):
@@ -252,6 +273,11 @@ class SimCheckoutSession(SimBase):
     engine_customer_id: Mapped[str | None] = mapped_column(String(64))
     price_lookup_key: Mapped[str | None] = mapped_column(String(128))
     coupon: Mapped[str | None] = mapped_column(String(64))
+    # The currency it charges in (the price's currency option); none: the price's own.
+    currency: Mapped[str | None] = mapped_column(String(8))
+    # The payment method types it offers (``domain.payment_methods``); none: card and
+    # sepa_debit, what sessions offered before.
+    payment_method_types: Mapped[list[str] | None] = mapped_column(JSONType)
     success_url: Mapped[str | None] = mapped_column(Text)
     cancel_url: Mapped[str | None] = mapped_column(Text)
     return_url: Mapped[str | None] = mapped_column(Text)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.payments.base import CardDeclined, PaymentMethodRequired, PaymentRequestRejected
-from adapters.payments.simulator import render
+from adapters.payments.simulator import render, taxes
 from adapters.payments.simulator.cards import (
     AUTHENTICATION_REQUIRED,
     DELAYED,
@@ -249,7 +249,7 @@ class PaymentsMixin(SimulatorCore):
                 pi.status = "canceled"
                 pi.canceled_at = now
 
-    def _new_invoice(
+    async def _new_invoice(
         self,
         session: AsyncSession,
         customer: SimCustomer,
@@ -264,7 +264,8 @@ class PaymentsMixin(SimulatorCore):
         apply_balance: bool = True,
     ) -> SimInvoice:
         """A finalized invoice: open with an amount due, or paid at once when nothing is due.
-        The customer's credit balance pays for what it can; a negative total becomes credit."""
+        The customer's credit balance pays for what it can; a negative total becomes credit.
+        Tax is computed on the discounted lines, and the number issued, here (``taxes``)."""
         subtotal = sum(int(line["amount"]) for line in lines)
         discount = 0
         if coupon is not None:
@@ -272,7 +273,14 @@ class PaymentsMixin(SimulatorCore):
             discount = min(
                 max(round_half_up(discountable * coupon.percent_off, 100), 0), discountable
             )
-        total = subtotal - discount
+        currency = (
+            (sub.currency if sub is not None else None)
+            or (str(lines[0]["currency"]) if lines else None)
+            or customer.currency
+            or self._catalog.currency
+        )
+        taxed = taxes.apply_tax(self._tax, customer, lines, discount, currency)
+        total = subtotal - discount + (taxed.added if taxed is not None else 0)
         starting = customer.balance_cents if apply_balance else 0
         applied = total + starting
         amount_due = max(applied, 0)
@@ -280,15 +288,21 @@ class PaymentsMixin(SimulatorCore):
         if apply_balance:
             customer.balance_cents = ending
         customer.invoice_sequence += 1
+        prefix = self._tax.seller.invoice_prefix if self._tax.seller else None
+        number = (
+            await taxes.next_number(session, prefix)
+            if prefix
+            else f"SIM-{customer.invoice_sequence:04d}"
+        )
         inv = SimInvoice(
             id=invoice_id,
             customer_id=customer.id,
             subscription_id=sub.id if sub else None,
-            number=f"SIM-{customer.invoice_sequence:04d}",
+            number=number,
             sequence=customer.invoice_sequence,
             status="open",
             billing_reason=billing_reason,
-            currency=self._catalog.currency,
+            currency=currency,
             subtotal_cents=subtotal,
             discount_cents=discount,
             total_cents=total,
@@ -306,6 +320,8 @@ class PaymentsMixin(SimulatorCore):
             meta=dict(sub.meta or {}) if sub else {},
             created_at=now,
             finalized_at=now,
+            tax_cents=taxed.tax if taxed is not None else 0,
+            tax_details=taxes.tax_details(self._tax, customer, taxed, subtotal=subtotal),
         )
         if amount_due == 0:
             self._mark_paid(inv, now)

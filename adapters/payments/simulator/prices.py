@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from adapters.payments.base import PaymentRequestRejected
 from domain.catalog import Catalog
@@ -14,6 +14,10 @@ from domain.payments import ADDON_PRICE_PREFIX, PriceRef
 
 @dataclass(frozen=True)
 class SimPrice:
+    """A price as charged in one currency: ``amount_cents`` and ``currency`` are what a
+    subscription in that currency pays (its ``currency_options`` entry); the Price object
+    itself keeps its own currency and amount (``list_*``), as Stripe renders it."""
+
     lookup_key: str
     amount_cents: int
     currency: str
@@ -21,6 +25,14 @@ class SimPrice:
     interval: BillingInterval | None
     product_id: str
     product_name: str
+    list_amount_cents: int | None = None
+    list_currency: str | None = None
+    # Every currency's amount, the Price's own currency included (Stripe's
+    # ``currency_options``, rendered only when expanded); empty for one currency.
+    currency_options: dict[str, int] = field(default_factory=dict)
+    # Currency -> Stripe ``tax_behavior`` when tax is on (``[tax]``), as sync-catalog sets
+    # it on the Price and its options; empty: ``unspecified``.
+    tax_behaviors: dict[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -33,7 +45,33 @@ def _no_such_price(lookup_key: str) -> PaymentRequestRejected:
     )
 
 
-def resolve_price(catalog: Catalog, lookup_key: str) -> SimPrice:
+def resolve_price(catalog: Catalog, lookup_key: str, currency: str | None = None) -> SimPrice:
+    """The price in ``currency`` (the subscription's or customer's; None: the Price's own),
+    from its ``currency_options``; a currency it has none for is refused, as Stripe does."""
+    found = _resolve(catalog, lookup_key)
+    options = {
+        code: _resolve(catalog.in_currency(code), lookup_key).amount_cents
+        for code in catalog.currencies
+    }
+    listed = replace(
+        found,
+        list_amount_cents=found.amount_cents,
+        list_currency=found.currency,
+        currency_options=options,
+    )
+    if currency is None or currency.lower() == found.currency:
+        return listed
+    wanted = currency.lower()
+    if wanted not in options:
+        raise PaymentRequestRejected(
+            f"The price {found.id} does not support the currency '{wanted}': it has no "
+            "currency option for it",
+            code="parameter_invalid",
+        )
+    return replace(listed, amount_cents=options[wanted], currency=wanted)
+
+
+def _resolve(catalog: Catalog, lookup_key: str) -> SimPrice:
     """A plan price ``plan_<plan>_<interval>[@<book>]`` (a book the catalog knows: an
     experiment variant's) or an add-on price ``addon_<id>[_<interval>]``.
 

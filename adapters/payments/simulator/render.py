@@ -16,12 +16,15 @@ from datetime import datetime
 from typing import Any
 
 from adapters.payments.base import STRIPE_API_VERSION
+from adapters.payments.simulator.cards import local_method_details
 from adapters.payments.simulator.models import (
     SimCustomer,
     SimInvoice,
     SimPaymentMethod,
 )
 from adapters.payments.simulator.prices import SimPrice
+from domain.locales import format_amount
+from domain.tax.calculation import REVERSE_CHARGE_NOTE
 
 API_VERSION: str = STRIPE_API_VERSION
 
@@ -40,23 +43,25 @@ def unix(moment: datetime | None) -> int | None:
 
 
 def money(cents: int, currency: str) -> str:
-    if currency.lower() == "usd":
-        return f"${cents / 100:,.2f}"
-    return f"{cents / 100:,.2f} {currency.upper()}"
+    """In the currency's own minor unit (``$99.00``, ``¥14,800``), as Stripe's descriptions."""
+    return format_amount(cents, currency)
 
 
 def listing(data: list[Json], url: str) -> Json:
     return {"object": "list", "data": data, "has_more": False, "url": url}
 
 
-def price(p: SimPrice) -> Json:
-    return {
+def price(p: SimPrice, *, expand_currency_options: bool = False) -> Json:
+    """The Price object in its own currency (a subscription in another pays its
+    ``currency_options`` amount); ``currency_options`` only when expanded, as Stripe."""
+    amount = p.amount_cents if p.list_amount_cents is None else p.list_amount_cents
+    rendered: Json = {
         "id": p.id,
         "object": "price",
         "active": True,
         "billing_scheme": "per_unit",
         "created": PRICE_CREATED,
-        "currency": p.currency,
+        "currency": p.list_currency or p.currency,
         "livemode": False,
         "lookup_key": p.lookup_key,
         "metadata": {},
@@ -70,11 +75,22 @@ def price(p: SimPrice) -> Json:
         }
         if p.interval
         else None,
-        "tax_behavior": "unspecified",
+        "tax_behavior": p.tax_behaviors.get(p.list_currency or p.currency, "unspecified"),
         "type": "recurring" if p.interval else "one_time",
-        "unit_amount": p.amount_cents,
-        "unit_amount_decimal": str(p.amount_cents),
+        "unit_amount": amount,
+        "unit_amount_decimal": str(amount),
     }
+    if expand_currency_options:
+        rendered["currency_options"] = {
+            code: {
+                "custom_unit_amount": None,
+                "tax_behavior": p.tax_behaviors.get(code, "unspecified"),
+                "unit_amount": option,
+                "unit_amount_decimal": str(option),
+            }
+            for code, option in (p.currency_options or {p.currency: amount}).items()
+        }
+    return rendered
 
 
 def price_description(p: SimPrice, quantity: int = 1) -> str:
@@ -157,7 +173,7 @@ def customer(c: SimCustomer) -> Json:
         "address": c.address,
         "balance": c.balance_cents,
         "created": unix(c.created_at),
-        "currency": None,
+        "currency": c.currency,
         "default_source": None,
         "delinquent": False,
         "description": None,
@@ -199,7 +215,10 @@ def payment_method(pm: SimPaymentMethod) -> Json:
         "metadata": {},
         "type": pm.type,
     }
-    if pm.type == "sepa_debit":
+    local = local_method_details(pm.type, pm.source)
+    if local is not None:
+        obj[pm.type] = local
+    elif pm.type == "sepa_debit":
         obj["sepa_debit"] = {
             "bank_code": "37040044",
             "branch_code": "",
@@ -237,11 +256,14 @@ def invoice(
 ) -> Json:
     subscription_id = subscription_id or inv.subscription_id
     lines = list(inv.lines or [])
+    # Tax and the parties' legal details, frozen at finalization (``taxes.tax_details``).
+    details = inv.tax_details or {}
     return {
         "id": inv.id,
         "object": "invoice",
         "account_country": "US",
-        "account_name": None,
+        "account_name": details.get("account_name"),
+        "account_tax_ids": [str(t["id"]) for t in details.get("account_tax_ids") or []],
         "amount_due": inv.amount_due_cents,
         "amount_overpaid": 0,
         "amount_paid": inv.amount_paid_cents,
@@ -254,16 +276,28 @@ def invoice(
         "auto_advance": inv.status == "open",
         "automatic_tax": {
             "disabled_reason": None,
-            "enabled": False,
-            "liability": None,
-            "provider": None,
-            "status": None,
+            "enabled": bool(details.get("automatic_tax")),
+            "liability": SELF if details.get("automatic_tax") else None,
+            "provider": "stripe" if details.get("automatic_tax") else None,
+            "status": (
+                ("complete" if details.get("location_known") else "requires_location_inputs")
+                if details.get("automatic_tax")
+                else None
+            ),
         },
         "billing_reason": inv.billing_reason,
         "collection_method": "charge_automatically",
         "created": unix(inv.created_at),
         "currency": inv.currency,
         "customer": inv.customer_id,
+        "customer_address": _address(details.get("customer_address")),
+        "customer_name": details.get("customer_name"),
+        "customer_tax_exempt": ("reverse" if details.get("reverse_charge") else "none")
+        if details
+        else None,
+        "customer_tax_ids": [
+            {"type": t["type"], "value": t["value"]} for t in details.get("customer_tax_ids") or []
+        ],
         "default_payment_method": None,
         "default_source": None,
         "default_tax_rates": [],
@@ -272,6 +306,7 @@ def invoice(
         "due_date": None,
         "effective_at": unix(inv.finalized_at),
         "ending_balance": inv.ending_balance_cents,
+        "footer": REVERSE_CHARGE_NOTE if details.get("reverse_charge") else None,
         "hosted_invoice_url": f"{base_url}/v1/simulator/invoices/{inv.id}",
         "invoice_pdf": f"{base_url}/v1/simulator/invoices/{inv.id}/pdf",
         "issuer": SELF,
@@ -314,7 +349,7 @@ def invoice(
             "voided_at": unix(inv.voided_at),
         },
         "subtotal": inv.subtotal_cents,
-        "subtotal_excluding_tax": inv.subtotal_cents,
+        "subtotal_excluding_tax": details.get("subtotal_excluding_tax", inv.subtotal_cents),
         "test_clock": None,
         "total": inv.total_cents,
         "total_discount_amounts": [
@@ -322,11 +357,19 @@ def invoice(
         ]
         if inv.coupon
         else [],
-        "total_excluding_tax": inv.total_cents,
+        "total_excluding_tax": inv.total_cents - (inv.tax_cents or 0),
         "total_pretax_credit_amounts": [],
-        "total_taxes": [],
+        "total_taxes": list(details.get("total_taxes") or []),
         "webhooks_delivered_at": unix(inv.created_at),
     }
+
+
+def _address(stored: Json | None) -> Json | None:
+    """A stored address as Stripe's ``address`` (every field present)."""
+    if not stored:
+        return None
+    keys = ("city", "country", "line1", "line2", "postal_code", "state")
+    return {key: stored.get(key) for key in keys}
 
 
 def event(

@@ -3,6 +3,7 @@ Stripe renders them at ``STRIPE_API_VERSION`` (see ``render``)."""
 
 from __future__ import annotations
 
+from adapters.payments.simulator.cards import LEGACY_CHECKOUT_METHODS
 from adapters.payments.simulator.models import (
     SimCheckoutSession,
     SimSubscription,
@@ -208,7 +209,7 @@ def checkout_session(cs: SimCheckoutSession, *, amount_total: int | None = None)
         "cancel_url": cs.cancel_url,
         "client_reference_id": cs.engine_customer_id,
         "created": unix(cs.created_at),
-        "currency": "usd",
+        "currency": cs.currency or "usd",
         "custom_fields": [],
         "custom_text": {
             "after_submit": None,
@@ -222,7 +223,7 @@ def checkout_session(cs: SimCheckoutSession, *, amount_total: int | None = None)
         "livemode": False,
         "metadata": {"customer_id": cs.engine_customer_id} if cs.engine_customer_id else {},
         "mode": "subscription",
-        "payment_method_types": ["card", "sepa_debit"],
+        "payment_method_types": list(cs.payment_method_types or LEGACY_CHECKOUT_METHODS),
         "payment_status": cs.payment_status,
         "shipping_options": [],
         "status": cs.status,

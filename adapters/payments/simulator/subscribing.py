@@ -33,10 +33,11 @@ class SubscribingMixin(SchedulesMixin, LinesMixin, PaymentsMixin):
         price: PriceRef,
         idempotency_key: str,
         coupon: str | None = None,
+        currency: str | None = None,
     ) -> SubscriptionInfo:
         async def effect(session: AsyncSession) -> Outcome:
             customer = await self._lock_customer(session, provider_customer_id)
-            sim_price = self._price(price.lookup_key)
+            sim_price = self._price(price.lookup_key, self._charge_currency(customer, currency))
             sim_coupon = resolve_coupon(coupon, self._catalog) if coupon else None
             sub, inv = await self._subscribe(session, customer, customer_id, sim_price, sim_coupon)
             now = self._now(customer)
@@ -52,6 +53,8 @@ class SubscribingMixin(SchedulesMixin, LinesMixin, PaymentsMixin):
                 "customer_id": customer_id,
                 "price": price.lookup_key,
                 "coupon": coupon,
+                # Only when given: keys stored before currencies existed still match.
+                **({"currency": currency} if currency else {}),
             },
             effect,
         )
@@ -68,7 +71,7 @@ class SubscribingMixin(SchedulesMixin, LinesMixin, PaymentsMixin):
         async def effect(session: AsyncSession) -> Outcome:
             customer, sub = await self._lock_subscription(session, subscription_id)
             await self._change_price_now(
-                session, customer, sub, self._price(price.lookup_key), proration
+                session, customer, sub, self._price(price.lookup_key, sub.currency), proration
             )
             return Outcome(await self._render_sub(session, sub, expand=True))
 
@@ -97,7 +100,7 @@ class SubscribingMixin(SchedulesMixin, LinesMixin, PaymentsMixin):
         change = self._plan_change(sub, new, proration, now, inv_id)
         inv: SimInvoice | None = None
         if change.lines:
-            inv = self._new_invoice(
+            inv = await self._new_invoice(
                 session,
                 customer,
                 sub,
@@ -151,7 +154,7 @@ class SubscribingMixin(SchedulesMixin, LinesMixin, PaymentsMixin):
             lines = self._quantity_change_lines(
                 inv_id, sub, str(item["id"]), addon, old_quantity, int(item["quantity"]), now
             )
-            inv = self._new_invoice(
+            inv = await self._new_invoice(
                 session,
                 customer,
                 sub,
@@ -186,7 +189,9 @@ class SubscribingMixin(SchedulesMixin, LinesMixin, PaymentsMixin):
             session: AsyncSession, customer: SimCustomer, sub: SimSubscription
         ) -> None:
             self._require_live(sub)
-            await self._schedule_change(session, customer, sub, self._price(price.lookup_key))
+            await self._schedule_change(
+                session, customer, sub, self._price(price.lookup_key, sub.currency)
+            )
 
         return await self._subscription_effect(
             subscription_id,
@@ -226,7 +231,7 @@ class SubscribingMixin(SchedulesMixin, LinesMixin, PaymentsMixin):
         """Computed, never stored: a preview is not an invoice."""
         async with self._sessions() as session:
             customer = await self._get_customer(session, provider_customer_id)
-            new = self._price(price.lookup_key)
+            new = self._price(price.lookup_key, customer.currency)
             now = self._now(customer)
             inv_id = "upcoming_" + new_id("in")
             if subscription_id is None:
@@ -241,6 +246,7 @@ class SubscribingMixin(SchedulesMixin, LinesMixin, PaymentsMixin):
                         code="resource_missing",
                     )
                 self._require_live(sub)
+                new = self._price(price.lookup_key, sub.currency)
                 change = self._plan_change(sub, new, proration, now, inv_id)
             total = sum(int(line["amount"]) for line in change.lines)
             applied = total + customer.balance_cents
@@ -304,10 +310,12 @@ class SubscribingMixin(SchedulesMixin, LinesMixin, PaymentsMixin):
             created_at=now,
             updated_at=now,
         )
+        # Fixed from now on (``_charge_currency``).
+        customer.currency = customer.currency or price.currency
         session.add(sub)
         await session.flush()
         inv_id = new_id("in")
-        inv = self._new_invoice(
+        inv = await self._new_invoice(
             session,
             customer,
             sub,

@@ -170,11 +170,11 @@ class SubscriptionsMixin(SubscribingMixin):
             if sub.status != "paused":
                 raise rejected_state(f"Subscription {sub.id} is not paused")
             now = self._now(customer)
-            end = add_interval(now, interval_of(self._price(sub.price_lookup_key)))
+            end = add_interval(now, interval_of(self._price(sub.price_lookup_key, sub.currency)))
             sub.billing_cycle_anchor = now
             sub.current_period_start, sub.current_period_end = now, end
             inv_id = new_id("in")
-            inv = self._new_invoice(
+            inv = await self._new_invoice(
                 session,
                 customer,
                 sub,

@@ -12,6 +12,25 @@ from domain.payments import PriceRef
 
 if TYPE_CHECKING:
     from stripe.params.checkout import SessionCreateParams as CheckoutSessionCreateParams
+    from stripe.params.checkout import SessionCreateParamsPaymentMethodOptions
+
+# Renewals in India need an e-mandate (RBI): registered once with the customer's
+# authentication, a pre-debit notice 24 hours before each charge, and the customer's PIN or
+# 3-D Secure again above 15,000 INR. For cards Checkout registers it itself from the
+# subscription when the session is in INR (at this API version it takes no card
+# ``mandate_options``). For UPI AutoPay the engine sets the mandate's ceiling: up to the
+# 15,000 INR above which every debit asks the customer anyway, so an upgrade or an add-on
+# needs no new mandate. Amounts in paise.
+INDIA_MANDATE_MAXIMUM = 1_500_000
+INDIA_MANDATES: SessionCreateParamsPaymentMethodOptions = {
+    "upi": {
+        "mandate_options": {
+            "amount": INDIA_MANDATE_MAXIMUM,
+            "amount_type": "maximum",
+            "description": "Subscription",
+        }
+    }
+}
 
 
 class HostedPagesMixin(StripeBase):
@@ -25,7 +44,14 @@ class HostedPagesMixin(StripeBase):
         cancel_url: str,
         idempotency_key: str,
         coupon: str | None = None,
+        currency: str | None = None,
+        country: str | None = None,
     ) -> str:
+        # No ``payment_method_types``: Stripe's dynamic payment methods offer what the
+        # Dashboard turns on and what suits the customer's currency and location (the rule
+        # ``domain.payment_methods`` writes down). ``country`` is for the simulator, which
+        # has no page to locate the customer on.
+        del country
         resolved = await self._price(price.lookup_key)
         # In subscription mode Checkout saves the card on the subscription
         # (``default_payment_method``), not on the customer: the card reads ask there first.
@@ -41,6 +67,15 @@ class HostedPagesMixin(StripeBase):
         }
         if coupon:
             params["discounts"] = [{"coupon": coupon}]
+        if currency:
+            # Stripe charges the price's currency_options amount for it.
+            params["currency"] = currency
+        if currency == "inr":
+            params["payment_method_options"] = INDIA_MANDATES
+        if self._automatic_tax:
+            # Stripe Tax needs the buyer's address: the one Checkout collects is kept.
+            params["automatic_tax"] = {"enabled": True}
+            params["customer_update"] = {"address": "auto"}
         with stripe_errors("create checkout session"):
             session = await self._client.v1.checkout.sessions.create_async(
                 params, options(idempotency_key)

@@ -96,8 +96,11 @@ class StripeBase:
         api_base: str | None = None,
         http_client: stripe.HTTPClient | None = None,
         price_cache_seconds: float = 600.0,
+        automatic_tax: bool = False,
     ) -> None:
         self._http = http_client or stripe.HTTPXClient()
+        # Stripe Tax on new subscriptions and Checkout sessions (``[tax] enabled``).
+        self._automatic_tax = automatic_tax
         self._client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base} if api_base else None,

@@ -14,17 +14,30 @@ from typing import TYPE_CHECKING
 from adapters.payments.stripe.checkout_portal import HostedPagesMixin
 from adapters.payments.stripe.customers import CustomersMixin
 from adapters.payments.stripe.invoices import InvoicesMixin
+from adapters.payments.stripe.listing import ListingMixin
 from adapters.payments.stripe.subscriptions import SubscriptionsMixin
+from adapters.payments.stripe.tax_ids import TaxIdsMixin
 
 if TYPE_CHECKING:
     from core.settings import Settings
 
 
-class StripeGateway(CustomersMixin, SubscriptionsMixin, InvoicesMixin, HostedPagesMixin):
+class StripeGateway(
+    CustomersMixin,
+    SubscriptionsMixin,
+    InvoicesMixin,
+    HostedPagesMixin,
+    ListingMixin,
+    TaxIdsMixin,
+):
     """``PaymentGateway`` on Stripe. One instance per process; prices are cached."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StripeGateway:
         if not settings.stripe_api_key:
             raise ValueError("STRIPE_API_KEY is not set")
-        return cls(settings.stripe_api_key, api_base=settings.stripe_api_base)
+        return cls(
+            settings.stripe_api_key,
+            api_base=settings.stripe_api_base,
+            automatic_tax=settings.engine_config.tax.enabled,
+        )

@@ -79,6 +79,7 @@ class SubscriptionsMixin(StripeBase):
         price: PriceRef,
         idempotency_key: str,
         coupon: str | None = None,
+        currency: str | None = None,
     ) -> SubscriptionInfo:
         resolved = await self._price(price.lookup_key)
         with stripe_errors("retrieve customer"):
@@ -104,6 +105,12 @@ class SubscriptionsMixin(StripeBase):
         }
         if coupon:
             params["discounts"] = [{"coupon": coupon}]
+        if currency:
+            # Stripe charges the price's currency_options amount for it.
+            params["currency"] = currency
+        if self._automatic_tax:
+            # Stripe Tax computes each invoice's tax from the customer's address and tax ids.
+            params["automatic_tax"] = {"enabled": True}
         with stripe_errors("create subscription"):
             try:
                 created = await self._client.v1.subscriptions.create_async(

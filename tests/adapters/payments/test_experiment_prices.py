@@ -44,8 +44,16 @@ def test_the_sync_wants_each_variant_price_beside_the_list(config: EngineConfig)
     # A variant customer may pick any plan: the book has them all.
     assert by_key[f"plan_starter_month@{BOOK}"].unit_amount == 2900
     assert by_key[f"plan_pro_month@{BOOK}"].product == by_key["plan_pro_month"].product
-    # Beside the list prices and the shipped draft's book (lifecycle.toml's pro_119).
-    assert {p.book for p in prices} == {None, BOOK, "pro_119.higher"}
+    # Beside the list prices, the shipped draft's book (lifecycle.toml's pro_119) and the
+    # shipped regions' books.
+    assert {p.book for p in prices} == {
+        None,
+        BOOK,
+        "pro_119.higher",
+        "region:india",
+        "region:brazil",
+        "region:tier-c",
+    }
     # A catalog without books wants the list prices only.
     assert not any("@" in p.lookup_key for p in wanted(replace(catalog, price_books={}))[1])
 

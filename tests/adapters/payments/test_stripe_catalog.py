@@ -166,9 +166,10 @@ async def stripe_client(
 
 
 def list_catalog(config: EngineConfig) -> Catalog:
-    """The config's list prices only: experiments' price books have their own tests
-    (tests/adapters/payments/test_experiment_prices.py)."""
-    return dataclasses.replace(config.catalog, price_books={})
+    """The config's list prices only, in its own currency: experiments' price books and
+    currency options have their own tests (tests/adapters/payments/test_experiment_prices.py,
+    tests/adapters/payments/test_currency_prices.py)."""
+    return dataclasses.replace(config.catalog, price_books={}, currencies=())
 
 
 def test_wanted_prices(engine_config: EngineConfig) -> None:
@@ -411,9 +412,10 @@ def test_cli_sync_catalog(stripe_mock: str) -> None:
         env={"STRIPE_API_KEY": API_KEY, "STRIPE_API_BASE": stripe_mock},
     )
     assert result.exit_code == 0, result.output
-    # 8 products, 15 list prices, 4 of the shipped draft experiment's book, the portal
-    # configuration (stripe-mock's coupons all conflict).
-    assert "created: 28" in result.output
+    # 8 products, 15 list prices, 4 of the shipped draft experiment's book, 4 of each of
+    # the 3 shipped regions' books, the portal configuration (stripe-mock's coupons all
+    # conflict).
+    assert "created: 40" in result.output
     assert "price plan_pro_year" in result.output
 
 

@@ -23,7 +23,7 @@ from domain.payments import PaymentEvent, PriceRef
 from tests.factories.histories import record_customer_history
 from tests.factories.polling import eventually
 from tests.factories.records import ledger, outbox
-from tests.factories.settings import auth
+from tests.factories.settings import ADMIN_KEY, auth
 from tests.factories.webhooks import (
     WAIT,
     convert,
@@ -354,6 +354,22 @@ async def test_a_renewal_waiting_for_3d_secure_tells_the_customer_where_to_confi
     await record_customer_history(
         dev_server_env.client, customer_id, "provider_events_action_required"
     )
+    # Dunning goes on meanwhile: past due, the decline is soft (the same card passes once
+    # the customer confirms), so the retries stay on the schedule.
+    state = await workflow_state(dev_server_env, customer_id)
+    assert state.status.value == "past_due" and state.dunning is not None
+    assert not state.dunning.hard_decline and state.dunning.next_retry_at is not None
+    failed = [r for r in await ledger_of(http, customer_id) if r["kind"] == "payment_failed"]
+    assert [r["data"]["decline_code"] for r in failed] == ["authentication_required"]
+    # The customer confirms on the hosted invoice page: the renewal is paid, dunning ends.
+    invoice_id = state.dunning.invoice_id
+    assert invoice_id in hosted
+    confirmed = await simulator.pay_invoice_on_hosted_page(invoice_id)
+    assert "invoice.paid" in [e["type"] for e in confirmed]
+    await _deliver_all(http, dev_server_env, customer_id, confirmed)
+    state = await workflow_state(dev_server_env, customer_id)
+    assert state.status.value == "active" and state.dunning is None
+    assert "payment_recovered" in _kinds(await ledger_of(http, customer_id))
 
 
 async def test_an_upcoming_invoice_is_not_mirrored_and_refunds_and_disputes_find_their_invoice(
@@ -390,36 +406,84 @@ async def test_an_upcoming_invoice_is_not_mirrored_and_refunds_and_disputes_find
 # -- Checkout paid later ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("succeeded", [True, False])
 async def test_a_checkout_paid_by_bank_debit_converts_when_it_settles_or_is_forgotten(
     http: httpx.AsyncClient,
     sessions: SessionFactory,
-    simulator: SimulatedGateway,
     dev_server_env: WorkflowEnvironment,
+    succeeded: bool,
 ) -> None:
-    for succeeded in (True, False):
-        customer_id, session_id, events = await _checkout(http, simulator, "pm_sepaDebit")
-        await _deliver_all(http, dev_server_env, customer_id, events)
-        state = await workflow_state(dev_server_env, customer_id)
-        assert state.status.value == "trialing" and state.pending_subscription_id is not None
-        settled = await simulator.settle_async_payment(session_id, succeeded=succeeded)
-        expected = (
-            "checkout.session.async_payment_succeeded"
-            if succeeded
-            else "checkout.session.async_payment_failed"
-        )
-        assert expected in [e["type"] for e in settled]
-        await _deliver_all(http, dev_server_env, customer_id, settled)
-        state = await workflow_state(dev_server_env, customer_id)
-        assert state.pending_subscription_id is None
-        if succeeded:
-            assert state.status.value == "active"
-        else:
-            assert state.status.value == "trialing"
-            kinds = _kinds(await ledger_of(http, customer_id))
-            assert "checkout_payment_failed" in kinds
-            templates = [e.template for e in await outbox(sessions, customer_id)]
-            assert "checkout_payment_failed" in templates
-        outcome = "settled" if succeeded else "failed"
-        await record_customer_history(
-            dev_server_env.client, customer_id, f"provider_events_checkout_bank_debit_{outcome}"
-        )
+    """A German customer paying in EUR through the API and the simulator's pages: SEPA
+    Direct Debit is offered, the session completes unpaid, the customer hears the payment
+    is under way, and the debit is collected (the trial converts) or returned (an email,
+    and the customer is back in the trial)."""
+    response = await http.post(
+        "/v1/customers",
+        json={
+            "external_id": f"ext-{uuid.uuid4()}",
+            "email": f"sepa-{uuid.uuid4().hex[:8]}@example.com",
+            "currency": "eur",
+            "country": "DE",
+        },
+        headers=auth(),
+    )
+    assert response.status_code == 201, response.text
+    customer_id = str(response.json()["id"])
+    created = await http.post(
+        f"/v1/customers/{customer_id}/checkout-session",
+        json={"plan": "starter", "interval": "month", "return_url": "https://app.test/"},
+        headers=auth(),
+    )
+    assert created.status_code == 200, created.text
+    path = httpx.URL(created.json()["url"]).path
+    session_id = path.rsplit("/", 1)[-1]
+    page = (await http.get(path)).text
+    assert "pm_sepaDebit" in page and "pm_card_visa" in page and "pm_boleto" not in page
+    completed = await http.post(f"{path}/complete", json={"payment_method": "pm_sepaDebit"})
+    assert completed.status_code == 200, completed.text
+    assert completed.json()["events"] == ["checkout.session.completed"]
+    state = await eventually(
+        lambda: workflow_state(dev_server_env, customer_id),
+        lambda s: s.pending_subscription_id is not None,
+        timeout=WAIT,
+    )
+    assert state.status.value == "trialing"
+    processing = await eventually(
+        lambda: outbox(sessions, customer_id),
+        lambda rows: any(r.template == "checkout_payment_processing" for r in rows),
+        timeout=WAIT,
+    )
+    assert [r.template for r in processing].count("checkout_payment_processing") == 1
+
+    settled = await http.post(
+        f"/v1/admin/test-clock/checkout/{session_id}/settle",
+        json={"succeeded": succeeded},
+        headers=auth(ADMIN_KEY),
+    )
+    assert settled.status_code == 200, settled.text
+    expected = (
+        "checkout.session.async_payment_succeeded"
+        if succeeded
+        else "checkout.session.async_payment_failed"
+    )
+    assert expected in settled.json()["events"]
+    state = await eventually(
+        lambda: workflow_state(dev_server_env, customer_id),
+        lambda s: s.pending_subscription_id is None,
+        timeout=WAIT,
+    )
+    kinds = _kinds(await ledger_of(http, customer_id))
+    assert kinds.count("checkout_payment_processing") == 1
+    if succeeded:
+        assert state.status.value == "active"
+        view = await view_of(http, customer_id)
+        assert view["status"] == "active"
+    else:
+        assert state.status.value == "trialing"
+        assert "checkout_payment_failed" in kinds
+        templates = [e.template for e in await outbox(sessions, customer_id)]
+        assert "checkout_payment_failed" in templates
+    outcome = "settled" if succeeded else "failed"
+    await record_customer_history(
+        dev_server_env.client, customer_id, f"checkout_sepa_debit_{outcome}"
+    )

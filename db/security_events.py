@@ -1,0 +1,53 @@
+"""The security event log (``security_events``): appended, read back newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import SecurityEvent
+
+
+async def append_security_event(
+    session: AsyncSession,
+    *,
+    kind: str,
+    occurred_at: datetime,
+    actor: str | None = None,
+    key_prefix: str | None = None,
+    client_ip: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        SecurityEvent(
+            kind=kind,
+            occurred_at=occurred_at,
+            actor=actor,
+            key_prefix=key_prefix,
+            client_ip=client_ip,
+            detail=detail or {},
+        )
+    )
+    await session.flush()
+
+
+async def security_events(
+    session: AsyncSession,
+    *,
+    kind: str | None = None,
+    since: datetime | None = None,
+    client_ip: str | None = None,
+    limit: int = 100,
+) -> list[SecurityEvent]:
+    query = select(SecurityEvent)
+    if kind is not None:
+        query = query.where(SecurityEvent.kind == kind)
+    if since is not None:
+        query = query.where(SecurityEvent.occurred_at >= since)
+    if client_ip is not None:
+        query = query.where(SecurityEvent.client_ip == client_ip)
+    rows = await session.scalars(query.order_by(SecurityEvent.id.desc()).limit(limit))
+    return list(rows)

@@ -1,0 +1,138 @@
+"""Local payment methods through the API (``domain.payment_methods``): the simulator's
+Checkout page offers a customer the card and the methods of its currency and country, and
+refuses any other; a method confirmed on the page converts the trial like a card."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+import pytest
+
+from adapters.payments.simulator.cards import SIM_CARDS
+from db.engine import SessionFactory
+from domain.payment_methods import checkout_methods
+from tests.factories.polling import eventually
+from tests.factories.records import outbox
+from tests.factories.settings import ADMIN_KEY, auth
+from tests.factories.webhooks import WAIT, view_of
+
+
+async def _checkout_page(
+    http: httpx.AsyncClient, currency: str | None, country: str
+) -> tuple[str, str, set[str]]:
+    """A customer signed up in ``country``, its Checkout page, and the test methods offered."""
+    response = await http.post(
+        "/v1/customers",
+        json={
+            "external_id": f"ext-{uuid.uuid4()}",
+            "email": f"local-{uuid.uuid4().hex[:8]}@example.com",
+            "country": country,
+            **({"currency": currency} if currency else {}),
+        },
+        headers=auth(),
+    )
+    assert response.status_code == 201, response.text
+    customer_id = str(response.json()["id"])
+    created = await http.post(
+        f"/v1/customers/{customer_id}/checkout-session",
+        json={"plan": "starter", "interval": "month", "return_url": "https://app.test/"},
+        headers=auth(),
+    )
+    assert created.status_code == 200, created.text
+    path = httpx.URL(created.json()["url"]).path
+    page = await http.get(path)
+    assert page.status_code == 200, page.text
+    return customer_id, path, set(re.findall(r"<option>(pm_\w+)</option>", page.text))
+
+
+@pytest.mark.parametrize(
+    ("currency", "country", "expected", "local"),
+    [
+        ("brl", "BR", {"card", "boleto", "pix"}, "pm_pix"),
+        ("inr", "IN", {"card", "upi"}, "pm_upi"),
+        # A US customer pays in its country's currency, by card only.
+        (None, "US", {"card"}, None),
+    ],
+)
+async def test_checkout_offers_the_customers_local_methods(
+    http: httpx.AsyncClient,
+    currency: str | None,
+    country: str,
+    expected: set[str],
+    local: str | None,
+) -> None:
+    customer_id, path, offered = await _checkout_page(http, currency, country)
+    assert {SIM_CARDS[m].type for m in offered} == expected
+    assert expected == set(checkout_methods(currency or "usd", country))
+    assert "pm_card_visa" in offered
+
+    # A method of another country is refused, and the session stays open.
+    foreign = "pm_sepaDebit"
+    refused = await http.post(f"{path}/complete", json={"payment_method": foreign})
+    assert refused.status_code == 422, refused.text
+    assert "sepa_debit" in refused.json()["detail"]
+    assert (await view_of(http, customer_id))["status"] == "trialing"
+
+    paid = await http.post(f"{path}/complete", json={"payment_method": local or "pm_card_visa"})
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["events"] == ["checkout.session.completed", "invoice.paid"]
+    view = await eventually(
+        lambda: view_of(http, customer_id), lambda v: v["status"] == "active", timeout=WAIT
+    )
+    assert view["plan"] == "starter"
+
+
+async def test_an_unknown_checkout_page_is_404(http: httpx.AsyncClient) -> None:
+    response = await http.get("/v1/simulator/checkout/cs_nope")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_boleto_waits_for_the_voucher_and_tells_the_customer_in_portuguese(
+    http: httpx.AsyncClient, sessions: SessionFactory
+) -> None:
+    """A boleto completes Checkout unpaid: the Brazilian customer stays in the trial and
+    hears, in its language, that the payment is under way; paying the voucher converts."""
+    response = await http.post(
+        "/v1/customers",
+        json={
+            "external_id": f"ext-{uuid.uuid4()}",
+            "email": f"boleto-{uuid.uuid4().hex[:8]}@example.com",
+            "country": "BR",
+            "currency": "brl",
+            "locale": "pt-BR",
+        },
+        headers=auth(),
+    )
+    assert response.status_code == 201, response.text
+    customer_id = str(response.json()["id"])
+    created = await http.post(
+        f"/v1/customers/{customer_id}/checkout-session",
+        json={"plan": "starter", "interval": "month", "return_url": "https://app.test/"},
+        headers=auth(),
+    )
+    path = httpx.URL(created.json()["url"]).path
+    completed = await http.post(f"{path}/complete", json={"payment_method": "pm_boleto"})
+    assert completed.status_code == 200, completed.text
+    assert completed.json()["events"] == ["checkout.session.completed"]
+    emails = await eventually(
+        lambda: outbox(sessions, customer_id),
+        lambda rows: any(r.template == "checkout_payment_processing" for r in rows),
+        timeout=WAIT,
+    )
+    (processing,) = [r for r in emails if r.template == "checkout_payment_processing"]
+    assert "a caminho" in (processing.subject or "") and "boleto" in (processing.body or "")
+    assert (await view_of(http, customer_id))["status"] == "trialing"
+
+    settled = await http.post(
+        f"/v1/admin/test-clock/checkout/{path.rsplit('/', 1)[-1]}/settle",
+        json={"succeeded": True},
+        headers=auth(ADMIN_KEY),
+    )
+    assert settled.status_code == 200, settled.text
+    view = await eventually(
+        lambda: view_of(http, customer_id), lambda v: v["status"] == "active", timeout=WAIT
+    )
+    assert view["currency"] == "brl"
