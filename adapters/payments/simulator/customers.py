@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.payments.base import PaymentRequestRejected
@@ -19,6 +20,8 @@ from adapters.payments.simulator.core import (
 from adapters.payments.simulator.models import (
     SimCustomer,
     SimEvent,
+    SimIdempotencyRecord,
+    SimInvoice,
     SimPaymentMethod,
     SimSubscription,
 )
@@ -103,20 +106,28 @@ class CustomersMixin(PaymentsMixin):
             customer.name = None
             customer.address = None
             customer.erased_at = self._now(customer)
-            # Customer events carried the personal data too: scrub the log's copies.
-            logged = await session.execute(
-                select(SimEvent).where(
-                    SimEvent.customer_id == customer.id, SimEvent.type.like("customer.%")
+            # The customer's copies elsewhere go too: its events, the parties frozen on its
+            # invoices (customer_name, customer_address) and the stored answers that
+            # carried them. The invoices keep their amounts, taxes and the seller.
+            events = await session.scalars(
+                select(SimEvent).where(SimEvent.customer_id == customer.id)
+            )
+            for event in events:
+                event.payload = scrub_personal_data(event.payload)
+            invoices = await session.scalars(
+                select(SimInvoice).where(SimInvoice.customer_id == customer.id)
+            )
+            for invoice in invoices:
+                if invoice.tax_details is not None:
+                    invoice.tax_details = scrub_personal_data(invoice.tax_details)
+            answers = await session.scalars(
+                select(SimIdempotencyRecord).where(
+                    cast(SimIdempotencyRecord.response, Text).contains(customer.id)
                 )
             )
-            for row in logged.scalars():
-                obj = row.payload.get("data", {}).get("object", {})
-                if obj.get("object") == "customer":
-                    scrubbed = {**obj, "email": None, "name": None, "address": None}
-                    row.payload = {
-                        **row.payload,
-                        "data": {**row.payload["data"], "object": scrubbed},
-                    }
+            for answer in answers:
+                if answer.response is not None:
+                    answer.response = scrub_personal_data(answer.response)
             return Outcome(customer_ref(customer))
 
         await self._idempotent(
@@ -276,3 +287,32 @@ class CustomersMixin(PaymentsMixin):
                 f"No such PaymentMethod: '{payment_method_id}'", code="resource_missing"
             )
         return pm
+
+
+# Where a Stripe object holds a person's data: a customer's own fields, and what an invoice
+# freezes of its customer.
+_CUSTOMER_FIELDS = ("email", "name", "address", "phone", "shipping")
+_INVOICE_FIELDS = (
+    "customer_email",
+    "customer_name",
+    "customer_address",
+    "customer_phone",
+    "customer_shipping",
+)
+
+
+def scrub_personal_data(value: Any) -> Any:
+    """``value`` (Stripe-shaped JSON) with every customer's personal fields emptied."""
+    if isinstance(value, list):
+        return [scrub_personal_data(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    scrubbed = {key: scrub_personal_data(item) for key, item in value.items()}
+    for key in _INVOICE_FIELDS:
+        if key in scrubbed:
+            scrubbed[key] = None
+    if scrubbed.get("object") == "customer":
+        for key in _CUSTOMER_FIELDS:
+            if key in scrubbed:
+                scrubbed[key] = None
+    return scrubbed
