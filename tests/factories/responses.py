@@ -29,6 +29,7 @@ def fields(problem: Json) -> list[str]:
 
 def ok(response: httpx.Response, status: int = 200) -> Json:
     assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json"), response.headers
     body: Json = response.json()
     return body
 
@@ -36,3 +37,10 @@ def ok(response: httpx.Response, status: int = 200) -> Json:
 def b64(value: str) -> str:
     """URL-safe base64 without padding, as the admin search encodes its cursors."""
     return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def problem_naming(response: httpx.Response, status: int, field: str) -> Json:
+    """A problem of ``status`` whose errors name ``field``."""
+    problem = assert_problem(response, status)
+    assert field in fields(problem), problem
+    return problem

@@ -8,87 +8,33 @@ Idempotency-Key. Every error answer is an RFC 9457 problem.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
-from temporalio.testing import WorkflowEnvironment
 
 from adapters.payments.base import PaymentProviderUnavailable
 from adapters.payments.simulator import SimulatedGateway
 from adapters.payments.simulator.models import SimCharge, SimCustomer
-from core.config import EngineConfig
 from core.settings import Settings
 from db.engine import SessionFactory
 from db.models import Customer, Invoice
 from domain.lifecycle import BillingInterval
 from domain.proration import add_interval
-from tests.factories.apps import api_client
 from tests.factories.customers import unique_email
 from tests.factories.polling import eventually
-from tests.factories.settings import ADMIN_KEY, APP_KEY, auth, make_settings
-from tests.factories.workers import make_worker
+from tests.factories.responses import assert_problem, fields, ok
+from tests.factories.settings import ADMIN_KEY, APP_KEY, auth
 
-PROBLEM = "application/problem+json"
 WAIT = 30.0
 RETURN_URL = "https://app.example.com/settings/billing"
 
 Json = dict[str, Any]
 
 
-@pytest.fixture
-def settings(database_url: str, task_queue: str) -> Settings:
-    return make_settings(
-        database_url=database_url,
-        task_queue=task_queue,
-        stripe_api_key=None,
-        lifecycle_public_url="http://lifecycle.test:8000",
-    )
-
-
-@pytest.fixture
-async def http(
-    dev_server_env: WorkflowEnvironment,
-    settings: Settings,
-    sessions: SessionFactory,
-    engine_config: EngineConfig,
-    task_queue: str,
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        make_worker(
-            dev_server_env.client, task_queue=task_queue, sessions=sessions, config=engine_config
-        ),
-        api_client(settings, dev_server_env.client) as client,
-    ):
-        yield client
-
-
 # -- helpers -------------------------------------------------------------------------------
-
-
-def assert_problem(response: httpx.Response, status: int, problem_type: str | None = None) -> Json:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM), response.headers
-    body: Json = response.json()
-    assert body["status"] == status
-    assert body["title"] and body["detail"]
-    if problem_type is not None:
-        assert body["type"].endswith("/" + problem_type), body
-    return body
-
-
-def fields(problem: Json) -> list[str]:
-    return [e["field"] for e in problem.get("errors", [])]
-
-
-def ok(response: httpx.Response) -> Json:
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body: Json = response.json()
-    return body
 
 
 def iso(value: str | None) -> datetime:

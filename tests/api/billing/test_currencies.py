@@ -7,71 +7,23 @@ and every amount the engine keeps (invoices, MRR) is in it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
-from temporalio.testing import WorkflowEnvironment
 
 from adapters.payments.simulator.models import SimCharge, SimCheckoutSession
-from core.config import EngineConfig
-from core.settings import Settings
 from db.engine import SessionFactory
-from db.models import Customer
-from tests.factories.apps import api_client
+from tests.factories.billing import customer_row, invoices_of, renew
 from tests.factories.customers import unique_email
 from tests.factories.polling import eventually
-from tests.factories.settings import ADMIN_KEY, auth, make_settings
-from tests.factories.workers import make_worker
+from tests.factories.responses import ok, problem_naming
+from tests.factories.settings import auth
 
 WAIT = 30.0
-PROBLEM = "application/problem+json"
 RETURN_URL = "https://app.example.com/settings/billing"
 
 Json = dict[str, Any]
-
-
-@pytest.fixture
-def settings(database_url: str, task_queue: str) -> Settings:
-    return make_settings(
-        database_url=database_url,
-        task_queue=task_queue,
-        stripe_api_key=None,
-        lifecycle_public_url="http://lifecycle.test:8000",
-    )
-
-
-@pytest.fixture
-async def http(
-    dev_server_env: WorkflowEnvironment,
-    settings: Settings,
-    sessions: SessionFactory,
-    engine_config: EngineConfig,
-    task_queue: str,
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        make_worker(
-            dev_server_env.client, task_queue=task_queue, sessions=sessions, config=engine_config
-        ),
-        api_client(settings, dev_server_env.client) as client,
-    ):
-        yield client
-
-
-def ok(response: httpx.Response) -> Json:
-    assert response.status_code == 200, response.text
-    body: Json = response.json()
-    return body
-
-
-def problem(response: httpx.Response, status: int, field: str) -> Json:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body: Json = response.json()
-    assert field in [e["field"] for e in body.get("errors", [])], body
-    return body
 
 
 async def sign_up(http: httpx.AsyncClient, **extra: Any) -> httpx.Response:
@@ -89,13 +41,6 @@ async def signed_up(http: httpx.AsyncClient, **extra: Any) -> Json:
     return body
 
 
-async def customer_row(sessions: SessionFactory, customer_id: str) -> Customer:
-    async with sessions() as session:
-        row = await session.get(Customer, customer_id)
-    assert row is not None
-    return row
-
-
 async def sim_charges(sessions: SessionFactory, customer_id: str) -> list[tuple[int, str]]:
     provider = (await customer_row(sessions, customer_id)).provider_customer_id
     async with sessions() as session:
@@ -105,12 +50,6 @@ async def sim_charges(sessions: SessionFactory, customer_id: str) -> list[tuple[
             .order_by(SimCharge.created_at)
         )
         return [(c.amount_cents, c.currency) for c in rows]
-
-
-async def invoices_of(http: httpx.AsyncClient, customer_id: str) -> list[Json]:
-    body = ok(await http.get(f"/v1/customers/{customer_id}/invoices", headers=auth()))
-    data: list[Json] = body["data"]
-    return data
 
 
 async def test_a_jpy_customer_converts_in_checkout_and_renews_in_whole_yen(
@@ -152,17 +91,7 @@ async def test_a_jpy_customer_converts_in_checkout_and_renews_in_whole_yen(
     )
     assert row.currency == "jpy"
 
-    renewed = ok(
-        await http.post(
-            "/v1/admin/test-clock/advance",
-            json={"customer_id": customer_id, "to": "period_end"},
-            headers=auth(ADMIN_KEY),
-        )
-    )
-    assert "invoice.paid" in renewed["events"]
-    invoices = await eventually(
-        lambda: invoices_of(http, customer_id), lambda rows: len(rows) == 2, timeout=WAIT
-    )
+    invoices = await renew(http, customer_id, invoices=2)
     assert [(i["billing_reason"], i["currency"], i["amount_paid_cents"]) for i in invoices] == [
         ("subscription_cycle", "jpy", 4400),
         ("subscription_create", "jpy", 4400),
@@ -207,7 +136,7 @@ async def test_a_eur_customer_cannot_switch_to_usd_after_subscribing(
     ] == [("eur", 9200)]
     assert (await customer_row(sessions, customer_id)).mrr_cents == 9200
 
-    refused = problem(
+    refused = problem_naming(
         await http.put(
             f"/v1/customers/{customer_id}/currency", json={"currency": "usd"}, headers=auth()
         ),
@@ -226,11 +155,11 @@ async def test_a_eur_customer_cannot_switch_to_usd_after_subscribing(
 async def test_currency_and_country_are_validated_naming_the_field(
     http: httpx.AsyncClient,
 ) -> None:
-    problem(await sign_up(http, currency="xyz"), 422, "currency")
+    problem_naming(await sign_up(http, currency="xyz"), 422, "currency")
     # A real currency the catalog is not sold in.
-    problem(await sign_up(http, currency="chf"), 422, "currency")
-    problem(await sign_up(http, country="XX"), 422, "country")
-    problem(await sign_up(http, country="India"), 422, "country")
+    problem_naming(await sign_up(http, currency="chf"), 422, "currency")
+    problem_naming(await sign_up(http, country="XX"), 422, "country")
+    problem_naming(await sign_up(http, country="India"), 422, "country")
     # A country whose currency is not sold pays in the catalog's own.
     assert (await signed_up(http, country="CH"))["currency"] == "usd"
     assert (await signed_up(http, country="IN"))["currency"] == "inr"
@@ -238,7 +167,7 @@ async def test_currency_and_country_are_validated_naming_the_field(
     assert (await signed_up(http, country="IN", currency="usd"))["currency"] == "usd"
     customer = await signed_up(http)
     assert customer["currency"] == "usd"
-    problem(
+    problem_naming(
         await http.put(
             f"/v1/customers/{customer['id']}/currency", json={"currency": "chf"}, headers=auth()
         ),
@@ -254,7 +183,7 @@ async def test_plans_in_another_currency(http: httpx.AsyncClient) -> None:
     starter = next(p for p in body["plans"] if p["id"] == "starter")
     assert (starter["monthly_price_cents"], starter["annual_price_cents"]) == (4400, 44880)
     assert starter["annual_saving_cents"] == 12 * 4400 - 44880
-    problem(
+    problem_naming(
         await http.get("/v1/plans", params={"currency": "chf"}, headers=auth()), 422, "currency"
     )
     # A customer sees its own currency's prices.

@@ -7,69 +7,22 @@ region's price in that currency.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from core.config import EngineConfig
-from core.settings import Settings
 from db.engine import SessionFactory
-from db.models import Customer
-from tests.factories.apps import api_client
+from tests.factories.billing import customer_row, invoices_of, renew
 from tests.factories.customers import unique_email
 from tests.factories.histories import record_customer_history
 from tests.factories.polling import eventually
-from tests.factories.settings import ADMIN_KEY, auth, make_settings
-from tests.factories.workers import make_worker
+from tests.factories.responses import ok, problem_naming
+from tests.factories.settings import ADMIN_KEY, auth
 
 WAIT = 30.0
-PROBLEM = "application/problem+json"
 
 Json = dict[str, Any]
-
-
-@pytest.fixture
-def settings(database_url: str, task_queue: str) -> Settings:
-    return make_settings(
-        database_url=database_url,
-        task_queue=task_queue,
-        stripe_api_key=None,
-        lifecycle_public_url="http://lifecycle.test:8000",
-    )
-
-
-@pytest.fixture
-async def http(
-    dev_server_env: WorkflowEnvironment,
-    settings: Settings,
-    sessions: SessionFactory,
-    engine_config: EngineConfig,
-    task_queue: str,
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        make_worker(
-            dev_server_env.client, task_queue=task_queue, sessions=sessions, config=engine_config
-        ),
-        api_client(settings, dev_server_env.client) as client,
-    ):
-        yield client
-
-
-def ok(response: httpx.Response) -> Json:
-    assert response.status_code == 200, response.text
-    body: Json = response.json()
-    return body
-
-
-def problem(response: httpx.Response, status: int, field: str) -> Json:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body: Json = response.json()
-    assert field in [e["field"] for e in body.get("errors", [])], body
-    return body
 
 
 def plan(catalog: Json, plan_id: str) -> Json:
@@ -86,19 +39,6 @@ async def signed_up(http: httpx.AsyncClient, **extra: Any) -> Json:
     assert response.status_code == 201, response.text
     body: Json = response.json()
     return body
-
-
-async def invoices_of(http: httpx.AsyncClient, customer_id: str) -> list[Json]:
-    body = ok(await http.get(f"/v1/customers/{customer_id}/invoices", headers=auth()))
-    data: list[Json] = body["data"]
-    return data
-
-
-async def customer_row(sessions: SessionFactory, customer_id: str) -> Customer:
-    async with sessions() as session:
-        row = await session.get(Customer, customer_id)
-    assert row is not None
-    return row
 
 
 async def test_regional_price_list_for_india_and_the_us(http: httpx.AsyncClient) -> None:
@@ -126,8 +66,12 @@ async def test_regional_price_list_for_india_and_the_us(http: httpx.AsyncClient)
         "tier-c"
     )
 
-    problem(await http.get("/v1/plans", params={"country": "XX"}, headers=auth()), 422, "country")
-    problem(await http.get("/v1/plans", params={"country": "USA"}, headers=auth()), 422, "country")
+    problem_naming(
+        await http.get("/v1/plans", params={"country": "XX"}, headers=auth()), 422, "country"
+    )
+    problem_naming(
+        await http.get("/v1/plans", params={"country": "USA"}, headers=auth()), 422, "country"
+    )
 
 
 async def test_a_customer_signing_up_in_india_pays_indias_rupee_price(
@@ -160,7 +104,7 @@ async def test_moving_country_reprices_at_the_renewal_in_the_same_currency(
     assert response.status_code == 200, response.text
     assert (await customer_row(sessions, customer_id)).mrr_cents == 9900
 
-    problem(
+    problem_naming(
         await http.put(
             f"/v1/customers/{customer_id}/country", json={"country": "ZZ"}, headers=auth()
         ),
@@ -179,17 +123,7 @@ async def test_moving_country_reprices_at_the_renewal_in_the_same_currency(
     assert [i["amount_paid_cents"] for i in await invoices_of(http, customer_id)] == [9900]
     assert (await customer_row(sessions, customer_id)).mrr_cents == 9900
 
-    renewed = ok(
-        await http.post(
-            "/v1/admin/test-clock/advance",
-            json={"customer_id": customer_id, "to": "period_end"},
-            headers=auth(ADMIN_KEY),
-        )
-    )
-    assert "invoice.paid" in renewed["events"]
-    invoices = await eventually(
-        lambda: invoices_of(http, customer_id), lambda rows: len(rows) == 2, timeout=WAIT
-    )
+    invoices = await renew(http, customer_id, invoices=2)
     # India's price in the customer's own currency: 99 dollars x 0.4.
     assert [(i["billing_reason"], i["currency"], i["amount_paid_cents"]) for i in invoices] == [
         ("subscription_cycle", "usd", 3960),
@@ -223,7 +157,9 @@ async def test_an_admin_overrides_the_region(http: httpx.AsyncClient) -> None:
     assert moved["region"] == "brazil"
     cleared = ok(await http.put(url, json={"region": None}, headers=auth(ADMIN_KEY)))
     assert (cleared["region"], cleared["region_override"]) == ("tier-c", None)
-    problem(await http.put(url, json={"region": "mars"}, headers=auth(ADMIN_KEY)), 422, "region")
+    problem_naming(
+        await http.put(url, json={"region": "mars"}, headers=auth(ADMIN_KEY)), 422, "region"
+    )
     listed_regions = await http.get("/v1/admin/regions", headers=auth(ADMIN_KEY))
     assert listed_regions.status_code == 200
     assert [r["id"] for r in listed_regions.json()] == ["india", "brazil", "tier-c"]

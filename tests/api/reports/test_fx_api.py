@@ -24,11 +24,10 @@ from core.config import EngineConfig
 from core.settings import REPO_ROOT, Settings
 from db.engine import SessionFactory
 from db.models import FxRate
-from tests.factories.apps import api_client
+from tests.factories.apps import api_with_worker
 from tests.factories.customers import unique_email
 from tests.factories.databases import Database
 from tests.factories.settings import ADMIN_KEY, auth, make_settings
-from tests.factories.workers import make_worker
 
 Json = dict[str, Any]
 
@@ -44,14 +43,10 @@ async def http(
     settings: Settings,
     sessions: SessionFactory,
     engine_config: EngineConfig,
-    task_queue: str,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        make_worker(
-            dev_server_env.client, task_queue=task_queue, sessions=sessions, config=engine_config
-        ),
-        api_client(settings, dev_server_env.client) as client,
-    ):
+    async with api_with_worker(
+        settings, dev_server_env.client, sessions=sessions, config=engine_config
+    ) as client:
         yield client
 
 
