@@ -17,6 +17,8 @@ class Action(StrEnum):
     TRIAL_EXTENSION = "trial_extension"
     LIMIT_OVERRIDE = "limit_override"
     ERASURE = "erasure"
+    # A campaign's send: its coupon goes to every customer of its segment.
+    COUPON_GRANT = "coupon_grant"
 
 
 class ApprovalStatus(StrEnum):
@@ -37,6 +39,9 @@ class Approvals:
     limit_overrides_above_plan: bool = False
     # A trial extension of more than this many days; None: never.
     trial_extensions_beyond_days: int | None = None
+    # Sending a campaign (each customer of its segment is offered its coupon); a dry run
+    # grants nothing and never waits.
+    coupon_grants: bool = False
 
     def trial_extension_needs_approval(self, days: int) -> bool:
         limit = self.trial_extensions_beyond_days

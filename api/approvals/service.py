@@ -46,7 +46,7 @@ async def _pending(
     context: AppContext,
     principal: Principal,
     action: Action,
-    customer_id: str,
+    customer_id: str | None,
     parameters: dict[str, Any],
     reason: str,
 ) -> JSONResponse:
@@ -118,6 +118,19 @@ async def erasure_gate(
     )
 
 
+async def coupon_grant_gate(
+    context: AppContext, principal: Principal, campaign_id: str, reason: str | None
+) -> JSONResponse | None:
+    """A campaign's send (its coupon to a whole segment) under ``[approvals]
+    coupon_grants``; the campaign must exist and be sendable when it is approved."""
+    if not context.config.approvals.coupon_grants:
+        return None
+    parameters = {"campaign_id": campaign_id}
+    return await _pending(
+        context, principal, Action.COUPON_GRANT, None, parameters, _require_reason(reason)
+    )
+
+
 def _problem(exc: approvals.ServiceError) -> Problem:
     if isinstance(exc, approvals.ApprovalNotFound):
         return Problem(404, str(exc), type="not-found")
@@ -176,8 +189,6 @@ async def approve(
     except approvals.ServiceError as exc:
         raise _problem(exc) from None
     runner = RUNNERS[Action(decided.action)]
-    # Every gated action names its customer.
-    assert decided.customer_id is not None
     try:
         result = await runner(
             context, decided.customer_id, decided.parameters, decided.requested_by

@@ -5,7 +5,9 @@ per customer, with a dry run first; their results."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi.responses import JSONResponse
 
+from api.approvals.service import coupon_grant_gate
 from api.auth import Principal, require_admin
 from api.campaigns import service
 from api.campaigns.schemas import (
@@ -99,12 +101,24 @@ async def send_campaign(
     response: Response,
     body: SendRequest | None = None,
     sample: int = Sample,
+    reason: str | None = Query(
+        default=None,
+        max_length=500,
+        description="Why: required when [approvals] coupon_grants makes it wait for a second admin",
+    ),
     context: AppContext = Depends(get_context),
-) -> SendView:
+    principal: Principal = Depends(require_admin),
+) -> SendView | JSONResponse:
     """Send the offer to the segment (202: it goes out in the background, batch by batch,
     once per customer; repeating the call starts nothing new). With ``dry_run``: who would
-    get it now, with what matched; nothing is sent or recorded but the dry run's size."""
+    get it now, with what matched; nothing is sent or recorded but the dry run's size.
+    Under ``[approvals] coupon_grants`` a send answers 202 with an approval request
+    (``Location: /v1/admin/approvals/{id}``): it goes out once a second admin approves."""
     dry_run = body.dry_run if body is not None else False
+    if not dry_run:
+        pending = await coupon_grant_gate(context, principal, campaign_id, reason)
+        if pending is not None:
+            return pending
     view = await service.send(context, campaign_id, dry_run=dry_run, now=utcnow(), sample=sample)
     if dry_run:
         response.status_code = 200

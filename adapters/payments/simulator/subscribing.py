@@ -13,6 +13,7 @@ from adapters.payments.base import (
     PaymentRequestRejected,
     ProrationBehavior,
 )
+from adapters.payments.simulator import taxes
 from adapters.payments.simulator.core import Outcome, new_id
 from adapters.payments.simulator.lines import Change, LinesMixin, interval_of
 from adapters.payments.simulator.models import SimCustomer, SimInvoice, SimSubscription
@@ -37,6 +38,14 @@ class SubscribingMixin(SchedulesMixin, LinesMixin, PaymentsMixin):
     ) -> SubscriptionInfo:
         async def effect(session: AsyncSession) -> Outcome:
             customer = await self._lock_customer(session, provider_customer_id)
+            if self._tax.enabled and taxes.buyer_of(customer) is None:
+                # Stripe Tax refuses a subscription it could not tax (no usable address).
+                raise PaymentRequestRejected(
+                    "The customer's location isn't recognized as a valid tax location: "
+                    "add a billing address with its country (and the state or province "
+                    "in the US and Canada) before subscribing",
+                    code="customer_tax_location_invalid",
+                )
             sim_price = self._price(price.lookup_key, self._charge_currency(customer, currency))
             sim_coupon = resolve_coupon(coupon, self._catalog) if coupon else None
             sub, inv = await self._subscribe(session, customer, customer_id, sim_price, sim_coupon)

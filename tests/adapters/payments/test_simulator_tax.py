@@ -230,7 +230,7 @@ async def test_tax_ids_are_stripe_tax_id_objects_and_bad_ones_are_refused(
         validate_event(event)
 
 
-async def test_no_tax_when_tax_is_off_or_the_customer_has_no_address(
+async def test_no_tax_when_tax_is_off_and_no_subscription_without_a_tax_location(
     sessions: SessionFactory, engine_config: EngineConfig
 ) -> None:
     off = SimulatedGateway(sessions, engine_config.catalog, clock=FrozenClock(T0))
@@ -250,9 +250,15 @@ async def test_no_tax_when_tax_is_off_or_the_customer_has_no_address(
     )
     engine_id, provider_id = await new_customer(on, sessions, engine_config)
     await on.attach_payment_method(provider_id, "pm_card_visa", idempotency_key=f"pm:{provider_id}")
-    invoice = await first_invoice(on, engine_id, provider_id, "usd")
-    assert invoice["total"] == 2900
-    assert invoice["automatic_tax"]["status"] == "requires_location_inputs"
+    # As Stripe Tax does: no address, no place to tax, no subscription (nothing is left).
+    with pytest.raises(PaymentRequestRejected) as refused:
+        await first_invoice(on, engine_id, provider_id, "usd")
+    assert refused.value.code == "customer_tax_location_invalid"
+    assert [
+        e["type"]
+        for e in await on.events(provider_id)
+        if e["type"].startswith(("invoice.", "customer.subscription."))
+    ] == []
 
 
 # -- invoice numbers --------------------------------------------------------------------------

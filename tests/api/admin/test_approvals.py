@@ -55,6 +55,7 @@ async def http(
             "erasure": True,
             "limit_overrides_above_plan": True,
             "trial_extensions_beyond_days": 7,
+            "coupon_grants": True,
         },
     )
     settings = make_settings(
@@ -292,3 +293,51 @@ async def test_an_approved_action_the_customer_no_longer_allows_fails_and_is_rec
         f"/v1/admin/approvals/{request['id']}/approve", headers=auth(CHECKER_KEY)
     )
     assert assert_problem(again, 409)["request_status"] == "failed"
+
+
+async def test_a_campaigns_coupon_goes_out_only_once_a_second_admin_approves(
+    http: httpx.AsyncClient,
+) -> None:
+    created = ok(
+        await http.post(
+            "/v1/admin/campaigns",
+            json={
+                "segment": "expired-trials",
+                "coupon": "SAVE30",
+                "headline": f"30% off {uuid.uuid4().hex[:6]}",
+            },
+            headers=auth(ADMIN_KEY),
+        ),
+        201,
+    )
+    url = f"/v1/admin/campaigns/{created['id']}"
+    # A dry run grants nothing: it never waits.
+    dry = ok(await http.post(f"{url}/send", json={"dry_run": True}, headers=auth(ADMIN_KEY)))
+    assert dry["dry_run"] is True
+    missing = assert_problem(await http.post(f"{url}/send", headers=auth(ADMIN_KEY)), 422)
+    assert fields(missing) == ["reason"]
+
+    asked = await http.post(
+        f"{url}/send", params={"reason": "win-back push"}, headers=auth(ADMIN_KEY)
+    )
+    request = ok(asked, 202)
+    assert (request["action"], request["status"], request["customer_id"]) == (
+        "coupon_grant",
+        "pending",
+        None,
+    )
+    assert asked.headers["location"] == f"/v1/admin/approvals/{request['id']}"
+    assert ok(await http.get(url, headers=auth(ADMIN_KEY)))["campaign"]["status"] == "draft"
+
+    approve = f"/v1/admin/approvals/{request['id']}/approve"
+    assert_problem(await http.post(approve, headers=auth(ADMIN_KEY)), 403)
+    assert ok(await http.get(url, headers=auth(ADMIN_KEY)))["campaign"]["status"] == "draft"
+
+    done = ok(await http.post(approve, headers=auth(CHECKER_KEY)))
+    assert done["status"] == "executed", done
+    assert done["result"]["campaign"]["id"] == created["id"]
+    assert ok(await http.get(url, headers=auth(ADMIN_KEY)))["campaign"]["status"] in (
+        "sending",
+        "sent",
+    )
+    assert_problem(await http.post(approve, headers=auth(CHECKER_KEY)), 409)

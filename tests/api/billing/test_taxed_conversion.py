@@ -129,3 +129,51 @@ async def test_a_german_business_converts_with_the_reverse_charge(
     assert invoice.tax_details["reverse_charge"] is True
     assert invoice.tax_details["customer_tax_ids"] == [{"type": "eu_vat", "value": "DE136695976"}]
     assert invoice.tax_details["taxes"][0]["taxability_reason"] == "reverse_charge"
+
+
+async def test_a_direct_conversion_needs_a_place_to_tax(
+    http: httpx.AsyncClient, sessions: SessionFactory
+) -> None:
+    """As with Stripe Tax: no billing address, no subscription (a problem saying why, and
+    the trial goes on); with a New York address the first invoice carries the state's tax."""
+    created = await http.post(
+        "/v1/customers",
+        json={"external_id": f"ext-{uuid.uuid4()}", "email": unique_email("nyc")},
+        headers=auth(),
+    )
+    assert created.status_code == 201, created.text
+    customer_id = created.json()["id"]
+    convert = {"plan": "starter", "interval": "month", "payment_method": "pm_card_visa"}
+    refused = await http.post(
+        f"/v1/customers/{customer_id}/subscription", json=convert, headers=auth()
+    )
+    assert 400 <= refused.status_code < 500, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "tax location" in refused.json()["detail"]
+    view = ok(await http.get(f"/v1/customers/{customer_id}", headers=auth()))
+    assert view["status"] == "trialing"
+
+    ok(
+        await http.put(
+            f"/v1/customers/{customer_id}/billing-address",
+            json={
+                "line1": "1 Main St",
+                "city": "New York",
+                "postal_code": "10001",
+                "state": "NY",
+                "country": "US",
+            },
+            headers=auth(),
+        )
+    )
+    converted = ok(
+        await http.post(f"/v1/customers/{customer_id}/subscription", json=convert, headers=auth())
+    )
+    assert converted["status"] == "active"
+
+    async def first() -> Invoice | None:
+        async with sessions() as session:
+            return await session.scalar(select(Invoice).where(Invoice.customer_id == customer_id))
+
+    invoice = await eventually(first, lambda row: row is not None, timeout=WAIT)
+    assert invoice is not None and invoice.tax_cents == 116  # 4% of 29.00
