@@ -25,7 +25,8 @@ from db.fx_rates import stored_rates, upsert_rates
 from db.models import Customer
 from db.reporting import load_reporting_data
 from domain.money import UnknownCurrency, currency_code
-from domain.reporting.currencies import ConvertedReport, Rate, RateTable, combine
+from domain.reporting.constant_rates import ConstantRateInputs, at_constant_rates
+from domain.reporting.currencies import ConvertedReport, Rate, RateTable, combine, rate_day
 from domain.reporting.report import Report, compute_report
 from services.errors import ServiceError
 
@@ -115,3 +116,25 @@ async def currency_report(
             data.ledger, data.invoices, start=start, end=end, plan=plan, interval=interval
         )
     return combine(reports, await rate_table(config, sessions))
+
+
+async def report_inputs(
+    config: EngineConfig, sessions: SessionFactory, *, end: datetime
+) -> ConstantRateInputs:
+    """The main report's ledger and invoices up to ``end``, in the reporting currency at
+    the rates of ``end`` when customers pay in other currencies (one currency throughout:
+    as stored, no rate needed). Raises ``NoRate``."""
+    own = func.lower(func.coalesce(Customer.currency, config.catalog.currency))
+    target = config.reporting_currency
+    async with sessions() as session:
+        data = await load_reporting_data(session, end=end)
+        currencies = set((await session.scalars(select(own).distinct())).all())
+        currency_of: dict[str, str] = {}
+        if currencies - {target}:
+            rows = await session.execute(select(Customer.id, own))
+            currency_of = {str(customer): str(currency) for customer, currency in rows}
+    invoice_currencies = {invoice.currency.lower() for invoice in data.invoices}
+    if not (currencies | invoice_currencies) - {target}:
+        return ConstantRateInputs(data.ledger, data.invoices, target, ())
+    table = await rate_table(config, sessions)
+    return at_constant_rates(data.ledger, data.invoices, currency_of, table, rate_day(end))

@@ -109,7 +109,7 @@ async def dashboard(request: Request, context: AppContext = Depends(get_context)
         )
     plan = query.get("plan") or None
     try:
-        report = await build_report(
+        built = await build_report(
             context, start=start, end=end, plan=plan, interval=None, granularity=Granularity.MONTH
         )
     except Problem as problem:
@@ -117,8 +117,9 @@ async def dashboard(request: Request, context: AppContext = Depends(get_context)
             layout("Dashboard", f'<p class="error">{escape(problem.detail)}</p>'),
             status_code=problem.status,
         )
-    currency = context.config.catalog.currency
-    view = metrics_view(report, currency=currency)
+    report = built.report
+    currency = built.currency
+    view = metrics_view(report, currency=currency, rates=built.rates)
     # The whole business from the range's end, whatever the plan filter.
     forecast = await build_forecast(context, months=12, as_of=report.end)
     body = metrics_page(
@@ -164,7 +165,7 @@ async def dashboard_csv(
         raise Problem(
             422, "from/to must be dates like 2026-01-31", type="validation-error"
         ) from None
-    report = await build_report(
+    built = await build_report(
         context,
         start=start,
         end=end or await _default_end(context),
@@ -172,6 +173,7 @@ async def dashboard_csv(
         interval=None,
         granularity=Granularity.MONTH,
     )
+    report = built.report
     try:
         text = render_csv(report, name)
     except KeyError:

@@ -118,10 +118,10 @@ async def metrics(
     granularity: GranularityParam = Granularity.MONTH,
     context: AppContext = Depends(get_context),
 ) -> MetricsView:
-    report = await service.build_report(
+    built = await service.build_report(
         context, start=start, end=end, plan=plan, interval=interval, granularity=granularity
     )
-    return service.metrics_view(report, currency=context.config.catalog.currency)
+    return service.metrics_view(built.report, currency=built.currency, rates=built.rates)
 
 
 _CSV_DOC = "\n".join(
@@ -161,9 +161,11 @@ async def report_csv(
     context: AppContext = Depends(get_context),
 ) -> Response:
     service.require_csv_report(name)
-    report = await service.build_report(
-        context, start=start, end=end, plan=plan, interval=interval, granularity=granularity
-    )
+    report = (
+        await service.build_report(
+            context, start=start, end=end, plan=plan, interval=interval, granularity=granularity
+        )
+    ).report
     filename = f"{name}_{report.start:%Y%m%d}_{report.end:%Y%m%d}.csv"
     return Response(
         service.render_csv(report, name),

@@ -167,6 +167,13 @@ class RevenueView(BaseModel):
     net_revenue_cents: int = Field(description="payments_cents - refunds_cents")
 
 
+class ExchangeRateView(BaseModel):
+    currency: str = Field(description="A currency customers pay in, converted from")
+    rate: str = Field(description="Units of the report's currency per unit of `currency`")
+    rate_date: date | None = Field(description="The rate's date: on or before the report's end")
+    source: str
+
+
 class MetricsView(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -175,7 +182,15 @@ class MetricsView(BaseModel):
     plan: str | None
     interval: str | None
     granularity: str = Field(description="Bucket of `lifecycle`: day, week or month")
-    currency: str
+    currency: str = Field(
+        description="What every amount is in: the reporting currency ([billing] "
+        "reporting_currency, default the catalog's)"
+    )
+    exchange_rates: list[ExchangeRateView] = Field(
+        default_factory=list,
+        description="When customers pay in other currencies: the rate each was converted at "
+        "(one per currency, the rate of `to`: constant exchange rates). Empty: one currency.",
+    )
     mrr_cents: int = Field(description="recurring_mrr_cents + overage_mrr_cents")
     recurring_mrr_cents: int = Field(description="Plans and recurring add-ons at `to`")
     overage_mrr_cents: int = Field(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -24,6 +25,7 @@ from api.reports.schemas import (
     CompetitorPlanCostView,
     CustomerCentsView,
     DifferenceView,
+    ExchangeRateView,
     LifecyclePointView,
     MetricsView,
     MovementTotalView,
@@ -39,7 +41,6 @@ from api.reports.schemas import (
     UsageComparisonView,
 )
 from core.config import EngineConfig
-from db.reporting import load_reporting_data
 from domain.growth.competitive import (
     CompetitiveReport,
     PlanUnitPrices,
@@ -52,12 +53,15 @@ from domain.growth.competitive import (
 from domain.lifecycle import BillingInterval
 from domain.months import add_months
 from domain.reporting.churn import ChurnMonth
+from domain.reporting.constant_rates import RateUsed
 from domain.reporting.csv_export import CSV_COLUMNS, csv_rows, csv_text
+from domain.reporting.currencies import NoRate
 from domain.reporting.funnel import FunnelCounts
 from domain.reporting.ledger import MOVEMENT_TYPES, STATUSES, MovementType
 from domain.reporting.mrr import MovementTotal
 from domain.reporting.periods import Granularity, utc
 from domain.reporting.report import Report, compute_report
+from services import fx
 
 # The longest range a report covers (keeps a typo like from=0001-01-01 from running long).
 MAX_RANGE_YEARS = 10
@@ -100,6 +104,14 @@ def report_range(start: datetime | None, end: datetime | None) -> tuple[datetime
     return start, end
 
 
+@dataclass(frozen=True)
+class BuiltReport:
+    report: Report
+    # What its amounts are in, and the rates that brought other currencies there.
+    currency: str
+    rates: tuple[RateUsed, ...] = ()
+
+
 async def build_report(
     context: AppContext,
     *,
@@ -108,23 +120,31 @@ async def build_report(
     plan: str | None,
     interval: BillingInterval | None,
     granularity: Granularity,
-) -> Report:
+) -> BuiltReport:
     start, end = report_range(start, end)
     if plan is not None and plan not in context.config.catalog.plans:
         known = ", ".join(sorted(context.config.catalog.plans))
         raise _problem("plan", f"unknown plan {plan!r} (plans: {known})")
-    async with context.sessions() as session:
-        data = await load_reporting_data(session, end=end)
-    return await run_in_threadpool(
+    try:
+        inputs = await fx.report_inputs(context.config, context.sessions, end=end)
+    except NoRate as exc:
+        raise Problem(
+            422,
+            f"{exc}: customers pay in several currencies and the report converts them at "
+            "the rates of its end (`lifecycle fx load` or PUT /v1/admin/fx-rates)",
+            type="no-rate",
+        ) from None
+    report = await run_in_threadpool(
         compute_report,
-        data.ledger,
-        data.invoices,
+        inputs.ledger,
+        inputs.invoices,
         start=start,
         end=end,
         plan=plan,
         interval=interval.value if interval is not None else None,
         granularity=granularity,
     )
+    return BuiltReport(report=report, currency=inputs.currency, rates=inputs.rates)
 
 
 def require_csv_report(name: str) -> None:
@@ -198,9 +218,19 @@ def _churn_month(month: ChurnMonth) -> ChurnMonthView:
     )
 
 
-def metrics_view(report: Report, *, currency: str) -> MetricsView:
+def metrics_view(report: Report, *, currency: str, rates: tuple[RateUsed, ...] = ()) -> MetricsView:
     return MetricsView.model_validate(
-        {"from": report.start, "to": report.end, **_metrics_fields(report, currency=currency)}
+        {
+            "from": report.start,
+            "to": report.end,
+            **_metrics_fields(report, currency=currency),
+            "exchange_rates": [
+                ExchangeRateView(
+                    currency=r.currency, rate=str(r.rate), rate_date=r.rate_date, source=r.source
+                )
+                for r in rates
+            ],
+        }
     )
 
 

@@ -73,11 +73,13 @@ def report_mrr(
     """MRR, ARR, movements, customers, churn, ARPU and LTV for a range (DATABASE_URL)."""
     from api.reports.service import metrics_view
     from db.engine import create_engine, session_factory
-    from db.reporting import load_reporting_data
     from domain.months import add_months
+    from domain.reporting.constant_rates import ConstantRateInputs
+    from domain.reporting.currencies import NoRate
     from domain.reporting.ledger import MOVEMENT_TYPES, STATUSES
     from domain.reporting.periods import utc
     from domain.reporting.report import Report, compute_report
+    from services import fx
 
     settings = load_settings(config)
     catalog = settings.engine_config.catalog
@@ -93,21 +95,27 @@ def report_mrr(
     if interval is not None and interval not in ("month", "year"):
         raise typer.BadParameter("must be month or year", param_hint="--interval")
 
-    async def main() -> Report:
+    async def main() -> tuple[Report, ConstantRateInputs]:
         engine = create_engine(settings.database_url)
         try:
-            async with session_factory(engine)() as session:
-                data = await load_reporting_data(session, end=until)
+            inputs = await fx.report_inputs(
+                settings.engine_config, session_factory(engine), end=until
+            )
         finally:
             await engine.dispose()
-        return compute_report(
-            data.ledger, data.invoices, start=since, end=until, plan=plan, interval=interval
+        report = compute_report(
+            inputs.ledger, inputs.invoices, start=since, end=until, plan=plan, interval=interval
         )
+        return report, inputs
 
-    report = asyncio.run(main())
-    currency = catalog.currency
+    try:
+        report, inputs = asyncio.run(main())
+    except NoRate as exc:
+        raise typer.BadParameter(f"{exc} (load rates: `lifecycle fx load`)") from None
+    currency = inputs.currency
     if as_json:
-        typer.echo(metrics_view(report, currency=currency).model_dump_json(by_alias=True, indent=2))
+        view = metrics_view(report, currency=currency, rates=inputs.rates)
+        typer.echo(view.model_dump_json(by_alias=True, indent=2))
         return
 
     def money(cents: int | None, *, sign: bool = False) -> str:

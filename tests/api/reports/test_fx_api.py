@@ -129,6 +129,18 @@ async def test_mrr_report_in_usd_from_eur_and_jpy_customers_with_rates_shown(
     breakdown = {c["currency"]: c for c in report["by_currency"]}
     assert breakdown["jpy"]["mrr_cents"] == by["jpy"]["amount_cents"]
     assert breakdown["eur"]["mrr_converted"] == by["eur"]
+    # The main report converts at constant rates (the rate of `to`, one per currency):
+    # every customer's movements at the same rate, each rounded half up once.
+    metrics = await http.get("/v1/admin/metrics", params={"to": end}, headers=auth(ADMIN_KEY))
+    assert metrics.status_code == 200, metrics.text
+    main = metrics.json()
+    assert main["currency"] == "usd"
+    rates = {r["currency"]: r for r in main["exchange_rates"]}
+    assert (rates["eur"]["rate"], rates["jpy"]["rate"]) == ("1.25", "0.0078125")
+    assert rates["jpy"]["rate_date"] == str(today - timedelta(days=3))
+    assert "usd" not in rates
+    # The same money as the dated report's MRR, up to the half cent each row rounds off.
+    assert abs(main["mrr_cents"] - report["mrr"]["cents"]) <= report["paying_customers"] * 2
     # Without `by`, no breakdown.
     plain = await http.get(
         "/v1/admin/reports/currencies", params={"to": str(end)}, headers=auth(ADMIN_KEY)
