@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from lifecycle.exiting import ends_process
 from lifecycle.options import ConfigOption, load_settings
 
 analytics_app = typer.Typer(help="Growth analytics: the churn model.", no_args_is_help=True)
@@ -20,6 +21,7 @@ def _metric(value: Any) -> str:
 
 
 @analytics_app.command("train")
+@ends_process
 def train(
     config: ConfigOption = None,
     as_json: bool = typer.Option(False, "--json", help="Print the stored metrics as JSON."),

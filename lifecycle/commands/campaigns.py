@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from lifecycle.exiting import ends_process
 from lifecycle.options import ConfigOption, load_settings
 
 if TYPE_CHECKING:
@@ -167,6 +168,7 @@ def preview_campaign(campaign_id: str, sample: Sample = 20, config: ConfigOption
 
 
 @campaigns_app.command("send")
+@ends_process
 def send_campaign(
     campaign_id: str,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Preview only.")] = False,

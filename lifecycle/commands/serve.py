@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lifecycle.exiting import ends_process
 from lifecycle.options import ConfigOption, configure_logging, load_settings
 
 if TYPE_CHECKING:
@@ -115,6 +116,7 @@ def migrate(
 
 
 @temporal_app.command("setup")
+@ends_process
 def temporal_setup() -> None:
     """Register the engine's search attributes and its Schedules (data retention, the
     daily churn model, the daily reconciliation, the daily ledger anchor) on the configured
