@@ -337,9 +337,12 @@ async def test_a_renewal_waiting_for_3d_secure_tells_the_customer_where_to_confi
     assert action, [e["type"] for e in events]
     hosted = action[0]["data"]["object"]["hosted_invoice_url"]
     await _deliver_all(http, dev_server_env, customer_id, events)
-    emails = [
-        e for e in await outbox(sessions, customer_id) if e.template == "payment_action_required"
-    ]
+    rows = await eventually(
+        lambda: outbox(sessions, customer_id),
+        lambda found: any(e.template == "payment_action_required" for e in found),
+        timeout=WAIT,
+    )
+    emails = [e for e in rows if e.template == "payment_action_required"]
     assert len(emails) == 1 and hosted in (emails[0].body or "")
     async with sessions() as session:
         notices = (
@@ -481,8 +484,12 @@ async def test_a_checkout_paid_by_bank_debit_converts_when_it_settles_or_is_forg
     else:
         assert state.status.value == "trialing"
         assert "checkout_payment_failed" in kinds
-        templates = [e.template for e in await outbox(sessions, customer_id)]
-        assert "checkout_payment_failed" in templates
+        # The email follows the transition (its own activity): wait for it, not for luck.
+        await eventually(
+            lambda: outbox(sessions, customer_id),
+            lambda rows: "checkout_payment_failed" in [r.template for r in rows],
+            timeout=WAIT,
+        )
     outcome = "settled" if succeeded else "failed"
     await record_customer_history(
         dev_server_env.client, customer_id, f"checkout_sepa_debit_{outcome}"
