@@ -56,6 +56,13 @@ WEBHOOKS = Counter(
     "again), unconfigured (no webhook secret).",
     ["provider", "outcome"],
 )
+SECURITY_EVENTS = Counter(
+    "lifecycle_security_events_total",
+    "Security events appended to the security log, by kind (auth_failed, auth_rate_limited, "
+    "webhook_forged, admin_sign_in_failed, api_key_created, ...): the log's rows, countable "
+    "by an alert without reading the table.",
+    ["kind"],
+)
 
 # -- the worker ------------------------------------------------------------------------------
 

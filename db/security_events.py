@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.metrics import SECURITY_EVENTS
 from db.models import SecurityEvent
 
 
@@ -32,6 +33,9 @@ async def append_security_event(
         )
     )
     await session.flush()
+    # Kinds are the engine's constants (services.security and the few admin actions), a
+    # small fixed set; an appended row later rolled back is still an attempt worth counting.
+    SECURITY_EVENTS.labels(kind).inc()
 
 
 async def security_events(

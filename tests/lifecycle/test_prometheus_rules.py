@@ -22,6 +22,7 @@ def test_every_alert_names_metrics_the_engine_exports() -> None:
         "LifecycleReconciliationDifferences",
         "LifecycleDunningStuck",
         "LifecycleWebhookBacklog",
+        "LifecycleAuthenticationFailures",
     } <= {a["alert"] for a in alerts}
     known = exported()
     for alert in alerts:

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
@@ -69,6 +70,10 @@ def app_with(
     return running
 
 
+def _counted(kind: str) -> float:
+    return REGISTRY.get_sample_value("lifecycle_security_events_total", {"kind": kind}) or 0.0
+
+
 async def _events(sessions: SessionFactory, kind: str, since: datetime) -> list[SecurityEvent]:
     async with sessions() as session:
         rows = await session.scalars(
@@ -84,6 +89,7 @@ async def test_failed_authentication_is_logged_then_rate_limited(
 ) -> None:
     since = datetime.now(UTC)
     guess = f"lc_app_{uuid.uuid4().hex}"
+    counted = {kind: _counted(kind) for kind in ("auth_failed", "auth_rate_limited")}
     async with app_with(lifecycle_auth_failure_limit=3) as http:
         # No key at all guesses nothing: neither logged nor counted.
         for _ in range(5):
@@ -110,6 +116,9 @@ async def test_failed_authentication_is_logged_then_rate_limited(
     assert {(e.key_prefix, e.client_ip) for e in failed} == {(key_prefix(guess), "127.0.0.1")}
     assert guess not in str([e.detail for e in failed])
     assert len(await _events(sessions, "auth_rate_limited", since)) == 1
+    # What the LifecycleAuthenticationFailures alert counts (deploy/prometheus/alerts.yml).
+    assert _counted("auth_failed") - counted["auth_failed"] == 3
+    assert _counted("auth_rate_limited") - counted["auth_rate_limited"] == 1
 
 
 async def test_revoke_scope_cuts_every_stored_key_of_it(own_database: Database) -> None:
