@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,8 +13,11 @@ from core.clock import utcnow
 from db.engine import SessionFactory
 from db.ledger import append_ledger
 from db.models import Customer, EmailOutbox, Notification, UsageEvent, WebhookEvent
+from db.security_events import purge_security_events
 from db.writes import rows_affected
 from domain.erasure import erased_external_id
+from domain.policy import RetentionPolicy
+from domain.terms import Terms
 
 
 @dataclass(frozen=True)
@@ -35,12 +38,28 @@ class PurgeInput:
 class PurgeResult:
     usage_events: int
     email_bodies: int
+    # Absent from the results of runs before the security log had a retention.
+    security_events: int = 0
 
 
 class PrivacyActivities:
-    def __init__(self, sessions: SessionFactory, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        load_terms: Callable[[], Awaitable[Terms]] | None = None,
+    ) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._load_terms = load_terms
+
+    async def _security_events_retention(self) -> timedelta:
+        # Read here, not passed by the workflow: the purge's workflow predates this
+        # retention, and today's configuration is what the worker loads anyway.
+        if self._load_terms is None:
+            return RetentionPolicy().security_events
+        return (await self._load_terms()).policy.retention.security_events
 
     @activity.defn(name="erase_personal_data")
     async def erase_personal_data(self, request: ErasePersonalDataInput) -> None:
@@ -107,9 +126,10 @@ class PrivacyActivities:
 
     @activity.defn(name="purge_expired_data")
     async def purge_expired_data(self, request: PurgeInput) -> PurgeResult:
-        """Drop raw usage events and email bodies past retention; counters, daily totals,
-        invoices and the ledger stay."""
+        """Drop raw usage events, email bodies and security events past retention;
+        counters, daily totals, invoices and the ledger stay."""
         now = self._clock()
+        security_retention = await self._security_events_retention()
         async with self._sessions.begin() as session:
             events = await session.execute(
                 delete(UsageEvent).where(
@@ -124,7 +144,9 @@ class PrivacyActivities:
                 )
                 .values(subject=None, body=None)
             )
+            security = await purge_security_events(session, before=now - security_retention)
         return PurgeResult(
             usage_events=rows_affected(events),
             email_bodies=rows_affected(bodies),
+            security_events=security,
         )

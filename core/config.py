@@ -33,6 +33,7 @@ from domain.growth.segments import Segment
 from domain.lifecycle import BillingInterval
 from domain.money import currency_code
 from domain.policy import (
+    MIN_SECURITY_EVENTS_RETENTION,
     DunningAccess,
     DunningPolicy,
     FinalAction,
@@ -135,12 +136,23 @@ class _Dunning(_Strict):
 class _Retention(_Strict):
     usage_events: str = "90d"
     email_bodies: str = "30d"
+    security_events: str = "180d"
     every: str = "1d"
 
     @field_validator("usage_events", "email_bodies", "every")
     @classmethod
     def _length(cls, value: str) -> str:
         return _duration(value)
+
+    @field_validator("security_events")
+    @classmethod
+    def _security_floor(cls, value: str) -> str:
+        value = _duration(value)
+        if parse_duration(value) < MIN_SECURITY_EVENTS_RETENTION:
+            raise ValueError(
+                f"the security log is kept at least {MIN_SECURITY_EVENTS_RETENTION.days} days"
+            )
+        return value
 
 
 class _Plan(_Strict):
@@ -388,6 +400,7 @@ def _to_domain(parsed: _File) -> EngineConfig:
         retention=RetentionPolicy(
             usage_events=parse_duration(parsed.retention.usage_events),
             email_bodies=parse_duration(parsed.retention.email_bodies),
+            security_events=parse_duration(parsed.retention.security_events),
             every=parse_duration(parsed.retention.every),
         ),
     )

@@ -23,6 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 APPEND_ONLY_TABLES = ("ledger_events", "security_events")
 # The app may check the schema's version, never move it.
 READ_ONLY_TABLES = ("alembic_version",)
+# The owner's functions the app may call (their own checks apply): the security log's
+# retention (migration 0024).
+APP_FUNCTIONS = ("purge_security_events(timestamptz)",)
 
 _ROLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
 
@@ -69,6 +72,9 @@ async def grant_app_role(connection: AsyncConnection, role: str) -> list[str]:
     for table in READ_ONLY_TABLES:
         if table in tables:
             statements.append(f'REVOKE INSERT, UPDATE, DELETE ON "{table}" FROM {quoted}')
+    for function in APP_FUNCTIONS:
+        if await connection.scalar(text("SELECT to_regprocedure(:f)"), {"f": function}):
+            statements.append(f"GRANT EXECUTE ON FUNCTION {function} TO {quoted}")
     for statement in statements:
         await connection.execute(text(statement))
     return statements

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.metrics import SECURITY_EVENTS
 from db.models import SecurityEvent
+from db.writes import rows_affected
 
 
 async def append_security_event(
@@ -36,6 +37,18 @@ async def append_security_event(
     # Kinds are the engine's constants (services.security and the few admin actions), a
     # small fixed set; an appended row later rolled back is still an attempt worth counting.
     SECURITY_EVENTS.labels(kind).inc()
+
+
+async def purge_security_events(session: AsyncSession, *, before: datetime) -> int:
+    """Delete the security events older than ``before`` (at least 30 days ago: PostgreSQL
+    refuses a later bound, see migration 0024); the rows deleted."""
+    if session.get_bind().dialect.name == "postgresql":
+        purged = await session.scalar(
+            text("SELECT purge_security_events(:before)"), {"before": before}
+        )
+        return int(purged or 0)
+    result = await session.execute(delete(SecurityEvent).where(SecurityEvent.occurred_at < before))
+    return rows_affected(result)
 
 
 async def security_events(

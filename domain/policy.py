@@ -46,11 +46,19 @@ class DunningPolicy:
     access: DunningAccess = DunningAccess.FULL
 
 
+# The security log is never purged younger than this: an incident is often found weeks late.
+# The database holds the same floor (migration 0024), whoever asks.
+MIN_SECURITY_EVENTS_RETENTION = timedelta(days=30)
+
+
 @dataclass(frozen=True)
 class RetentionPolicy:
     # Raw usage events (aggregates stay) and email bodies (the send record stays).
     usage_events: timedelta = timedelta(days=90)
     email_bodies: timedelta = timedelta(days=30)
+    # The security log (failed authentications with addresses, sign-ins): kept for the
+    # investigation of an incident, then deleted (addresses are personal data).
+    security_events: timedelta = timedelta(days=180)
     # How often the purge runs (a Temporal Schedule).
     every: timedelta = timedelta(days=1)
 

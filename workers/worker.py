@@ -72,7 +72,7 @@ def build_worker(
     emails = EmailActivities(sessions, sender, product_name=product_name, app_url=app_url)
     # Money-moving calls wait while money movements are frozen (`lifecycle freeze on`).
     billing = BillingActivities(sessions, freeze_guarded(gateway, sessions))
-    privacy = PrivacyActivities(sessions)
+    privacy = PrivacyActivities(sessions, load_terms=load_terms)
     notifications = NotificationActivities(sessions, app_url=app_url)
     policy = PolicyActivities(load_terms, sessions)
     analytics = AnalyticsActivities(load_terms, sessions, tell=risk_teller(client, save_flow))

@@ -11,7 +11,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -26,6 +26,7 @@ from db.ledger import append_ledger, verify_chain
 from db.migrate import migrate
 from db.models import Customer, LimitOverride
 from db.roles import RoleError
+from db.security_events import append_security_event, purge_security_events
 from tests.factories.customers import add_addon, make_customer
 from tests.factories.databases import _asyncpg_dsn, drop_database
 from tests.factories.usage import consume
@@ -154,6 +155,29 @@ async def test_the_app_role_cannot_rewrite_or_unprotect_the_ledger(split: Split)
     finally:
         await connection.close()
     assert allowed == []
+
+
+async def test_the_app_role_lets_the_security_log_age_out_but_never_erases_it_recently(
+    split: Split,
+) -> None:
+    now = datetime.now(UTC)
+    async with split.app_sessions.begin() as session:
+        for age in (200, 40, 1):
+            await append_security_event(
+                session, kind="auth_failed", occurred_at=now - timedelta(days=age)
+            )
+    connection = await _as_app(split)
+    try:
+        for bound in ("now()", "now() - interval '29 days'", "NULL", "'infinity'"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="at least 30 days"):
+                await connection.fetchval(f"SELECT purge_security_events({bound})")
+        assert await connection.fetchval("SELECT count(*) FROM security_events") == 3
+        # The retention's own call, through the engine's code as the app role.
+        async with split.app_sessions.begin() as session:
+            assert await purge_security_events(session, before=now - timedelta(days=100)) == 1
+        assert await connection.fetchval("SELECT count(*) FROM security_events") == 2
+    finally:
+        await connection.close()
 
 
 async def test_the_engines_writes_still_work_as_the_app_role(

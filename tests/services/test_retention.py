@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from temporalio.client import (
     Client,
     ScheduleActionStartWorkflow,
@@ -22,7 +24,7 @@ from temporalio.client import (
 from temporalio.testing import WorkflowEnvironment
 
 from activities.privacy import PrivacyActivities, PurgeInput, PurgeResult
-from core.config import EngineConfig
+from core.config import EngineConfig, _Retention
 from db.engine import SessionFactory
 from db.ledger import append_ledger, verify_chain
 from db.models import (
@@ -30,10 +32,13 @@ from db.models import (
     EmailOutbox,
     Invoice,
     LedgerEvent,
+    SecurityEvent,
     UsageCounter,
     UsageDaily,
     UsageEvent,
 )
+from db.security_events import append_security_event
+from domain.terms import Terms
 from services.temporal_setup import ensure_retention_schedule
 from tests.factories.customers import unique_email
 from tests.factories.databases import Database
@@ -233,6 +238,57 @@ async def test_purge_drops_raw_events_and_bodies_past_retention_only(
     # Running it again finds nothing more to do.
     assert await privacy.purge_expired_data(request) == PurgeResult(0, 0)
     await _assert_purged(sessions, seeded)
+
+
+async def test_the_security_log_ages_out_as_configured_never_younger_than_30_days(
+    own_database: Database, engine_config: EngineConfig
+) -> None:
+    sessions = own_database.sessions
+    async with sessions.begin() as session:
+        for age in (400, 181, 179, 31, 1):
+            await append_security_event(
+                session,
+                kind="auth_failed",
+                occurred_at=NOW - timedelta(days=age),
+                client_ip="203.0.113.7",
+                detail={"age": age},
+            )
+    request = PurgeInput(
+        usage_events_older_than=timedelta(days=90), email_bodies_older_than=timedelta(days=30)
+    )
+
+    async def ages() -> list[int]:
+        async with sessions() as session:
+            rows = await session.scalars(select(SecurityEvent.detail).order_by(SecurityEvent.id))
+            return [row["age"] for row in rows]
+
+    # The default (180 days) when the worker has no terms to read.
+    result = await PrivacyActivities(sessions, clock=lambda: NOW).purge_expired_data(request)
+    assert result.security_events == 2 and await ages() == [179, 31, 1]
+
+    async def thirty_days() -> Terms:
+        policy = engine_config.policy
+        retention = replace(policy.retention, security_events=timedelta(days=30))
+        return Terms(policy=replace(policy, retention=retention), catalog=engine_config.catalog)
+
+    privacy = PrivacyActivities(sessions, clock=lambda: NOW, load_terms=thirty_days)
+    assert (await privacy.purge_expired_data(request)).security_events == 2
+    assert await ages() == [1]
+
+    # Asked for less than the floor (a clock far ahead, a doctored config), the database
+    # refuses and deletes nothing.
+    ahead = PrivacyActivities(
+        sessions, clock=lambda: NOW + timedelta(days=29), load_terms=thirty_days
+    )
+    with pytest.raises(DBAPIError, match="keeps at least 30 days"):
+        await ahead.purge_expired_data(request)
+    assert await ages() == [1]
+
+
+def test_the_configured_security_log_retention_has_a_floor() -> None:
+    with pytest.raises(ValidationError, match="at least 30 days"):
+        _Retention(security_events="7d")
+    assert _Retention(security_events="365d").security_events == "365d"
 
 
 @pytest.fixture
