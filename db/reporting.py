@@ -6,11 +6,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Invoice, LedgerEvent
+from db.models import Customer, CustomerTaxId, Invoice, LedgerEvent
 from domain.reporting.ledger import InvoiceRow, LedgerRow
+from domain.reporting.net_of_tax import TaxPlace
+from domain.tax.tax_ids import TaxId
 
 # Audit rows the metrics never read (the invoice mirror stands in for invoice_paid); they
 # are most of the ledger, so they are left in the database.
@@ -86,6 +88,7 @@ async def load_invoices(
             Invoice.amount_due_cents,
             Invoice.amount_paid_cents,
             Invoice.amount_remaining_cents,
+            Invoice.tax_cents,
             Invoice.billing_reason,
             Invoice.period_start,
             Invoice.period_end,
@@ -110,6 +113,7 @@ async def load_invoices(
             subtotal_cents=int(row.subtotal_cents),
             total_cents=int(row.total_cents),
             amount_remaining_cents=int(row.amount_remaining_cents),
+            tax_cents=int(row.tax_cents or 0),
             number=row.number,
             billing_reason=row.billing_reason,
             period_start=row.period_start,
@@ -129,3 +133,38 @@ async def load_reporting_data(
         ledger=await load_ledger(session, end=end, customer_ids=customer_ids),
         invoices=await load_invoices(session, end=end, customer_ids=customer_ids),
     )
+
+
+def customer_currency(default: str) -> ColumnElement[str]:
+    """The currency a customer pays in (lower case): its own, else the catalog's
+    (``default``)."""
+    return func.lower(func.coalesce(Customer.currency, default))
+
+
+async def load_tax_places(
+    session: AsyncSession, *, default_currency: str, customer_ids: Collection[str] | None = None
+) -> dict[str, TaxPlace]:
+    """Where each customer is taxed: its currency, its billing address's country and state
+    (else the country it signed up with) and its tax ids."""
+    query = select(
+        Customer.id, customer_currency(default_currency), Customer.country, Customer.billing_address
+    )
+    ids_query = select(
+        CustomerTaxId.customer_id, CustomerTaxId.type, CustomerTaxId.value, CustomerTaxId.country
+    ).order_by(CustomerTaxId.id)
+    if customer_ids is not None:
+        query = query.where(Customer.id.in_(list(customer_ids)))
+        ids_query = ids_query.where(CustomerTaxId.customer_id.in_(list(customer_ids)))
+    tax_ids: dict[str, list[TaxId]] = {}
+    for customer_id, type_, value, country in await session.execute(ids_query):
+        tax_ids.setdefault(str(customer_id), []).append(TaxId(str(type_), str(value), str(country)))
+    places: dict[str, TaxPlace] = {}
+    for customer_id, currency, country, address in await session.execute(query):
+        address = address or {}
+        places[str(customer_id)] = TaxPlace(
+            currency=str(currency),
+            country=address.get("country") or country,
+            region=address.get("state"),
+            tax_ids=tuple(tax_ids.get(str(customer_id), ())),
+        )
+    return places

@@ -1,7 +1,8 @@
 """Exchange rates for reporting (issue 15 part 5): load them (a CSV file, the admin API, the
 offline default table shipped in ``services/data/fx_rates.csv``) and report across
 currencies in the reporting currency (``domain.reporting.currencies``). Never used to
-charge: what a customer pays comes from the catalog in its own currency.
+charge: what a customer pays comes from the catalog in its own currency. Both reports are
+net of tax (``domain.reporting.net_of_tax``).
 
 The CSV: a header ``date,currency,rate[,base][,source]``, one rate a line in the ECB's
 quotation (one unit of ``base`` buys ``rate`` units of ``currency``; base defaults to
@@ -13,20 +14,19 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from core.config import EngineConfig
 from db.engine import SessionFactory
 from db.fx_rates import stored_rates, upsert_rates
-from db.models import Customer
-from db.reporting import load_reporting_data
+from db.reporting import ReportingData, load_reporting_data, load_tax_places
 from domain.money import UnknownCurrency, currency_code
 from domain.reporting.constant_rates import ConstantRateInputs, at_constant_rates
 from domain.reporting.currencies import ConvertedReport, Rate, RateTable, combine, rate_day
+from domain.reporting.net_of_tax import TaxBasis, TaxPlace, net_shares, report_customers
 from domain.reporting.report import Report, compute_report
 from services.errors import ServiceError
 
@@ -90,6 +90,28 @@ async def rate_table(config: EngineConfig, sessions: SessionFactory) -> RateTabl
     return RateTable([*stored, *fallback], config.reporting_currency)
 
 
+def _net(
+    config: EngineConfig,
+    data: ReportingData,
+    places: dict[str, TaxPlace],
+    table: RateTable,
+    *,
+    end: datetime,
+) -> ConstantRateInputs:
+    """The data net of tax (one share per customer), in ``table``'s currency."""
+    shares = net_shares(
+        data.invoices,
+        places,
+        config.tax,
+        end=end,
+        customers=report_customers(data.ledger, data.invoices),
+    )
+    currency_of = {customer_id: place.currency for customer_id, place in places.items()}
+    return at_constant_rates(
+        data.ledger, data.invoices, currency_of, table, rate_day(end), shares=shares
+    )
+
+
 async def currency_report(
     config: EngineConfig,
     sessions: SessionFactory,
@@ -99,42 +121,52 @@ async def currency_report(
     plan: str | None = None,
     interval: str | None = None,
 ) -> ConvertedReport:
-    """Every currency's customers reported in their own currency, combined in the reporting
-    currency. Raises ``domain.reporting.currencies.NoRate`` when a rate is missing."""
-    own = func.coalesce(Customer.currency, config.catalog.currency)
-    groups: dict[str, list[str]] = defaultdict(list)
+    """Every currency's customers reported in their own currency, net of tax, combined in
+    the reporting currency. Raises ``domain.reporting.currencies.NoRate`` when a rate is
+    missing."""
     async with sessions() as session:
-        for customer_id, currency in await session.execute(select(Customer.id, own)):
-            groups[str(currency)].append(str(customer_id))
+        places = await load_tax_places(session, default_currency=config.catalog.currency)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for customer_id, place in places.items():
+        groups[place.currency].append(customer_id)
     if not groups:
-        groups[config.catalog.currency] = []
+        groups[config.catalog.currency.lower()] = []
     reports: dict[str, Report] = {}
+    bases: list[TaxBasis] = []
     for currency, customer_ids in sorted(groups.items()):
         async with sessions() as session:
             data = await load_reporting_data(session, end=end, customer_ids=customer_ids)
+        # The group's own currency as the target: netted, not converted.
+        inputs = _net(config, data, places, RateTable([], currency), end=end)
+        if inputs.tax is not None:
+            bases.append(inputs.tax)
         reports[currency] = compute_report(
-            data.ledger, data.invoices, start=start, end=end, plan=plan, interval=interval
+            inputs.ledger, inputs.invoices, start=start, end=end, plan=plan, interval=interval
         )
-    return combine(reports, await rate_table(config, sessions))
+    combined = combine(reports, await rate_table(config, sessions))
+    return replace(combined, tax=_sum_bases(bases))
+
+
+def _sum_bases(bases: list[TaxBasis]) -> TaxBasis:
+    return TaxBasis(
+        basis="net",
+        from_invoice=sum(b.from_invoice for b in bases),
+        estimated=sum(b.estimated for b in bases),
+        untaxed=sum(b.untaxed for b in bases),
+    )
 
 
 async def report_inputs(
     config: EngineConfig, sessions: SessionFactory, *, end: datetime
 ) -> ConstantRateInputs:
-    """The main report's ledger and invoices up to ``end``, in the reporting currency at
-    the rates of ``end`` when customers pay in other currencies (one currency throughout:
-    as stored, no rate needed). Raises ``NoRate``."""
-    own = func.lower(func.coalesce(Customer.currency, config.catalog.currency))
-    target = config.reporting_currency
+    """The main report's ledger and invoices up to ``end``, net of tax, in the reporting
+    currency at the rates of ``end`` when customers pay in other currencies (one currency
+    throughout: no rate needed). Raises ``NoRate``."""
+    target = config.reporting_currency.lower()
     async with sessions() as session:
         data = await load_reporting_data(session, end=end)
-        currencies = set((await session.scalars(select(own).distinct())).all())
-        currency_of: dict[str, str] = {}
-        if currencies - {target}:
-            rows = await session.execute(select(Customer.id, own))
-            currency_of = {str(customer): str(currency) for customer, currency in rows}
-    invoice_currencies = {invoice.currency.lower() for invoice in data.invoices}
-    if not (currencies | invoice_currencies) - {target}:
-        return ConstantRateInputs(data.ledger, data.invoices, target, ())
-    table = await rate_table(config, sessions)
-    return at_constant_rates(data.ledger, data.invoices, currency_of, table, rate_day(end))
+        places = await load_tax_places(session, default_currency=config.catalog.currency)
+    currencies = {place.currency for place in places.values()}
+    currencies |= {invoice.currency.lower() for invoice in data.invoices}
+    table = await rate_table(config, sessions) if currencies - {target} else RateTable([], target)
+    return _net(config, data, places, table, end=end)

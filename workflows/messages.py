@@ -151,6 +151,12 @@ class CustomerState:
     offers: list[OfferRecord] = field(default_factory=list)
     # A coupon offer taken before subscribing: applied when the customer converts.
     conversion_coupon: str | None = None
+    # The invoice whose 3-D Secure confirmation the customer was last asked for: asked once,
+    # whichever comes first of the decline and ``invoice.payment_action_required``.
+    confirmation_asked_for: str | None = None
+    # The currency the provider bills in when it differs from the terms' catalog's (a trial
+    # that changed currency, then converted in Checkout): amounts are taken in it.
+    billed_currency: str | None = None
 
     def offer(self, offer_id: str) -> OfferRecord | None:
         return next((r for r in self.offers if r.id == offer_id), None)

@@ -36,6 +36,7 @@ from domain.regions import (
 )
 from services.errors import WorkflowServiceUnavailable
 from services.experiments import start_signed_up_workflow
+from services.region_override import record_region_override
 from workflows.customer import CustomerWorkflow
 from workflows.messages import ChangeSubscription
 
@@ -229,6 +230,7 @@ async def _move(
             raise not_found("customer", customer_id)
         if country is not None:
             customer.country = country
+        overridden = customer.region_override
         if set_override:
             customer.region_override = override
         region = effective_region(
@@ -237,6 +239,15 @@ async def _move(
         was = customer.region
         customer.region = region.id if region else None
         customer.updated_at = datetime.now(UTC)
+        if set_override and override != overridden:
+            await record_region_override(
+                session,
+                customer_id=customer_id,
+                actor=actor,
+                override=(overridden, override),
+                region=(was, customer.region),
+                now=customer.updated_at,
+            )
         reprice = (
             customer.region != was
             and customer.status == Status.ACTIVE.value

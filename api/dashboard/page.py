@@ -193,6 +193,7 @@ def metrics_page(
 <span class="downloads">{downloads}</span>
 </form>
 <div class="cards">{cards}</div>
+<p class="note" data-testid="tax-basis">Amounts are net of tax ({escape(view.tax_basis)}).</p>
 <div class="grid">
 <section><h2>MRR and movements</h2>{charts["mrr"]}</section>
 <section><h2>MRR movements in the range</h2><table id="movements">

@@ -119,7 +119,7 @@ async def dashboard(request: Request, context: AppContext = Depends(get_context)
         )
     report = built.report
     currency = built.currency
-    view = metrics_view(report, currency=currency, rates=built.rates)
+    view = metrics_view(report, currency=currency, rates=built.rates, tax=built.tax)
     # The whole business from the range's end, whatever the plan filter.
     forecast = await build_forecast(context, months=12, as_of=report.end)
     body = metrics_page(

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from api.auth import require_admin
+from api.auth import Principal, require_admin
 from api.context import AppContext, get_context
 from api.errors import Problem, problem_responses
 from api.fx.schemas import (
@@ -21,22 +21,32 @@ from api.fx.schemas import (
     RatesRequest,
     RatesStored,
     RateView,
+    TaxSharesView,
 )
 from api.reports.service import report_range
 from db.fx_rates import stored_rates
 from domain.lifecycle import BillingInterval
 from domain.reporting.currencies import NoRate, Rate
-from services.fx import currency_report, store_rates
+from services.fx import currency_report
+from services.fx_admin import store_rates_recorded
 
 router = APIRouter(prefix="/v1/admin", tags=["fx"], dependencies=[Depends(require_admin)])
 
 
 @router.put("/fx-rates", response_model=RatesStored, responses=problem_responses(422))
-async def put_rates(body: RatesRequest, context: AppContext = Depends(get_context)) -> RatesStored:
+async def put_rates(
+    body: RatesRequest,
+    context: AppContext = Depends(get_context),
+    principal: Principal = Depends(require_admin),
+) -> RatesStored:
     """Store dated rates in the ECB's quotation (one `base` buys `rate` `currency`); a rate
-    already stored for the same date, currency and base is replaced."""
+    already stored for the same date, currency and base is replaced. The ledger records
+    who stored which (`fx_rates_set`)."""
     rates = [Rate(r.date, r.currency, r.rate, r.base, r.source) for r in body.rates]
-    return RatesStored(stored=await store_rates(context.sessions, rates, now=datetime.now(UTC)))
+    stored = await store_rates_recorded(
+        context.sessions, rates, actor=principal.actor, source="admin-api", now=datetime.now(UTC)
+    )
+    return RatesStored(stored=stored)
 
 
 @router.get("/fx-rates", response_model=list[RateView])
@@ -93,6 +103,7 @@ async def currencies_report(
         paying_customers=report.paying_customers,
         arpu_cents=report.arpu_cents,
         ltv_cents=report.ltv_cents,
+        tax_shares=TaxSharesView.of(report.tax) if report.tax is not None else None,
         mrr_series=[
             PointView(month=p.month, at=p.at, mrr=ConvertedView.of(p.mrr))
             for p in report.mrr_series

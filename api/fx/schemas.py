@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StrictStr
 
+from api.reports.schemas import TAX_BASIS_DESCRIPTION, TaxSharesView
 from api.schemas import RequestBody
 from domain.money import currency_code
 from domain.reporting.currencies import Conversion, Converted
@@ -102,4 +103,8 @@ class CurrencyReportView(BaseModel):
     cohorts: list[CohortView]
     by_currency: list[CurrencyView] | None = Field(
         default=None, description="With `by=currency`: each currency in its own"
+    )
+    tax_basis: Literal["net"] = Field(default="net", description=TAX_BASIS_DESCRIPTION)
+    tax_shares: TaxSharesView | None = Field(
+        default=None, description="Where the customers' net shares came from"
     )

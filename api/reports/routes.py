@@ -77,6 +77,15 @@ range's `logo_churn_rate`, `revenue_churn_rate` and `dunning_recovery_rate` pool
 by month of first revenue, with observed cumulative revenue (paid invoices less refunds) and
 retained customers at the end of each month since.
 
+**Net of tax** (`tax_basis`: `net`). Tax collected is owed to governments, not revenue:
+every amount excludes it. An invoice counts its total less its tax, and a payment (or what
+is due) less its share of the tax (half up). MRR from tax-inclusive prices (`[tax]
+behavior_by_currency`) is multiplied by the customer's net share, `(total - tax) / total`
+of its latest subscription invoice up to `to` (Stripe Tax's figures; a reverse charge has
+no tax), or, before any invoice, the engine's rates for its place and tax id; one share per
+customer for the whole report, so MRR still sums its movements. Packs and refunds are net
+with their invoice's share. `tax_shares` counts the customers per source of their share.
+
 **Numbers.** Money is integer cents; quotients in cents round half up. Rates are fractions
 (0.25 = 25 %) rounded half up to 4 decimal places, days to 2; null when the denominator is 0.
 """
@@ -121,7 +130,9 @@ async def metrics(
     built = await service.build_report(
         context, start=start, end=end, plan=plan, interval=interval, granularity=granularity
     )
-    return service.metrics_view(built.report, currency=built.currency, rates=built.rates)
+    return service.metrics_view(
+        built.report, currency=built.currency, rates=built.rates, tax=built.tax
+    )
 
 
 _CSV_DOC = "\n".join(

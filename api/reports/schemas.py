@@ -10,8 +10,11 @@ the modules of ``domain/reporting/`` and in the endpoint's description.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from domain.reporting.net_of_tax import TaxBasis
 
 Rate = float | None
 
@@ -174,6 +177,31 @@ class ExchangeRateView(BaseModel):
     source: str
 
 
+class TaxSharesView(BaseModel):
+    """Where each customer's net share (the part of what it pays that is not tax) came
+    from; customers named by the report's data."""
+
+    from_invoice: int = Field(
+        description="From the customer's latest subscription invoice: (total - tax) / total"
+    )
+    estimated: int = Field(
+        description="No invoice yet: the engine's rates for its country, state and tax id"
+    )
+    untaxed: int = Field(description="Tax off, or the customer not located: nothing taken off")
+
+    @classmethod
+    def of(cls, basis: TaxBasis) -> TaxSharesView:
+        return cls(
+            from_invoice=basis.from_invoice, estimated=basis.estimated, untaxed=basis.untaxed
+        )
+
+
+TAX_BASIS_DESCRIPTION = (
+    "`net`: every amount (MRR, ARPU, LTV, revenue, cohorts, invoices) excludes the tax "
+    "collected; MRR from tax-inclusive prices is multiplied by each customer's net share"
+)
+
+
 class MetricsView(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -190,6 +218,10 @@ class MetricsView(BaseModel):
         default_factory=list,
         description="When customers pay in other currencies: the rate each was converted at "
         "(one per currency, the rate of `to`: constant exchange rates). Empty: one currency.",
+    )
+    tax_basis: Literal["net"] = Field(default="net", description=TAX_BASIS_DESCRIPTION)
+    tax_shares: TaxSharesView | None = Field(
+        default=None, description="Where the customers' net shares came from"
     )
     mrr_cents: int = Field(description="recurring_mrr_cents + overage_mrr_cents")
     recurring_mrr_cents: int = Field(description="Plans and recurring add-ons at `to`")

@@ -35,6 +35,7 @@ from api.reports.schemas import (
     PlanUnitPricesView,
     RevenueCohortView,
     RevenueView,
+    TaxSharesView,
     TrialCohortView,
     TrialFunnelView,
     UnitPriceView,
@@ -59,6 +60,7 @@ from domain.reporting.currencies import NoRate
 from domain.reporting.funnel import FunnelCounts
 from domain.reporting.ledger import MOVEMENT_TYPES, STATUSES, MovementType
 from domain.reporting.mrr import MovementTotal
+from domain.reporting.net_of_tax import TaxBasis
 from domain.reporting.periods import Granularity, utc
 from domain.reporting.report import Report, compute_report
 from services import fx
@@ -110,6 +112,8 @@ class BuiltReport:
     # What its amounts are in, and the rates that brought other currencies there.
     currency: str
     rates: tuple[RateUsed, ...] = ()
+    # Net of tax, and where the customers' net shares came from.
+    tax: TaxBasis | None = None
 
 
 async def build_report(
@@ -144,7 +148,7 @@ async def build_report(
         interval=interval.value if interval is not None else None,
         granularity=granularity,
     )
-    return BuiltReport(report=report, currency=inputs.currency, rates=inputs.rates)
+    return BuiltReport(report=report, currency=inputs.currency, rates=inputs.rates, tax=inputs.tax)
 
 
 def require_csv_report(name: str) -> None:
@@ -218,12 +222,21 @@ def _churn_month(month: ChurnMonth) -> ChurnMonthView:
     )
 
 
-def metrics_view(report: Report, *, currency: str, rates: tuple[RateUsed, ...] = ()) -> MetricsView:
+def metrics_view(
+    report: Report,
+    *,
+    currency: str,
+    rates: tuple[RateUsed, ...] = (),
+    tax: TaxBasis | None = None,
+) -> MetricsView:
+    """``report`` computed from ``services.fx.report_inputs``: net of tax (``tax``: where
+    the customers' net shares came from, when the caller has it)."""
     return MetricsView.model_validate(
         {
             "from": report.start,
             "to": report.end,
             **_metrics_fields(report, currency=currency),
+            "tax_shares": TaxSharesView.of(tax) if tax is not None else None,
             "exchange_rates": [
                 ExchangeRateView(
                     currency=r.currency, rate=str(r.rate), rate_date=r.rate_date, source=r.source

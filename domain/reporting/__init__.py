@@ -11,6 +11,9 @@ Pure: no I/O. ``db/reporting.py`` loads the rows, ``report.compute_report`` does
 * ``cohorts``: revenue cohorts by month of first revenue.
 * ``statuses``: customers per status over time.
 * ``csv_export``: the CSV tables.
+* ``constant_rates`` and ``net_of_tax``: the inputs in one currency at constant rates and
+  net of tax (every figure excludes the tax collected); ``currencies``: each figure at its
+  own date's rate.
 * Shared: ``ledger`` (input rows, the replayed history, movements, the ``Scope`` a report
   is computed over), ``periods`` (calendar buckets), ``rates`` (rounding of rates).
 

@@ -52,6 +52,8 @@ CSV_COLUMNS: dict[str, tuple[str, ...]] = {
         "period_end",
         "created_at",
         "paid_at",
+        # The tax taken off the (net) amounts: columns are only ever added, at the end.
+        "tax_cents",
     ),
     "payments": (
         "paid_at",
@@ -186,6 +188,7 @@ def csv_rows(report: Report, name: str) -> list[list[CsvValue]]:
                 i.period_end,
                 i.created_at,
                 i.paid_at,
+                i.tax_cents,
             ]
             for i in report.invoices
         ]

@@ -27,6 +27,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from domain.money import minor_unit, round_fraction_half_up
+from domain.reporting.net_of_tax import TaxBasis
 from domain.reporting.report import Report
 
 
@@ -152,6 +153,8 @@ class ConvertedReport:
     mrr_series: tuple[ConvertedPoint, ...]
     cohorts: tuple[ConvertedCohort, ...]
     by_currency: tuple[CurrencyBreakdown, ...]
+    # Net of tax and where the customers' shares came from (None: as paid).
+    tax: TaxBasis | None = None
 
 
 def _total(conversions: list[Conversion]) -> Converted:

@@ -80,6 +80,8 @@ class InvoiceRow:
     subtotal_cents: int = 0
     total_cents: int = 0
     amount_remaining_cents: int = 0
+    # The tax in ``total_cents`` (Stripe Tax's; 0 without tax).
+    tax_cents: int = 0
     number: str | None = None
     billing_reason: str | None = None
     period_start: datetime | None = None

@@ -1,5 +1,6 @@
 """Money in and out: invoices, payments and refunds, and the range's net revenue.
 
+* Amounts are net of tax when the inputs are (``net_of_tax``, as every report's are).
 * Payments: paid invoices with ``amount_paid_cents`` > 0, at ``paid_at``. Refunds:
   ``charge_refunded`` rows; the provider's ``amount_refunded`` is cumulative per charge, so
   a refund's amount is its increase over the charge's previous refund row.

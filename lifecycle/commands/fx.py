@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -28,7 +29,8 @@ def fx_load(
     """Store the rates of FILE; a rate already stored for its date, currency and base is
     replaced."""
     from db.engine import create_engine, session_factory
-    from services.fx import DEFAULT_RATES, RatesFileError, parse_rates, store_rates
+    from services.fx import DEFAULT_RATES, RatesFileError, parse_rates
+    from services.fx_admin import store_rates_recorded
 
     path = file or DEFAULT_RATES
     try:
@@ -44,7 +46,13 @@ def fx_load(
     async def main() -> int:
         engine = create_engine(settings.database_url)
         try:
-            return await store_rates(session_factory(engine), rates, now=datetime.now(UTC))
+            return await store_rates_recorded(
+                session_factory(engine),
+                rates,
+                actor=f"cli:{getpass.getuser()}",
+                source=str(path),
+                now=datetime.now(UTC),
+            )
         finally:
             await engine.dispose()
 

@@ -114,7 +114,7 @@ def report_mrr(
         raise typer.BadParameter(f"{exc} (load rates: `lifecycle fx load`)") from None
     currency = inputs.currency
     if as_json:
-        view = metrics_view(report, currency=currency, rates=inputs.rates)
+        view = metrics_view(report, currency=currency, rates=inputs.rates, tax=inputs.tax)
         typer.echo(view.model_dump_json(by_alias=True, indent=2))
         return
 
@@ -127,7 +127,7 @@ def report_mrr(
     churn = report.churn
     out(
         f"MRR report {since:%Y-%m-%d %H:%M} .. {until:%Y-%m-%d %H:%M} UTC (to exclusive)"
-        f"   plan: {plan or 'all'}   interval: {interval or 'all'}"
+        f"   plan: {plan or 'all'}   interval: {interval or 'all'}   net of tax"
     )
     out("")
     out(

@@ -234,6 +234,40 @@ async def test_recovery_at_each_retry(
     await record_history(dunning.started.handle, f"dunning_recovered_at_retry_{recovering_retry}")
 
 
+async def test_a_retry_still_waiting_for_3ds_reminds_the_customer_to_confirm(
+    dunning: Dunning, time_skipping_env: WorkflowEnvironment
+) -> None:
+    """The bank wants 3-D Secure on the renewal and the customer has not confirmed: each
+    retry fails the same way and reminds them of the link; never "update your card"."""
+    await dunning.update(
+        CustomerWorkflow.update_payment_method,
+        UpdatePaymentMethod(actor=ACTOR, payment_method="pm_card_authenticationRequired"),
+    )
+    events = await dunning.simulator.advance_to_period_end(await dunning.provider_customer())
+    for raw in events:
+        await dunning.started.handle.signal(CustomerWorkflow.payment_event, parse_event(raw))
+    asked = lambda templates: templates.count("payment_action_required")  # noqa: E731
+    await eventually(dunning.templates, lambda t: asked(t) == 1)
+    state = (await dunning.started.snapshot()).state
+    assert state.status == "past_due" and state.dunning is not None
+    started_at = state.dunning.started_at
+    await _sleep_until(time_skipping_env, started_at, RETRIES[0])
+    await eventually(dunning.templates, lambda t: asked(t) == 2)
+    await _sleep_until(time_skipping_env, started_at, RETRIES[1])
+    templates = await eventually(dunning.templates, lambda t: asked(t) == 3)
+    assert "payment_failed" not in templates, templates
+    reminders = [
+        e
+        for e in await outbox(dunning.sessions, dunning.customer_id)
+        if e.template == "payment_action_required"
+    ]
+    assert [e.data.get("attempt") for e in reminders] == [None, 2, 3]
+    assert all("/invoices/" in (e.data["hosted_invoice_url"] or "") for e in reminders)
+    kinds = [r.kind for r in await ledger(dunning.sessions, dunning.customer_id)]
+    assert kinds.count("payment_retry_failed") == 2
+    await record_history(dunning.started.handle, "dunning_retry_reminds_confirmation")
+
+
 async def test_recovery_by_new_card_is_immediate(
     dunning: Dunning, time_skipping_env: WorkflowEnvironment
 ) -> None:

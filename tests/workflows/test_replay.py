@@ -94,6 +94,17 @@ PATHS_SINCE = {
         # payment is under way, then the debit collected or returned.
         "checkout_sepa_debit_settled",
         "checkout_sepa_debit_failed",
+        # tests/api/webhooks/test_authentication_decline.py: a 3-D Secure decline asks
+        # for confirmation once, with or without invoice.payment_action_required, in any order.
+        "provider_events_authentication_decline_alone",
+        "provider_events_authentication_event_first",
+        # tests/api/billing/test_trial_currency_checkout.py: a trial's new currency charged
+        # in Checkout, the MRR in it.
+        "checkout_after_trial_currency_change",
+        # Patch 2026-12-confirmation-reminder-on-retry, and the plan change that compares
+        # the current plan in the currency billed since a currency-changing Checkout.
+        "dunning_retry_reminds_confirmation",
+        "downgrade_after_trial_currency_change",
     }
 }
 

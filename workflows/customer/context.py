@@ -50,6 +50,8 @@ class CustomerContext:
         self.caller_waiting = False
         # The caller's idempotency key of the command running now, if it gave one.
         self.request_id: str | None = None
+        # The terms' catalog and that catalog in ``state.billed_currency`` (built once).
+        self._billed: tuple[Catalog, Catalog] | None = None
 
     def since(self, generation: int) -> bool:
         """Whether this run takes the changes of ``generation`` (see ``patches``)."""
@@ -68,8 +70,15 @@ class CustomerContext:
 
     @property
     def catalog(self) -> Catalog:
+        """The terms' catalog, in the currency the provider bills when that differs."""
         assert self.terms is not None, "terms are loaded before any step runs"
-        return self.terms.catalog
+        catalog = self.terms.catalog
+        billed = self.state.billed_currency
+        if billed is None or billed == catalog.currency or not catalog.sells_in(billed):
+            return catalog
+        if self._billed is None or self._billed[0] is not catalog:
+            self._billed = (catalog, catalog.in_currency(billed))
+        return self._billed[1]
 
     @property
     def customer_id(self) -> str:

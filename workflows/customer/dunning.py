@@ -25,6 +25,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.customer.timetable import next_retry_after
     from workflows.messages import Dunning, UpdatePaymentMethod
 
+# Stripe's decline code (and error code) of a payment that needs 3-D Secure.
+AUTHENTICATION_REQUIRED = "authentication_required"
+
 
 async def payment_failed(ctx: CustomerContext, invoice: InvoiceInfo) -> None:
     """A renewal could not be charged: past_due, then retries on the policy's schedule."""
@@ -48,7 +51,19 @@ async def payment_failed(ctx: CustomerContext, invoice: InvoiceInfo) -> None:
             "decline_code": invoice.decline_code,
         },
     )
+    if needs_authentication(invoice) and workflow.patched(
+        patches.CONFIRM_ON_AUTHENTICATION_DECLINE
+    ):
+        # The bank wants the customer present, not another card.
+        if state.confirmation_asked_for != invoice.id:
+            await action_required(ctx, invoice)
+        return
     await tell_payment_failed(ctx)
+
+
+def needs_authentication(invoice: InvoiceInfo) -> bool:
+    """The payment waits for 3-D Secure, as the failed payment itself says."""
+    return invoice.requires_action or invoice.decline_code == AUTHENTICATION_REQUIRED
 
 
 async def tell_payment_failed(ctx: CustomerContext) -> None:
@@ -92,13 +107,13 @@ async def retry(ctx: CustomerContext) -> None:
             raise
         if ctx.since(patches.PROVIDER_STATE_READ):
             dunning.hard_decline = is_hard_decline(_decline_code(exc))
-        await retry_failed(ctx)
+        await retry_failed(ctx, authentication=_decline_code(exc) == AUTHENTICATION_REQUIRED)
         return
     if invoice.status == "paid":
         await recover(ctx, via="retry", actor=SYSTEM_ACTOR, invoice=invoice)
     elif ctx.fixed(patches.DUNNING_CATCH_UP):
         # Not charged and not declined (the card needs the customer, say): a failed try.
-        await retry_failed(ctx)
+        await retry_failed(ctx, authentication=needs_authentication(invoice), invoice=invoice)
 
 
 def _decline_code(exc: ApplicationError) -> str | None:
@@ -106,7 +121,15 @@ def _decline_code(exc: ApplicationError) -> str | None:
     return details.get("decline_code") if isinstance(details, dict) else None
 
 
-async def retry_failed(ctx: CustomerContext, *, charged: bool = True) -> None:
+async def retry_failed(
+    ctx: CustomerContext,
+    *,
+    charged: bool = True,
+    authentication: bool = False,
+    invoice: InvoiceInfo | None = None,
+) -> None:
+    """``authentication``: the retry failed for want of 3-D Secure (``invoice``: the open
+    invoice, when the retry returned it)."""
     state = ctx.state
     dunning = state.dunning
     assert dunning is not None
@@ -124,7 +147,17 @@ async def retry_failed(ctx: CustomerContext, *, charged: bool = True) -> None:
     if not charged:
         data["skipped"] = "hard_decline"
     await effects.record(ctx, "payment_retry_failed", data=data)
-    await tell_payment_failed(ctx)
+    if (
+        authentication
+        and state.confirmation_asked_for == dunning.invoice_id
+        and workflow.patched(patches.CONFIRMATION_REMINDER_ON_RETRY)
+    ):
+        # Still waiting for the customer's bank: remind them where to confirm, not to
+        # change a card that works.
+        open_invoice = invoice or await effects.fetch_invoice(ctx, dunning.invoice_id)
+        await remind_confirmation(ctx, open_invoice, dunning.attempts)
+    else:
+        await tell_payment_failed(ctx)
     if dunning.next_retry_at is None:
         if catch_up:
             # The final action is a step of its own: retried (not lost) if it fails.
@@ -192,12 +225,31 @@ async def action_required(ctx: CustomerContext, invoice: InvoiceInfo) -> None:
         "hosted_invoice_url": invoice.hosted_invoice_url,
     }
     key = f"payment_action_required:{invoice.id}"
+    ctx.state.confirmation_asked_for = invoice.id
     await effects.record(
         ctx,
         "payment_action_required",
         actor=PROVIDER_ACTOR,
         data={"invoice_id": invoice.id, "amount_due_cents": invoice.amount_due_cents},
     )
+    await effects.email(ctx, EmailTemplate.PAYMENT_ACTION_REQUIRED, key=key, data=data)
+    await effects.notify(ctx, NotificationKind.PAYMENT_ACTION_REQUIRED, key=key, data=data)
+
+
+async def remind_confirmation(ctx: CustomerContext, invoice: InvoiceInfo, attempt: int) -> None:
+    """A retry found the renewal still waiting for 3-D Secure: the confirmation link again,
+    once per attempt (the ledger has the attempt's ``payment_retry_failed``)."""
+    dunning = ctx.state.dunning
+    data = {
+        **ctx.plan_data(),
+        "invoice_id": invoice.id,
+        "amount_cents": invoice.amount_due_cents,
+        "currency": invoice.currency,
+        "hosted_invoice_url": invoice.hosted_invoice_url,
+        "attempt": attempt,
+        "next_retry_at": iso(dunning.next_retry_at) if dunning is not None else None,
+    }
+    key = f"payment_action_required:{invoice.id}:{attempt}"
     await effects.email(ctx, EmailTemplate.PAYMENT_ACTION_REQUIRED, key=key, data=data)
     await effects.notify(ctx, NotificationKind.PAYMENT_ACTION_REQUIRED, key=key, data=data)
 

@@ -109,3 +109,22 @@ REPRICE_AT_RENEWAL = "2026-12-reprice-at-renewal"
 # customer the payment is under way (ledger ``checkout_payment_processing``, an email) when
 # the pending subscription is first heard of. Before: silence until it settled or failed.
 CHECKOUT_PAYMENT_PROCESSING = "2026-12-checkout-payment-processing"
+
+# A renewal declined with ``authentication_required`` (3-D Secure) asks the customer to
+# confirm on the hosted invoice page, from the decline itself: Stripe promises neither the
+# delivery nor the order of ``invoice.payment_action_required``. One ask per invoice,
+# whichever comes first; a new card would not help, so no "update your card" email.
+# Before: the decline sent "update your card", and the event (when it came) the link too.
+CONFIRM_ON_AUTHENTICATION_DECLINE = "2026-12-confirm-on-authentication-decline"
+
+# A trial that changed its currency and converts in Checkout is billed in the new currency,
+# while its terms' catalog is still in the sign-up one (Checkout brings no terms): the
+# workflow takes its amounts (MRR first) in the currency the subscription is billed in
+# (``CustomerState.billed_currency``). Before: the sign-up currency's prices until the next
+# plan change. Catalogs at a price book's prices (a region's, an experiment's) keep theirs.
+CHECKOUT_IN_BILLED_CURRENCY = "2026-12-checkout-in-billed-currency"
+
+# A dunning retry that fails because the renewal still waits for 3-D Secure (the customer
+# was asked to confirm) reminds them of the confirmation link, once per attempt. Before:
+# each such retry sent "update your card", though the card works once confirmed.
+CONFIRMATION_REMINDER_ON_RETRY = "2026-12-confirmation-reminder-on-retry"

@@ -135,7 +135,15 @@ async def _on_notice(ctx: CustomerContext, event: PaymentEvent) -> None:
     if subscription_id != state.subscription_id or state.status is Status.CANCELED:
         return
     invoice_id = event.invoice_id or (event.invoice.id if event.invoice is not None else None)
-    if kind == "invoice.payment_action_required" and invoice_id is not None:
+    if (
+        kind == "invoice.payment_action_required"
+        and invoice_id is not None
+        # Asked already, from the decline (the event comes late, or twice).
+        and not (
+            state.confirmation_asked_for == invoice_id
+            and workflow.patched(patches.CONFIRM_ON_AUTHENTICATION_DECLINE)
+        )
+    ):
         invoice = await effects.fetch_invoice(ctx, invoice_id)
         if invoice.status == "open" and invoice.requires_action:
             await dunning.action_required(ctx, invoice)
@@ -219,11 +227,13 @@ async def _checkout_subscription(ctx: CustomerContext, subscription_id: str) -> 
         # their events still on the way) applies at once, so the order of arrival does
         # not matter.
         state.provider_customer_id = found.customer
+        _bill_in_charged_currency(ctx, found)
         await subscription.start_subscription(ctx, found, PROVIDER_ACTOR, via="checkout")
         await dunning.payment_method_changed(ctx, PROVIDER_ACTOR)
         await apply_current(ctx, subscription_id)
     elif found.status in _LIVE:
         state.provider_customer_id = found.customer
+        _bill_in_charged_currency(ctx, found)
         await subscription.start_subscription(ctx, found, PROVIDER_ACTOR, via="checkout")
         await dunning.payment_method_changed(ctx, PROVIDER_ACTOR)
     elif found.status == "incomplete" and ctx.fixed(patches.ADOPT_PENDING_CHECKOUT):
@@ -241,6 +251,23 @@ async def _checkout_subscription(ctx: CustomerContext, subscription_id: str) -> 
         and ctx.since(patches.PROVIDER_STATE_READ)
     ):
         await _checkout_failed(ctx, subscription_id)
+
+
+def _bill_in_charged_currency(ctx: CustomerContext, found: SubscriptionInfo) -> None:
+    """Checkout charges the customer's currency of the moment, which a trial may have
+    changed since its terms were made: the workflow's amounts follow the charge."""
+    charged = found.currency
+    catalog = ctx.catalog
+    if (
+        charged
+        and charged != catalog.currency
+        and catalog.sells_in(charged)
+        # A catalog at a book's prices (a region's, an experiment's) no longer holds the
+        # book's prices in other currencies: it is left as it was.
+        and catalog.price_book is None
+        and workflow.patched(patches.CHECKOUT_IN_BILLED_CURRENCY)
+    ):
+        ctx.state.billed_currency = charged
 
 
 async def resync(ctx: CustomerContext) -> None:

@@ -287,9 +287,13 @@ class CustomerWorkflow:
                 await self._change(command)
                 return
             was, was_version = ctx.terms, ctx.terms_version
+            # The current plan's prices as the provider bills them: the billed currency's
+            # view after a currency-changing Checkout (else the terms' catalog itself, so a
+            # run without ``billed_currency`` does as before and no patch is needed).
+            was_catalog = ctx.catalog if was is not None else None
             ctx.terms, ctx.terms_version = adopting, command.terms_version
             try:
-                await self._change(command, was=was.catalog if was else None)
+                await self._change(command, was=was_catalog)
             except BaseException:
                 ctx.terms, ctx.terms_version = was, was_version
                 raise

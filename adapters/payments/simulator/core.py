@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.payments.base import CardDeclined, PaymentProviderUnavailable, PaymentRequestRejected
 from adapters.payments.simulator import render, render_payments, render_subscriptions
 from adapters.payments.simulator.cards import (
+    LEGACY_CHECKOUT_METHODS,
     Decline,
 )
 from adapters.payments.simulator.models import (
@@ -29,6 +30,7 @@ from adapters.payments.simulator.models import (
     SimIdempotencyRecord,
     SimInvoice,
     SimPaymentIntent,
+    SimPaymentMethod,
     SimSubscription,
     SimSubscriptionSchedule,
 )
@@ -322,10 +324,36 @@ class SimulatorCore:
         """``expand``: the payments' PaymentIntents expanded (the gateway's own answers)."""
         await session.flush()
         payments = [
-            render_payments.invoice_payment(pi, expanded=expand)
+            render_payments.invoice_payment(
+                pi,
+                expanded_with_methods=await self._intent_methods(session, inv, pi)
+                if expand
+                else None,
+            )
             for pi in await self._intents(session, inv.id)
         ]
         return render.invoice(inv, base_url=self._base_url, payments=payments)
+
+    async def _intent_methods(
+        self, session: AsyncSession, inv: SimInvoice, pi: SimPaymentIntent
+    ) -> list[str]:
+        """The ``payment_method_types`` Stripe shows on an invoice's PaymentIntent: for
+        the invoice a Checkout session paid, the methods the session offered; for any other
+        (a renewal, a retry, a pack), the type of the method it charges (card for a card,
+        sepa_debit for a SEPA mandate), and card while none is set."""
+        checkout = await session.scalar(
+            select(SimCheckoutSession).where(
+                SimCheckoutSession.invoice_id == inv.id, SimCheckoutSession.mode == "subscription"
+            )
+        )
+        if checkout is not None:
+            return list(checkout.payment_method_types or LEGACY_CHECKOUT_METHODS)
+        method = (
+            await session.get(SimPaymentMethod, pi.payment_method_id)
+            if pi.payment_method_id
+            else None
+        )
+        return [method.type if method is not None else "card"]
 
     async def _render_sub(
         self, session: AsyncSession, sub: SimSubscription, *, expand: bool = False

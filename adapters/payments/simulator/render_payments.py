@@ -10,7 +10,9 @@ from adapters.payments.simulator.models import SimCharge, SimPaymentIntent
 from adapters.payments.simulator.render import Json, unix
 
 
-def payment_intent(pi: SimPaymentIntent) -> Json:
+def payment_intent(pi: SimPaymentIntent, payment_method_types: list[str]) -> Json:
+    """``payment_method_types``: what the intent may be paid with
+    (``SimulatorCore._intent_methods``)."""
     action = (
         {
             "type": "use_stripe_sdk",
@@ -44,7 +46,7 @@ def payment_intent(pi: SimPaymentIntent) -> Json:
         "next_action": action,
         "on_behalf_of": None,
         "payment_method": pi.payment_method_id,
-        "payment_method_types": ["card", "sepa_debit"],
+        "payment_method_types": payment_method_types,
         "processing": None,
         "receipt_email": None,
         "setup_future_usage": "off_session",
@@ -57,9 +59,12 @@ def payment_intent(pi: SimPaymentIntent) -> Json:
     }
 
 
-def invoice_payment(pi: SimPaymentIntent, *, expanded: bool = False) -> Json:
+def invoice_payment(
+    pi: SimPaymentIntent, *, expanded_with_methods: list[str] | None = None
+) -> Json:
     """The ``invoice_payment`` joining an invoice and its PaymentIntent (the intent
-    expanded on ``expand[]=payments.data.payment.payment_intent``)."""
+    expanded on ``expand[]=payments.data.payment.payment_intent``: given its payment
+    method types)."""
     paid = pi.status == "succeeded"
     status = "paid" if paid else "canceled" if pi.status == "canceled" else "open"
     return {
@@ -74,7 +79,11 @@ def invoice_payment(pi: SimPaymentIntent, *, expanded: bool = False) -> Json:
         "livemode": False,
         "payment": {
             "type": "payment_intent",
-            "payment_intent": payment_intent(pi) if expanded else pi.id,
+            "payment_intent": (
+                payment_intent(pi, expanded_with_methods)
+                if expanded_with_methods is not None
+                else pi.id
+            ),
         },
         "status": status,
         "status_transitions": {

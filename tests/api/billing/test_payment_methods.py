@@ -4,47 +4,16 @@ refuses any other; a method confirmed on the page converts the trial like a card
 
 from __future__ import annotations
 
-import re
-import uuid
-
 import httpx
 import pytest
 
 from adapters.payments.simulator.cards import SIM_CARDS
 from db.engine import SessionFactory
 from domain.payment_methods import checkout_methods
+from tests.factories.checkout import trial_at_checkout
 from tests.factories.polling import eventually
 from tests.factories.records import outbox
-from tests.factories.settings import ADMIN_KEY, auth
 from tests.factories.webhooks import WAIT, view_of
-
-
-async def _checkout_page(
-    http: httpx.AsyncClient, currency: str | None, country: str
-) -> tuple[str, str, set[str]]:
-    """A customer signed up in ``country``, its Checkout page, and the test methods offered."""
-    response = await http.post(
-        "/v1/customers",
-        json={
-            "external_id": f"ext-{uuid.uuid4()}",
-            "email": f"local-{uuid.uuid4().hex[:8]}@example.com",
-            "country": country,
-            **({"currency": currency} if currency else {}),
-        },
-        headers=auth(),
-    )
-    assert response.status_code == 201, response.text
-    customer_id = str(response.json()["id"])
-    created = await http.post(
-        f"/v1/customers/{customer_id}/checkout-session",
-        json={"plan": "starter", "interval": "month", "return_url": "https://app.test/"},
-        headers=auth(),
-    )
-    assert created.status_code == 200, created.text
-    path = httpx.URL(created.json()["url"]).path
-    page = await http.get(path)
-    assert page.status_code == 200, page.text
-    return customer_id, path, set(re.findall(r"<option>(pm_\w+)</option>", page.text))
 
 
 @pytest.mark.parametrize(
@@ -63,21 +32,22 @@ async def test_checkout_offers_the_customers_local_methods(
     expected: set[str],
     local: str | None,
 ) -> None:
-    customer_id, path, offered = await _checkout_page(http, currency, country)
+    checkout = await trial_at_checkout(http, country=country, currency=currency)
+    customer_id = checkout.customer_id
+    offered = await checkout.offered(http)
     assert {SIM_CARDS[m].type for m in offered} == expected
     assert expected == set(checkout_methods(currency or "usd", country))
     assert "pm_card_visa" in offered
 
     # A method of another country is refused, and the session stays open.
     foreign = "pm_sepaDebit"
-    refused = await http.post(f"{path}/complete", json={"payment_method": foreign})
+    refused = await checkout.complete(http, foreign)
     assert refused.status_code == 422, refused.text
     assert "sepa_debit" in refused.json()["detail"]
     assert (await view_of(http, customer_id))["status"] == "trialing"
 
-    paid = await http.post(f"{path}/complete", json={"payment_method": local or "pm_card_visa"})
-    assert paid.status_code == 200, paid.text
-    assert paid.json()["events"] == ["checkout.session.completed", "invoice.paid"]
+    paid = await checkout.completed(http, local or "pm_card_visa")
+    assert paid == ["checkout.session.completed", "invoice.paid"]
     view = await eventually(
         lambda: view_of(http, customer_id), lambda v: v["status"] == "active", timeout=WAIT
     )
@@ -95,28 +65,11 @@ async def test_a_boleto_waits_for_the_voucher_and_tells_the_customer_in_portugue
 ) -> None:
     """A boleto completes Checkout unpaid: the Brazilian customer stays in the trial and
     hears, in its language, that the payment is under way; paying the voucher converts."""
-    response = await http.post(
-        "/v1/customers",
-        json={
-            "external_id": f"ext-{uuid.uuid4()}",
-            "email": f"boleto-{uuid.uuid4().hex[:8]}@example.com",
-            "country": "BR",
-            "currency": "brl",
-            "locale": "pt-BR",
-        },
-        headers=auth(),
+    checkout = await trial_at_checkout(
+        http, country="BR", currency="brl", locale="pt-BR", email_prefix="boleto"
     )
-    assert response.status_code == 201, response.text
-    customer_id = str(response.json()["id"])
-    created = await http.post(
-        f"/v1/customers/{customer_id}/checkout-session",
-        json={"plan": "starter", "interval": "month", "return_url": "https://app.test/"},
-        headers=auth(),
-    )
-    path = httpx.URL(created.json()["url"]).path
-    completed = await http.post(f"{path}/complete", json={"payment_method": "pm_boleto"})
-    assert completed.status_code == 200, completed.text
-    assert completed.json()["events"] == ["checkout.session.completed"]
+    customer_id = checkout.customer_id
+    assert await checkout.completed(http, "pm_boleto") == ["checkout.session.completed"]
     emails = await eventually(
         lambda: outbox(sessions, customer_id),
         lambda rows: any(r.template == "checkout_payment_processing" for r in rows),
@@ -126,12 +79,7 @@ async def test_a_boleto_waits_for_the_voucher_and_tells_the_customer_in_portugue
     assert "a caminho" in (processing.subject or "") and "boleto" in (processing.body or "")
     assert (await view_of(http, customer_id))["status"] == "trialing"
 
-    settled = await http.post(
-        f"/v1/admin/test-clock/checkout/{path.rsplit('/', 1)[-1]}/settle",
-        json={"succeeded": True},
-        headers=auth(ADMIN_KEY),
-    )
-    assert settled.status_code == 200, settled.text
+    await checkout.settle(http, succeeded=True)
     view = await eventually(
         lambda: view_of(http, customer_id), lambda v: v["status"] == "active", timeout=WAIT
     )

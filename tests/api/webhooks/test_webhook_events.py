@@ -20,10 +20,11 @@ from db.engine import SessionFactory
 from db.models import Invoice, Notification
 from domain.lifecycle import BillingInterval
 from domain.payments import PaymentEvent, PriceRef
+from tests.factories.checkout import trial_at_checkout
 from tests.factories.histories import record_customer_history
 from tests.factories.polling import eventually
 from tests.factories.records import ledger, outbox
-from tests.factories.settings import ADMIN_KEY, auth
+from tests.factories.settings import auth
 from tests.factories.webhooks import (
     WAIT,
     convert,
@@ -420,31 +421,11 @@ async def test_a_checkout_paid_by_bank_debit_converts_when_it_settles_or_is_forg
     Direct Debit is offered, the session completes unpaid, the customer hears the payment
     is under way, and the debit is collected (the trial converts) or returned (an email,
     and the customer is back in the trial)."""
-    response = await http.post(
-        "/v1/customers",
-        json={
-            "external_id": f"ext-{uuid.uuid4()}",
-            "email": f"sepa-{uuid.uuid4().hex[:8]}@example.com",
-            "currency": "eur",
-            "country": "DE",
-        },
-        headers=auth(),
-    )
-    assert response.status_code == 201, response.text
-    customer_id = str(response.json()["id"])
-    created = await http.post(
-        f"/v1/customers/{customer_id}/checkout-session",
-        json={"plan": "starter", "interval": "month", "return_url": "https://app.test/"},
-        headers=auth(),
-    )
-    assert created.status_code == 200, created.text
-    path = httpx.URL(created.json()["url"]).path
-    session_id = path.rsplit("/", 1)[-1]
-    page = (await http.get(path)).text
-    assert "pm_sepaDebit" in page and "pm_card_visa" in page and "pm_boleto" not in page
-    completed = await http.post(f"{path}/complete", json={"payment_method": "pm_sepaDebit"})
-    assert completed.status_code == 200, completed.text
-    assert completed.json()["events"] == ["checkout.session.completed"]
+    checkout = await trial_at_checkout(http, country="DE", currency="eur", email_prefix="sepa")
+    customer_id = checkout.customer_id
+    offered = await checkout.offered(http)
+    assert {"pm_sepaDebit", "pm_card_visa"} <= offered and "pm_boleto" not in offered
+    assert await checkout.completed(http, "pm_sepaDebit") == ["checkout.session.completed"]
     state = await eventually(
         lambda: workflow_state(dev_server_env, customer_id),
         lambda s: s.pending_subscription_id is not None,
@@ -458,18 +439,13 @@ async def test_a_checkout_paid_by_bank_debit_converts_when_it_settles_or_is_forg
     )
     assert [r.template for r in processing].count("checkout_payment_processing") == 1
 
-    settled = await http.post(
-        f"/v1/admin/test-clock/checkout/{session_id}/settle",
-        json={"succeeded": succeeded},
-        headers=auth(ADMIN_KEY),
-    )
-    assert settled.status_code == 200, settled.text
+    settled = await checkout.settle(http, succeeded=succeeded)
     expected = (
         "checkout.session.async_payment_succeeded"
         if succeeded
         else "checkout.session.async_payment_failed"
     )
-    assert expected in settled.json()["events"]
+    assert expected in settled
     state = await eventually(
         lambda: workflow_state(dev_server_env, customer_id),
         lambda s: s.pending_subscription_id is None,
