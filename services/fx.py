@@ -80,14 +80,18 @@ async def store_rates(sessions: SessionFactory, rates: list[Rate], *, now: datet
         return await upsert_rates(session, rates, now=now)
 
 
-async def rate_table(config: EngineConfig, sessions: SessionFactory) -> RateTable:
+async def known_rates(sessions: SessionFactory) -> list[Rate]:
     """The stored rates, and the offline default table's where none is stored for that day,
     currency and base."""
     async with sessions() as session:
         stored = await stored_rates(session)
     known = {(r.day, r.currency, r.base) for r in stored}
     fallback = [r for r in default_rates() if (r.day, r.currency, r.base) not in known]
-    return RateTable([*stored, *fallback], config.reporting_currency)
+    return [*stored, *fallback]
+
+
+async def rate_table(config: EngineConfig, sessions: SessionFactory) -> RateTable:
+    return RateTable(await known_rates(sessions), config.reporting_currency)
 
 
 def _net(
@@ -133,17 +137,20 @@ async def currency_report(
         groups[config.catalog.currency.lower()] = []
     reports: dict[str, Report] = {}
     bases: list[TaxBasis] = []
+    rates = await known_rates(sessions)
     for currency, customer_ids in sorted(groups.items()):
         async with sessions() as session:
             data = await load_reporting_data(session, end=end, customer_ids=customer_ids)
-        # The group's own currency as the target: netted, not converted.
-        inputs = _net(config, data, places, RateTable([], currency), end=end)
+        # The group's own currency as the target: netted, not converted, but for an invoice
+        # in another currency (a customer whose currency changed since), at the rate of
+        # ``end``.
+        inputs = _net(config, data, places, RateTable(rates, currency), end=end)
         if inputs.tax is not None:
             bases.append(inputs.tax)
         reports[currency] = compute_report(
             inputs.ledger, inputs.invoices, start=start, end=end, plan=plan, interval=interval
         )
-    combined = combine(reports, await rate_table(config, sessions))
+    combined = combine(reports, RateTable(rates, config.reporting_currency))
     return replace(combined, tax=_sum_bases(bases))
 
 

@@ -8,6 +8,7 @@ import hmac
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy import select
@@ -15,7 +16,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from db.engine import SessionFactory
 from db.models import Customer, WebhookEvent
+from domain.payments import PaymentEvent
 from tests.factories.customers import unique_email
+from tests.factories.polling import eventually
 from tests.factories.responses import Json
 from tests.factories.settings import ADMIN_KEY, auth
 from workflows.customer import CustomerWorkflow
@@ -125,3 +128,31 @@ async def workflow_state(env: WorkflowEnvironment, customer_id: str) -> Customer
     handle = env.client.get_workflow_handle(workflow_id_for(customer_id))
     snapshot = await handle.query(CustomerWorkflow.snapshot)
     return snapshot.state
+
+
+async def settled(env: WorkflowEnvironment, customer_id: str) -> None:
+    """Wait until the workflow has applied every event delivered so far: signals are
+    applied one at a time, in order, so once a marker signalled after them is seen, every
+    delivery before it has been applied."""
+    marker = f"evt_marker_{uuid.uuid4().hex[:12]}"
+    await env.client.get_workflow_handle(workflow_id_for(customer_id)).signal(
+        CustomerWorkflow.payment_event,
+        PaymentEvent(
+            id=marker, type="test.marker", created=datetime.now(UTC), provider_customer_id=None
+        ),
+    )
+    await eventually(
+        lambda: workflow_state(env, customer_id),
+        lambda state: marker in state.seen_events,
+        timeout=WAIT,
+    )
+
+
+async def deliver_all(
+    http: httpx.AsyncClient, env: WorkflowEnvironment, customer_id: str, events: list[Json]
+) -> None:
+    """Deliver as webhooks (each must be taken: 200), then wait until all are applied."""
+    for event in events:
+        response = await deliver(http, event)
+        assert response.status_code == 200, (event["type"], response.text)
+    await settled(env, customer_id)

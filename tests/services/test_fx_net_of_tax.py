@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from core.config import EngineConfig
-from db.models import Customer, CustomerTaxId
+from db.models import Customer, CustomerTaxId, Invoice
 from domain.reporting.ledger import LedgerRow
 from domain.reporting.net_of_tax import TaxBasis
 from services import fx
@@ -24,7 +24,7 @@ END = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 async def _customer(
-    database: Database, currency: str, mrr: int, *, vat: str | None = None, **values: Any
+    database: Database, currency: str | None, mrr: int, *, vat: str | None = None, **values: Any
 ) -> str:
     cid = str(uuid.uuid4())
     async with database.sessions.begin() as session:
@@ -122,3 +122,38 @@ async def test_exclusive_state_tax_leaves_mrr_and_other_currencies_convert(
     (paid,) = [r.data["amount_paid_cents"] for r in inputs.ledger if r.kind == "addon_purchased"]
     assert paid == 1000  # the state's 4 % estimated from the billing address
     assert mrr[consumer] == int((10000 * eur.rate).quantize(Decimal(1), ROUND_HALF_UP))
+
+
+async def test_the_currency_report_converts_an_invoice_in_another_currency_than_its_group(
+    own_database: Database, engine_config: EngineConfig
+) -> None:
+    """A customer whose currency changed since (its row still in the catalog's USD group)
+    with an invoice in yen: converted into the group's currency at the rate of ``to``, not
+    a 422 for the whole report (CI found it on the shared test database)."""
+    cid = await _customer(own_database, None, 2900)
+    async with own_database.sessions.begin() as session:
+        session.add(
+            Invoice(
+                id=f"in_{uuid.uuid4().hex[:16]}",
+                customer_id=cid,
+                subscription_id="sub_x",
+                status="paid",
+                currency="jpy",
+                subtotal_cents=4400,
+                total_cents=4400,
+                amount_due_cents=4400,
+                amount_paid_cents=4400,
+                amount_remaining_cents=0,
+                billing_reason="subscription_create",
+                created_at=AT,
+                updated_at=AT,
+                paid_at=AT,
+            )
+        )
+    report = await fx.currency_report(
+        replace(engine_config, reporting_currency="usd"),
+        own_database.sessions,
+        start=AT.replace(day=1),
+        end=END,
+    )
+    assert report.tax is not None and report.tax.basis == "net"

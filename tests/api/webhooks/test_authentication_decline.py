@@ -5,8 +5,6 @@ card" email (a new card would not help), never the confirmation twice."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -15,46 +13,21 @@ from temporalio.testing import WorkflowEnvironment
 from adapters.payments.simulator import SimulatedGateway
 from db.engine import SessionFactory
 from db.models import EmailOutbox
-from domain.payments import PaymentEvent
 from tests.factories.histories import record_customer_history
 from tests.factories.polling import eventually
 from tests.factories.records import outbox
 from tests.factories.webhooks import (
     WAIT,
     convert,
-    deliver,
+    deliver_all,
     ledger_of,
     provider_ids,
     sign_up,
     workflow_state,
 )
-from workflows.customer import CustomerWorkflow
-from workflows.messages import workflow_id_for
 
 Json = dict[str, Any]
 ACTION_REQUIRED = "invoice.payment_action_required"
-
-
-async def deliver_all(
-    http: httpx.AsyncClient, env: WorkflowEnvironment, customer_id: str, events: list[Json]
-) -> None:
-    """Deliver as webhooks, then wait until the workflow has applied each (a marker
-    signalled after them is applied last)."""
-    for event in events:
-        response = await deliver(http, event)
-        assert response.status_code == 200, (event["type"], response.text)
-    marker = f"evt_marker_{uuid.uuid4().hex[:12]}"
-    await env.client.get_workflow_handle(workflow_id_for(customer_id)).signal(
-        CustomerWorkflow.payment_event,
-        PaymentEvent(
-            id=marker, type="test.marker", created=datetime.now(UTC), provider_customer_id=None
-        ),
-    )
-    await eventually(
-        lambda: workflow_state(env, customer_id),
-        lambda state: marker in state.seen_events,
-        timeout=WAIT,
-    )
 
 
 async def renewal_needing_3ds(

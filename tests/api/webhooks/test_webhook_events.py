@@ -6,8 +6,6 @@ notifications show the effect.
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -19,7 +17,7 @@ from adapters.payments.simulator import SimulatedGateway
 from db.engine import SessionFactory
 from db.models import Invoice, Notification
 from domain.lifecycle import BillingInterval
-from domain.payments import PaymentEvent, PriceRef
+from domain.payments import PriceRef
 from tests.factories.checkout import trial_at_checkout
 from tests.factories.histories import record_customer_history
 from tests.factories.polling import eventually
@@ -29,39 +27,15 @@ from tests.factories.webhooks import (
     WAIT,
     convert,
     customer_row,
-    deliver,
+    deliver_all,
     ledger_of,
     provider_ids,
     sign_up,
     view_of,
     workflow_state,
 )
-from workflows.customer import CustomerWorkflow
-from workflows.messages import workflow_id_for
 
 Json = dict[str, Any]
-
-
-async def _deliver_all(
-    http: httpx.AsyncClient, env: WorkflowEnvironment, customer_id: str, events: list[Json]
-) -> None:
-    """Deliver as webhooks, then wait until the workflow has applied every one (signals are
-    applied one at a time, in order: a marker signalled after them is seen last)."""
-    for event in events:
-        response = await deliver(http, event)
-        assert response.status_code == 200, (event["type"], response.text)
-    marker = f"evt_marker_{uuid.uuid4().hex[:12]}"
-    await env.client.get_workflow_handle(workflow_id_for(customer_id)).signal(
-        CustomerWorkflow.payment_event,
-        PaymentEvent(
-            id=marker, type="test.marker", created=datetime.now(UTC), provider_customer_id=None
-        ),
-    )
-    await eventually(
-        lambda: workflow_state(env, customer_id),
-        lambda state: marker in state.seen_events,
-        timeout=WAIT,
-    )
 
 
 def _kinds(rows: list[Json]) -> list[str]:
@@ -122,7 +96,7 @@ async def test_a_checkout_card_is_the_one_shown_and_replaced(
     for a card, and a new card set through the API stayed behind the subscription's own
     (dunning kept charging the old one)."""
     customer_id, _, events = await _checkout(http, simulator, "pm_card_mastercard")
-    await _deliver_all(http, dev_server_env, customer_id, events)
+    await deliver_all(http, dev_server_env, customer_id, events)
     row = await customer_row(sessions, customer_id)
     assert (row.status, row.payment_method_brand, row.payment_method_last4) == (
         "active",
@@ -166,13 +140,13 @@ async def test_a_detached_or_network_updated_card_is_mirrored(
         row.payment_method_id, exp_month=9, exp_year=2031, last4="1111"
     )
     assert [e["type"] for e in events] == ["payment_method.automatically_updated"]
-    await _deliver_all(http, dev_server_env, customer_id, events)
+    await deliver_all(http, dev_server_env, customer_id, events)
     row = await customer_row(sessions, customer_id)
     assert (row.payment_method_exp_month, row.payment_method_exp_year) == (9, 2031)
     assert row.payment_method_last4 == "1111" and row.payment_method_id is not None
 
     events = await simulator.detach_payment_method(row.payment_method_id)
-    await _deliver_all(http, dev_server_env, customer_id, events)
+    await deliver_all(http, dev_server_env, customer_id, events)
     row = await customer_row(sessions, customer_id)
     assert row.payment_method_id is None and row.payment_method_last4 is None
 
@@ -193,14 +167,14 @@ async def test_portal_cancellation_downgrade_and_upgrade_are_seen(
     events = await simulator.portal_change_plan(
         await _portal(simulator, provider_customer), PriceRef("pro", BillingInterval.MONTH)
     )
-    await _deliver_all(http, dev_server_env, customer_id, events)
+    await deliver_all(http, dev_server_env, customer_id, events)
     assert (await view_of(http, customer_id))["plan"] == "pro"
 
     events = await simulator.portal_change_plan(
         await _portal(simulator, provider_customer), PriceRef("starter", BillingInterval.MONTH)
     )
     assert any(e["type"].startswith("subscription_schedule.") for e in events), events
-    await _deliver_all(http, dev_server_env, customer_id, events)
+    await deliver_all(http, dev_server_env, customer_id, events)
     view = await view_of(http, customer_id)
     assert view["plan"] == "pro"
     assert view["scheduled_change"]["plan"] == "starter"
@@ -209,7 +183,7 @@ async def test_portal_cancellation_downgrade_and_upgrade_are_seen(
     cancel = [e for e in events if e["type"] == "customer.subscription.updated"][-1]
     assert cancel["data"]["object"]["cancel_at"] is not None
     assert cancel["data"]["object"]["cancel_at_period_end"] is False
-    await _deliver_all(http, dev_server_env, customer_id, events)
+    await deliver_all(http, dev_server_env, customer_id, events)
     view = await view_of(http, customer_id)
     assert view["cancel_at_period_end"] is True
     kinds = _kinds(await ledger_of(http, customer_id))
@@ -228,12 +202,12 @@ async def test_a_real_pause_and_resume(
     """``customer.subscription.paused`` carries ``status: paused`` and no
     ``pause_collection``. Before: ignored, and MRR still counted."""
     customer_id, _, subscription_id = await _converted(http, sessions, dev_server_env)
-    await _deliver_all(
+    await deliver_all(
         http, dev_server_env, customer_id, await simulator.pause_by_status(subscription_id)
     )
     state = await workflow_state(dev_server_env, customer_id)
     assert (state.status.value, state.mrr_cents) == ("paused", 0)
-    await _deliver_all(
+    await deliver_all(
         http, dev_server_env, customer_id, await simulator.resume_from_pause(subscription_id)
     )
     state = await workflow_state(dev_server_env, customer_id)
@@ -249,7 +223,7 @@ async def test_stripe_ending_a_subscription_for_failed_payment_is_involuntary_ch
 ) -> None:
     customer_id, _, subscription_id = await _converted(http, sessions, dev_server_env)
     events = await simulator.cancel_involuntarily(subscription_id, reason="payment_failed")
-    await _deliver_all(http, dev_server_env, customer_id, events)
+    await deliver_all(http, dev_server_env, customer_id, events)
     canceled = [
         r for r in await ledger_of(http, customer_id) if r["kind"] == "subscription_canceled"
     ]
@@ -295,7 +269,7 @@ async def test_dunning_keeps_the_decline_code_and_ends_when_the_invoice_is_close
     invoice voided or written off in the Dashboard ended nothing: dunning kept paying a
     closed invoice."""
     customer_id, _, events = await _failed_renewal(http, sessions, simulator, dev_server_env)
-    await _deliver_all(http, dev_server_env, customer_id, events)
+    await deliver_all(http, dev_server_env, customer_id, events)
     failed = [r for r in await ledger_of(http, customer_id) if r["kind"] == "payment_failed"]
     assert len(failed) == 1 and failed[0]["data"]["decline_code"], failed
     state = await workflow_state(dev_server_env, customer_id)
@@ -313,7 +287,7 @@ async def test_dunning_keeps_the_decline_code_and_ends_when_the_invoice_is_close
             if e["type"] == "invoice.marked_uncollectible"
         ]
     assert closed, closed_as
-    await _deliver_all(http, dev_server_env, customer_id, closed)
+    await deliver_all(http, dev_server_env, customer_id, closed)
     state = await workflow_state(dev_server_env, customer_id)
     assert (state.status.value, state.dunning) == ("active", None)
     rows = await ledger_of(http, customer_id)
@@ -337,7 +311,7 @@ async def test_a_renewal_waiting_for_3d_secure_tells_the_customer_where_to_confi
     action = [e for e in events if e["type"] == "invoice.payment_action_required"]
     assert action, [e["type"] for e in events]
     hosted = action[0]["data"]["object"]["hosted_invoice_url"]
-    await _deliver_all(http, dev_server_env, customer_id, events)
+    await deliver_all(http, dev_server_env, customer_id, events)
     rows = await eventually(
         lambda: outbox(sessions, customer_id),
         lambda found: any(e.template == "payment_action_required" for e in found),
@@ -370,7 +344,7 @@ async def test_a_renewal_waiting_for_3d_secure_tells_the_customer_where_to_confi
     assert invoice_id in hosted
     confirmed = await simulator.pay_invoice_on_hosted_page(invoice_id)
     assert "invoice.paid" in [e["type"] for e in confirmed]
-    await _deliver_all(http, dev_server_env, customer_id, confirmed)
+    await deliver_all(http, dev_server_env, customer_id, confirmed)
     state = await workflow_state(dev_server_env, customer_id)
     assert state.status.value == "active" and state.dunning is None
     assert "payment_recovered" in _kinds(await ledger_of(http, customer_id))
@@ -393,7 +367,7 @@ async def test_an_upcoming_invoice_is_not_mirrored_and_refunds_and_disputes_find
     upcoming = await simulator.emit_upcoming_invoice(subscription_id)
     refund = await simulator.refund_invoice(before[0], amount_cents=500)
     dispute = await simulator.dispute_invoice(before[0])
-    await _deliver_all(http, dev_server_env, customer_id, upcoming + refund + dispute)
+    await deliver_all(http, dev_server_env, customer_id, upcoming + refund + dispute)
     async with sessions() as session:
         after = (
             await session.scalars(select(Invoice.id).where(Invoice.customer_id == customer_id))

@@ -13,8 +13,6 @@ must end where the order of events as they happened ends.
 from __future__ import annotations
 
 import random
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -26,12 +24,16 @@ from adapters.payments.simulator import SimulatedGateway
 from db.engine import SessionFactory
 from db.models import Invoice
 from domain.lifecycle import BillingInterval
-from domain.payments import PaymentEvent, PriceRef
+from domain.payments import PriceRef
 from tests.factories.histories import record_customer_history
-from tests.factories.polling import eventually
-from tests.factories.webhooks import WAIT, customer_row, deliver, sign_up, view_of, workflow_state
-from workflows.customer import CustomerWorkflow
-from workflows.messages import workflow_id_for
+from tests.factories.webhooks import (
+    customer_row,
+    deliver,
+    settled,
+    sign_up,
+    view_of,
+    workflow_state,
+)
 
 Json = dict[str, Any]
 # Shuffled orders besides the order of occurrence and its reverse; each also repeats some
@@ -106,24 +108,6 @@ def _orders(events: list[Json], seed: int) -> list[tuple[str, list[Json]]]:
     return orders
 
 
-async def _settled(env: WorkflowEnvironment, customer_id: str) -> None:
-    """Signals are applied one at a time, in order: once a marker sent after the deliveries
-    has been seen, every delivery before it has been applied."""
-    marker = f"evt_marker_{uuid.uuid4().hex[:12]}"
-    handle = env.client.get_workflow_handle(workflow_id_for(customer_id))
-    await handle.signal(
-        CustomerWorkflow.payment_event,
-        PaymentEvent(
-            id=marker, type="test.marker", created=datetime.now(UTC), provider_customer_id=None
-        ),
-    )
-    await eventually(
-        lambda: workflow_state(env, customer_id),
-        lambda state: marker in state.seen_events,
-        timeout=WAIT,
-    )
-
-
 async def _end_state(
     http: httpx.AsyncClient, env: WorkflowEnvironment, sessions: SessionFactory, customer_id: str
 ) -> Json:
@@ -168,7 +152,7 @@ async def test_any_order_and_repetition_of_a_timeline_ends_in_one_state(
         for event in order:
             response = await deliver(http, event)
             assert response.status_code == 200, (name, event["type"], response.text)
-        await _settled(dev_server_env, customer_id)
+        await settled(dev_server_env, customer_id)
         end = await _end_state(http, dev_server_env, sessions, customer_id)
         if name == "reversed":
             await record_customer_history(
