@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -25,8 +26,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.privacy import PrivacyActivities, PurgeInput, PurgeResult
 from core.config import EngineConfig, _Retention
-from db.engine import SessionFactory
+from db.engine import SessionFactory, create_engine, session_factory
 from db.ledger import append_ledger, verify_chain
+from db.migrate import migrate
 from db.models import (
     Customer,
     EmailOutbox,
@@ -355,3 +357,26 @@ async def test_triggered_schedule_runs_the_purge(
         result = await trigger_once(client, RETENTION_SCHEDULE_ID, PurgeResult, timeout=30)
     assert result == PurgeResult(usage_events=3, email_bodies=2)
     await _assert_purged(sessions, seeded)
+
+
+async def test_the_security_log_ages_out_on_sqlite_too(tmp_path: Path) -> None:
+    """Dev mode (SQLite) has no roles and no function: a plain delete, same rule."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/lifecycle.db"
+    await migrate(url)
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    try:
+        async with sessions.begin() as session:
+            for age in (200, 1):
+                await append_security_event(
+                    session, kind="auth_failed", occurred_at=NOW - timedelta(days=age)
+                )
+        request = PurgeInput(
+            usage_events_older_than=timedelta(days=90), email_bodies_older_than=timedelta(days=30)
+        )
+        result = await PrivacyActivities(sessions, clock=lambda: NOW).purge_expired_data(request)
+        assert result.security_events == 1
+        async with sessions() as session:
+            assert await session.scalar(select(func.count()).select_from(SecurityEvent)) == 1
+    finally:
+        await engine.dispose()
