@@ -160,6 +160,12 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
         ),
         lifespan=lifespan,
         dependencies=[Depends(reject_unstorable_input)],
+        # The engine's own instruments (api.tracing's spans, api.metrics' Prometheus
+        # series) and nothing of FastAPI's: left on, FastAPI asked the OpenTelemetry
+        # globals on every request whether a provider was set (three environment
+        # lookups), which the usage hot path's profile showed, and would add its spans
+        # and metrics beside the engine's once tracing is on.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     app.add_middleware(HotRoutes, enabled=settings.lifecycle_hot_routes)

@@ -10,6 +10,10 @@ Against the local PostgreSQL, in a throw-away database, in one run:
   and daily upserts and threshold crossings: the API's own statement
   (``db.usage.ingest.PG_INGEST``) and the one it ran before (every event with its own timestamps);
 - the ratio of the API to each floor and to the fastest (target: at least 0.8);
+- per batch, where the API's time beyond the fastest floor goes: a bare HTTP request (the
+  same bodies posted, in the same rotation, to ``scripts/bench_echo.py``, an ASGI app that
+  parses the body and answers without a database, under uvicorn like the API) and the rest,
+  the API process's own work around its statement;
 - check-and-consume calls/s and p50/p99 latency with 1, 8, 32 and 128 concurrent callers,
   each on its own kept-alive connection calling back to back: on one customer (whose limit
   is reached mid-run; the overshoot past the rule must be 0) and on one customer each. Every
@@ -190,7 +194,13 @@ def free_port() -> int:
 
 
 class ApiServer:
-    def __init__(self, database_url: str) -> None:
+    """``target``: the ASGI app uvicorn serves (the API's factory, or the bare echo app)."""
+
+    def __init__(
+        self,
+        database_url: str,
+        target: tuple[str, ...] = ("api.app:app_from_environment", "--factory"),
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -206,8 +216,7 @@ class ApiServer:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "api.app:app_from_environment",
-                "--factory",
+                *target,
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -324,6 +333,7 @@ FROM crossings
 # The floors raced against the API, by name (True: the previous statement).
 FLOORS = {"raw asyncpg, the API's statement": False, "raw asyncpg, previous statement": True}
 API = "POST /v1/usage"
+ECHO = "bare HTTP"
 # Events per path between turns (see bench_ingest).
 CHUNK_EVENTS = 2_000
 
@@ -423,6 +433,8 @@ class KeepAliveClient:
 
 
 async def api_ingest(client: KeepAliveClient, bodies: Sequence[bytes]) -> float:
+    """The bodies posted one after the other (also to the bare echo app, which answers
+    alike)."""
     started = time.perf_counter()
     for body in bodies:
         status, payload = await client.post("/v1/usage", body)
@@ -440,6 +452,12 @@ class IngestResult:
     events: int
     api_seconds: float
     floor_seconds: dict[str, float]
+    # The same bodies posted to the bare echo app (scripts/bench_echo.py): HTTP alone.
+    echo_seconds: float
+
+    @property
+    def batches(self) -> int:
+        return self.events // self.batch_size
 
     @property
     def api_rate(self) -> float:
@@ -458,6 +476,7 @@ class IngestResult:
 async def bench_ingest(
     url: str,
     client: KeepAliveClient,
+    echo: KeepAliveClient,
     batch_size: int,
     events_per_round: int,
     rounds: int,
@@ -483,7 +502,8 @@ async def bench_ingest(
             await raw_ingest(connection, warm_raw, periods, versions, previous=previous)
         warm = make_batches(api_customers, batch_size, 3, rng)
         await api_ingest(client, [json.dumps({"events": b}).encode() for b in warm])
-        api_seconds = 0.0
+        await api_ingest(echo, [json.dumps({"events": b}).encode() for b in warm])
+        api_seconds = echo_seconds = 0.0
         floor_seconds = dict.fromkeys(FLOORS, 0.0)
         # Each round in slices of about CHUNK_EVENTS events per path, the paths' order
         # turning from slice to slice: this machine's speed drifts within seconds, and
@@ -498,12 +518,14 @@ async def bench_ingest(
                 json.dumps({"events": b}).encode()
                 for b in make_batches(api_customers, batch_size, batches_per_round, rng)
             ]
-            paths = [*FLOORS, API]
+            paths = [*FLOORS, API, ECHO]
             for chunk, start in enumerate(range(0, batches_per_round, per_chunk)):
                 end = start + per_chunk
                 for path in paths[chunk % len(paths) :] + paths[: chunk % len(paths)]:
                     if path == API:
                         api_seconds += await api_ingest(client, bodies[start:end])
+                    elif path == ECHO:
+                        echo_seconds += await api_ingest(echo, bodies[start:end])
                     else:
                         floor_seconds[path] += await raw_ingest(
                             connection,
@@ -519,6 +541,7 @@ async def bench_ingest(
         events=batch_size * batches_per_round * rounds,
         api_seconds=api_seconds,
         floor_seconds=floor_seconds,
+        echo_seconds=echo_seconds,
     )
 
 
@@ -681,6 +704,21 @@ def report(
             f"{f'ratio API / fastest floor, batches of {size}':<52} {ratio:>16.2f}"
             f"  target >= {INGEST_TARGET:.2f}: {'met' if ratio >= INGEST_TARGET else 'MISSED'}",
         ]
+        # Where the API's time per batch goes beyond the fastest floor's: a bare HTTP
+        # request (the same body to scripts/bench_echo.py under uvicorn) and the rest, the
+        # API process's own work around the statement.
+        per_batch = {
+            "floor": min(r.floor_seconds.values()) / r.batches * 1e6,
+            "api": r.api_seconds / r.batches * 1e6,
+            "http": r.echo_seconds / r.batches * 1e6,
+        }
+        beyond = per_batch["api"] - per_batch["floor"]
+        lines.append(
+            f"{f'per batch of {size}: floor / API / bare HTTP':<52} "
+            f"{per_batch['floor']:>7,.0f} / {per_batch['api']:,.0f} / {per_batch['http']:,.0f} us"
+            f"  API beyond the floor {beyond:,.0f} us: bare HTTP {per_batch['http']:,.0f},"
+            f" the API process's own {beyond - per_batch['http']:,.0f}"
+        )
     for c in consume:
         p99 = c.percentile(0.99)
         notes = f"p50 {c.percentile(0.50):6.2f} ms, p99 {p99:6.2f} ms"
@@ -718,13 +756,20 @@ async def main() -> int:
         version = await connection.fetchval("SHOW server_version")
         await connection.close()
         raw_http = KeepAliveClient("127.0.0.1", server.port, {"Authorization": f"Bearer {APP_KEY}"})
+        echo_server = ApiServer(url, ("bench_echo:app", "--app-dir", "scripts", "--no-access-log"))
+        echo = KeepAliveClient(
+            "127.0.0.1", echo_server.port, {"Authorization": f"Bearer {APP_KEY}"}
+        )
         try:
+            await echo_server.wait_ready()
             ingest = [
-                await bench_ingest(url, raw_http, size, args.events, args.rounds, rng)
+                await bench_ingest(url, raw_http, echo, size, args.events, args.rounds, rng)
                 for size in (100, 1000)
             ]
         finally:
             await raw_http.close()
+            await echo.close()
+            echo_server.stop()
         consume = [
             await bench_consume(url, server.port, clients, args.consume_calls, one_customer=one)
             for one in (True, False)
