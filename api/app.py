@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 
 from adapters.payments.simulator import SimulatedGateway
-from api.access_log import access_log_off_the_loop
+from api.access_log import AccessLines, AccessLog
 from api.admin import routes as admin
 from api.approvals import routes as approvals
 from api.auth import KeyRing
@@ -144,7 +144,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
         if not gc.get_freeze_count():
             gc.freeze()
         try:
-            with access_log_off_the_loop():
+            with access.serving():
                 yield
         finally:
             stop.set()
@@ -167,12 +167,15 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
         # and metrics beside the engine's once tracing is on.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    access = AccessLines()
     install_error_handlers(app)
     app.add_middleware(HotRoutes, enabled=settings.lifecycle_hot_routes)
     if settings.lifecycle_metrics_enabled:
         # Outermost, so that what the hot routes answer is counted too.
         app.add_middleware(RequestMetrics)
         app.include_router(metrics_router)
+    # Outermost: the line has the status the client got, whichever layer answered.
+    app.add_middleware(AccessLog, lines=access)
     configure_tracing(settings.lifecycle_tracing, "lifecycle-api")
     instrument_api(app, settings.lifecycle_tracing)
     app.include_router(health.router)
