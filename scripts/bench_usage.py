@@ -19,7 +19,9 @@ Against the local PostgreSQL, in a throw-away database, in one run:
   is reached mid-run; the overshoot past the rule must be 0) and on one customer each. Every
   run checks that counters equal the allowed calls and the recorded events (nothing lost,
   nothing phantom) and that replayed keys consume nothing (target: p99 <= 20 ms at 32
-  callers on one customer).
+  callers on one customer). Under each row, which CPU bounds it (Linux): the API process's
+  CPU per call and cores (its one event loop tops out at 1.0), and the host's busy cores
+  and the share the hypervisor stole.
 
 Floors and API take turns every 2,000 events so table growth and noise hit all alike. The
 customers have unlimited limits (or their threshold notices recorded already), so no
@@ -185,6 +187,60 @@ def make_batches(
 
 
 # -- the API in a subprocess ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """CPU time so far (Linux's /proc): the API process's, and the host's busy and stolen
+    time across all cores. Where a consume row's time goes: the API process at 1.0 core
+    is its ceiling (one event loop); the host at all its cores is the machine's."""
+
+    api: float
+    busy: float
+    stolen: float
+    total: float
+
+    @staticmethod
+    def take(pid: int) -> CpuSample | None:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            with open("/proc/stat") as host:
+                jiffies = [int(v) for v in host.readline().split()[1:]]
+        except OSError:
+            return None
+        tick = os.sysconf("SC_CLK_TCK")
+        # user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
+        idle = jiffies[3] + jiffies[4]
+        total = sum(jiffies[:8])
+        return CpuSample(
+            api=(int(fields[11]) + int(fields[12])) / tick,
+            busy=(total - idle) / tick,
+            stolen=jiffies[7] / tick,
+            total=total / tick,
+        )
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    api_per_call_us: float
+    api_cores: float
+    host_busy_cores: float
+    stolen_share: float
+
+    @staticmethod
+    def between(before: CpuSample | None, after: CpuSample | None, calls: int) -> CpuUse | None:
+        if before is None or after is None or after.total <= before.total:
+            return None
+        cores = os.cpu_count() or 1
+        # The host's clock time: its CPU time over its cores.
+        seconds = (after.total - before.total) / cores
+        return CpuUse(
+            api_per_call_us=(after.api - before.api) / calls * 1e6,
+            api_cores=(after.api - before.api) / seconds,
+            host_busy_cores=(after.busy - before.busy) / seconds,
+            stolen_share=(after.stolen - before.stolen) / (after.total - before.total),
+        )
 
 
 def free_port() -> int:
@@ -561,6 +617,7 @@ class ConsumeResult:
     allowed: int
     refused: int
     overshoot: int | None
+    cpu: CpuUse | None = None
 
     @property
     def rate(self) -> float:
@@ -588,7 +645,7 @@ async def counters_and_events(url: str, ids: Sequence[str]) -> tuple[int, int]:
 
 
 async def bench_consume(
-    url: str, port: int, clients: int, total_calls: int, *, one_customer: bool
+    url: str, server: ApiServer, clients: int, total_calls: int, *, one_customer: bool
 ) -> ConsumeResult:
     """``clients`` callers, each on its own kept-alive connection, calling back to back.
     One customer: all on one counter whose limit is reached mid-run (the overshoot past the
@@ -605,7 +662,7 @@ async def bench_consume(
     outcomes = {"allowed": 0, "refused": 0}
     run = uuid.uuid4().hex[:8]
     headers = {"Authorization": f"Bearer {APP_KEY}"}
-    callers = [KeepAliveClient("127.0.0.1", port, headers) for _ in range(clients)]
+    callers = [KeepAliveClient("127.0.0.1", server.port, headers) for _ in range(clients)]
 
     def request(n: int, i: int) -> tuple[str, bytes]:
         customer = customers[n % count]
@@ -637,9 +694,11 @@ async def bench_consume(
                 await callers[n].post(path, json.dumps(body).encode())
 
         await asyncio.gather(*(warm_up(n) for n in range(clients)))
+        cpu_before = CpuSample.take(server.process.pid)
         started = time.perf_counter()
         await asyncio.gather(*(one_client(n) for n in range(clients)))
         seconds = time.perf_counter() - started
+        cpu = CpuUse.between(cpu_before, CpuSample.take(server.process.pid), len(latencies))
         ids = [c.id for c in customers]
         used, events = await counters_and_events(url, ids)
         # Idempotency: the same keys again change nothing.
@@ -670,6 +729,7 @@ async def bench_consume(
         allowed=outcomes["allowed"],
         refused=outcomes["refused"],
         overshoot=overshoot,
+        cpu=cpu,
     )
 
 
@@ -731,6 +791,14 @@ def report(
             notes += f"; {c.allowed:,} allowed / {c.refused:,} refused; overshoot {c.overshoot}"
         label = f"check-and-consume, {c.clients:>3} callers, {c.customers}"
         lines.append(f"{label:<52} {c.rate:>9,.0f} calls/s  {notes}")
+        if c.cpu is not None:
+            # Which CPU bounds the row: the API process's one event loop (1.0 core at
+            # most) or the host's cores, shared by the API, PostgreSQL and these callers.
+            lines.append(
+                f"{'':<52} {'':>16}  API {c.cpu.api_per_call_us:,.0f} us CPU per call,"
+                f" {c.cpu.api_cores:.2f} cores; host busy {c.cpu.host_busy_cores:.2f}"
+                f" of {os.cpu_count()} cores, {c.cpu.stolen_share:.1%} stolen"
+            )
     print("\n".join(lines))
     return ok
 
@@ -771,7 +839,7 @@ async def main() -> int:
             await echo.close()
             echo_server.stop()
         consume = [
-            await bench_consume(url, server.port, clients, args.consume_calls, one_customer=one)
+            await bench_consume(url, server, clients, args.consume_calls, one_customer=one)
             for one in (True, False)
             for clients in (1, 8, 32, 128)
         ]

@@ -34,6 +34,16 @@ from domain.limits import (
     remaining,
 )
 
+# The labelled series, looked up once (``labels()`` takes a lock and builds a key per call:
+# on the hot path, as ingestion's counters).
+_KINDS = ("feature", "consume", "check")
+_DURATIONS = {kind: ENTITLEMENT_CHECK_DURATION.labels(kind) for kind in _KINDS}
+_CHECKS = {
+    (kind, allowed): ENTITLEMENT_CHECKS.labels(kind, "allowed" if allowed else "denied")
+    for kind in _KINDS
+    for allowed in (True, False)
+}
+
 
 def _validate(body: EntitlementCheck, context: AppContext) -> None:
     if body.feature is not None:
@@ -71,8 +81,8 @@ async def check(
     started = perf_counter()
     decision, signal = await _decide(context, customer_id, body, now)
     kind = "feature" if body.feature is not None else "consume" if body.consume else "check"
-    ENTITLEMENT_CHECK_DURATION.labels(kind).observe(perf_counter() - started)
-    ENTITLEMENT_CHECKS.labels(kind, "allowed" if decision.allowed else "denied").inc()
+    _DURATIONS[kind].observe(perf_counter() - started)
+    _CHECKS[kind, decision.allowed].inc()
     return decision, signal
 
 
