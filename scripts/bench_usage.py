@@ -59,6 +59,7 @@ from db.engine import create_engine, session_factory  # noqa: E402
 from db.migrate import migrate  # noqa: E402
 from db.models import Customer, LimitOverride, UsageThresholdCrossing  # noqa: E402
 from db.usage.ingest import PG_INGEST, EventBatch, pg_ingest_arguments  # noqa: E402
+from db.usage.pool import HOT_SERVER_SETTINGS  # noqa: E402
 from db.usage.records import LimitRow  # noqa: E402
 from domain.limits import THRESHOLDS, ceiling  # noqa: E402
 
@@ -543,7 +544,8 @@ async def bench_ingest(
     raw_customers = await insert_customers(url, 100, overrides=unlimited)
     periods = {c.id: c for c in raw_customers}
     batches_per_round = max(events_per_round // batch_size, 1)
-    connection = await asyncpg.connect(asyncpg_dsn(url))
+    # The floors' session is the API's hot path's (no JIT, generic plans).
+    connection = await asyncpg.connect(asyncpg_dsn(url), server_settings=HOT_SERVER_SETTINGS)
     try:
         versions = {
             r["id"]: r["usage_version"]

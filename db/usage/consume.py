@@ -3,15 +3,17 @@ never past the ceiling, whatever the concurrency.
 
 On PostgreSQL the calls of this process go through a queue: a call that arrives while no
 statement is in flight is sent at once; calls that arrive meanwhile wait for the next one
-and are sent together. Each flush is two round
-trips whatever its size: the usage contexts of its customers in one read, then the
-``usage_consume`` function (migration 0010) deciding every call in arrival order, each on
-the latest counter row under its lock, within one statement (so one implicit transaction;
-its locks are held for that statement only). With one caller nothing waits; with 32
-callers on one customer, 32 statements queued on one row lock, each with its own commit,
-become a few. A batch a statement refuses as a whole (a value PostgreSQL rejects) is
-retried call by call, so one bad call cannot fail the others. SQLite (the embedded
-default) runs each call on its own, step by step in one transaction.
+and are sent together. Each flush is two round trips whatever its size: the usage contexts
+of its customers in one read, then the ``usage_consume`` function (migrations 0010 and
+0025) deciding every call in arrival order, each on the latest counter row under its lock,
+within one statement (so one implicit transaction; its locks are held for that statement
+only). It locks a counter once for the run of calls on it, keeps the total as it goes and
+writes the row and the day's total once at the end of the run: two statements per call (the
+reads, the event) instead of five. With one caller nothing waits; with 32 callers on one
+customer, 32 statements queued on one row lock, each with its own commit, become a few. A
+batch a statement refuses as a whole (a value PostgreSQL rejects) is retried call by call,
+so one bad call cannot fail the others. SQLite (the embedded default) runs each call on its
+own, step by step in one transaction.
 """
 
 from __future__ import annotations
