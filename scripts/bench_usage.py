@@ -55,6 +55,8 @@ from sqlalchemy.engine import make_url
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench_cpu import CpuSample, CpuUse  # noqa: E402
+
 from db.engine import create_engine, session_factory  # noqa: E402
 from db.migrate import migrate  # noqa: E402
 from db.models import Customer, LimitOverride, UsageThresholdCrossing  # noqa: E402
@@ -188,60 +190,6 @@ def make_batches(
 
 
 # -- the API in a subprocess ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CpuSample:
-    """CPU time so far (Linux's /proc): the API process's, and the host's busy and stolen
-    time across all cores. Where a consume row's time goes: the API process at 1.0 core
-    is its ceiling (one event loop); the host at all its cores is the machine's."""
-
-    api: float
-    busy: float
-    stolen: float
-    total: float
-
-    @staticmethod
-    def take(pid: int) -> CpuSample | None:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-            with open("/proc/stat") as host:
-                jiffies = [int(v) for v in host.readline().split()[1:]]
-        except OSError:
-            return None
-        tick = os.sysconf("SC_CLK_TCK")
-        # user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
-        idle = jiffies[3] + jiffies[4]
-        total = sum(jiffies[:8])
-        return CpuSample(
-            api=(int(fields[11]) + int(fields[12])) / tick,
-            busy=(total - idle) / tick,
-            stolen=jiffies[7] / tick,
-            total=total / tick,
-        )
-
-
-@dataclass(frozen=True)
-class CpuUse:
-    api_per_call_us: float
-    api_cores: float
-    host_busy_cores: float
-    stolen_share: float
-
-    @staticmethod
-    def between(before: CpuSample | None, after: CpuSample | None, calls: int) -> CpuUse | None:
-        if before is None or after is None or after.total <= before.total:
-            return None
-        cores = os.cpu_count() or 1
-        # The host's clock time: its CPU time over its cores.
-        seconds = (after.total - before.total) / cores
-        return CpuUse(
-            api_per_call_us=(after.api - before.api) / calls * 1e6,
-            api_cores=(after.api - before.api) / seconds,
-            host_busy_cores=(after.busy - before.busy) / seconds,
-            stolen_share=(after.stolen - before.stolen) / (after.total - before.total),
-        )
 
 
 def free_port() -> int:
