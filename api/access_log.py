@@ -29,8 +29,10 @@ from contextlib import contextmanager
 from logging.handlers import QueueHandler, QueueListener
 from typing import TextIO
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
+
+from api.asgi import run_observed
 
 ACCESS_LOGGER = "uvicorn.access"
 # Uvicorn's message and arguments: client, method, path with query, HTTP version, status.
@@ -174,18 +176,7 @@ class AccessLog:
         lines = self._lines.lines
         if lines is None or scope["type"] != "http":
             return await self.app(scope, receive, send)
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            lines.add(scope, status)
+        await run_observed(self.app, scope, receive, send, lambda status: lines.add(scope, status))
 
 
 class _RecordQueueHandler(QueueHandler):

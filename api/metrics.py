@@ -21,8 +21,9 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.asgi import run_observed
 from api.context import AppContext
 from core.clock import utcnow
 from core.metrics import (
@@ -56,18 +57,13 @@ class RequestMetrics:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            self._record(scope, status, time.perf_counter() - started)
+        await run_observed(
+            self.app,
+            scope,
+            receive,
+            send,
+            lambda status: self._record(scope, status, time.perf_counter() - started),
+        )
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         method: str = scope["method"]

@@ -8,10 +8,10 @@ time (3.2-3.9 ms for 14 calls on this machine's 2 cores, 5.3-6.7 ms for 32). Now
 same answers and the same rows (a test runs both on twin customers, batch by batch):
 
 - the counter's total and the key's lookup are one statement;
-- a run of calls on one counter (the API sends them counter by counter) locks the row
-  once (``SELECT ... FOR UPDATE``: the latest row, as the update's re-check was), keeps
-  the total in a variable and writes the row once when the run ends; the day's total
-  likewise. Locks are still taken event, counter, day, crossings;
+- a run of calls on one counter and day (the API sends them counter by counter) locks
+  the row once (``SELECT ... FOR UPDATE``: the latest row, as the update's re-check was),
+  keeps the total in a variable and writes the row and the day's total once when the run
+  ends. Locks are still taken event, counter, day, crossings;
 - the 80 % / 100 % crossings insert runs only for a call that crosses a threshold (tested
   first with plain expressions), not after every consume of a limited metric.
 
@@ -41,34 +41,34 @@ CREATE OR REPLACE FUNCTION usage_consume(
 RETURNS TABLE (used bigint, recorded boolean, seen bigint, crossed int[])
 LANGUAGE plpgsql AS $$
 DECLARE
+    calls int := coalesce(array_length(p_key, 1), 0);
     i int;
     raised bigint;
     known boolean;
     crossing boolean;
     step int;
-    call_day date;
-    -- The counter this statement holds locked (the last one a call consumed on), its
-    -- total so far and what is still to be written to its row.
+    locked boolean;
+    -- The run of calls on one counter and one day (the API sends calls counter by
+    -- counter): the counter locked for the statement's duration, its total so far, the
+    -- day's added quantity, and whether there is anything to write.
     held_customer varchar;
     held_metric varchar;
     held_start timestamptz;
+    held_day date;
     held_used bigint;
     held_graced boolean;
     held_grace_at timestamptz;
     held_at timestamptz;
     held_dirty boolean := false;
-    -- The day total being added up, still to be written.
-    day_customer varchar;
-    day_metric varchar;
-    day_day date;
-    day_quantity bigint := 0;
+    held_quantity bigint := 0;
 BEGIN
-    FOR i IN 1 .. coalesce(array_length(p_key, 1), 0) LOOP
-        used := NULL;
-        recorded := false;
-        crossed := '{}';
-        IF held_customer IS DISTINCT FROM p_customer[i] OR held_metric IS DISTINCT FROM p_metric[i]
-           OR held_start IS DISTINCT FROM p_period_start[i] THEN
+    -- One round past the last call (whose arguments are all NULL) writes the last run.
+    FOR i IN 1 .. calls + 1 LOOP
+        IF held_customer IS NOT NULL AND (
+               held_customer IS DISTINCT FROM p_customer[i]
+               OR held_metric IS DISTINCT FROM p_metric[i]
+               OR held_start IS DISTINCT FROM p_period_start[i]
+               OR held_day IS DISTINCT FROM (p_at[i] AT TIME ZONE 'UTC')::date) THEN
             IF held_dirty THEN
                 UPDATE usage_counters u
                    SET used = held_used, updated_at = held_at,
@@ -77,18 +77,20 @@ BEGIN
                    AND u.period_start = held_start;
             END IF;
             -- The day after its counter, as each call took them before.
-            IF day_quantity <> 0 THEN
+            IF held_quantity <> 0 THEN
                 INSERT INTO usage_daily AS d (customer_id, metric, day, quantity)
-                VALUES (day_customer, day_metric, day_day, day_quantity)
+                VALUES (held_customer, held_metric, held_day, held_quantity)
                 ON CONFLICT (customer_id, metric, day) DO UPDATE
                     SET quantity = d.quantity + excluded.quantity;
-                day_quantity := 0;
             END IF;
             held_customer := NULL;
-            held_metric := NULL;
-            held_start := NULL;
             held_dirty := false;
+            held_quantity := 0;
         END IF;
+        EXIT WHEN i > calls;
+        used := NULL;
+        recorded := false;
+        crossed := '{}';
         SELECT coalesce((SELECT c.used FROM usage_counters c
                           WHERE c.customer_id = p_customer[i] AND c.metric = p_metric[i]
                             AND c.period_start = p_period_start[i]), 0),
@@ -125,21 +127,18 @@ BEGIN
         END IF;
         raised := NULL;
         IF held_customer IS NULL THEN
-            -- The counter's latest row, locked until the statement ends (created with this
-            -- call's quantity when there is none yet and the call fits its ceiling).
+            -- The counter's latest row, locked until the statement ends (the update's
+            -- re-check on the latest row did the same); created with this call's quantity
+            -- when there is none yet and the call fits its ceiling.
+            locked := false;
             LOOP
                 SELECT c.used, c.grace_reached_at IS NOT NULL INTO held_used, held_graced
                   FROM usage_counters c
                  WHERE c.customer_id = p_customer[i] AND c.metric = p_metric[i]
                    AND c.period_start = p_period_start[i]
                    FOR UPDATE;
-                IF FOUND THEN
-                    held_customer := p_customer[i];
-                    held_metric := p_metric[i];
-                    held_start := p_period_start[i];
-                    held_grace_at := NULL;
-                    EXIT;
-                END IF;
+                locked := FOUND;
+                EXIT WHEN locked;
                 seen := 0;
                 EXIT WHEN p_ceiling[i] IS NOT NULL AND p_quantity[i] > p_ceiling[i];
                 INSERT INTO usage_counters AS u (customer_id, metric, period_start, period_end,
@@ -150,16 +149,20 @@ BEGIN
                 ON CONFLICT (customer_id, metric, period_start) DO NOTHING
                 RETURNING u.used INTO raised;
                 IF FOUND THEN
-                    held_customer := p_customer[i];
-                    held_metric := p_metric[i];
-                    held_start := p_period_start[i];
                     held_used := raised;
                     held_graced := coalesce(p_quantity[i] >= p_grace[i], false);
-                    held_grace_at := NULL;
+                    locked := true;
                     EXIT;
                 END IF;
                 -- Created concurrently: decide on that row.
             END LOOP;
+            IF locked THEN
+                held_customer := p_customer[i];
+                held_metric := p_metric[i];
+                held_start := p_period_start[i];
+                held_day := (p_at[i] AT TIME ZONE 'UTC')::date;
+                held_grace_at := NULL;
+            END IF;
         END IF;
         IF raised IS NULL AND held_customer IS NOT NULL
            AND (p_ceiling[i] IS NULL OR held_used + p_quantity[i] <= p_ceiling[i]) THEN
@@ -184,21 +187,7 @@ BEGIN
         END IF;
         used := raised;
         seen := raised;
-        call_day := (p_at[i] AT TIME ZONE 'UTC')::date;
-        IF day_customer IS DISTINCT FROM p_customer[i] OR day_metric IS DISTINCT FROM p_metric[i]
-           OR day_day IS DISTINCT FROM call_day THEN
-            IF day_quantity <> 0 THEN
-                INSERT INTO usage_daily AS d (customer_id, metric, day, quantity)
-                VALUES (day_customer, day_metric, day_day, day_quantity)
-                ON CONFLICT (customer_id, metric, day) DO UPDATE
-                    SET quantity = d.quantity + excluded.quantity;
-            END IF;
-            day_customer := p_customer[i];
-            day_metric := p_metric[i];
-            day_day := call_day;
-            day_quantity := 0;
-        END IF;
-        day_quantity := day_quantity + p_quantity[i];
+        held_quantity := held_quantity + p_quantity[i];
         crossing := false;
         IF p_crossing_limit[i] IS NOT NULL THEN
             FOREACH step IN ARRAY p_thresholds LOOP
@@ -225,19 +214,6 @@ BEGIN
         END IF;
         RETURN NEXT;
     END LOOP;
-    IF held_dirty THEN
-        UPDATE usage_counters u
-           SET used = held_used, updated_at = held_at,
-               grace_reached_at = COALESCE(u.grace_reached_at, held_grace_at)
-         WHERE u.customer_id = held_customer AND u.metric = held_metric
-           AND u.period_start = held_start;
-    END IF;
-    IF day_quantity <> 0 THEN
-        INSERT INTO usage_daily AS d (customer_id, metric, day, quantity)
-        VALUES (day_customer, day_metric, day_day, day_quantity)
-        ON CONFLICT (customer_id, metric, day) DO UPDATE
-            SET quantity = d.quantity + excluded.quantity;
-    END IF;
 END
 $$
 """
