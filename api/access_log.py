@@ -54,7 +54,6 @@ class _Lines:
         self._handlers = handlers
         self._templates: dict[int, list[tuple[str, ...]]] = {}
         self._pending: list[list[str]] = [[] for _ in handlers]
-        self._count = 0
         self._timer: asyncio.TimerHandle | None = None
 
     def add(self, scope: Scope, status: int) -> None:
@@ -73,20 +72,16 @@ class _Lines:
                 f"{head}{client}{after_client}{method}{after_method}{path}{after_path}"
                 f"{version}{tail}"
             )
-        self._count += 1
-        if self._count >= MAX_PENDING:
+        if len(self._pending[0]) >= MAX_PENDING:
             self.flush()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
 
     def _template(self, handler: logging.StreamHandler[TextIO], status: int) -> tuple[str, ...]:
-        record = logging.LogRecord(
-            ACCESS_LOGGER, logging.INFO, __file__, 0, ACCESS_MESSAGE, (*_FIELDS, status), None
-        )
         # What a line is made of around the varying fields, in the order uvicorn's message
         # has them (a custom format may print the message's parts through its own fields,
         # in any order: such a format gets real records, see `_renders_in_order`).
-        rendered = handler.format(record) + handler.terminator
+        rendered = _marked_line(handler, status) + handler.terminator
         parts: list[str] = []
         for marker in _FIELDS:
             before, _, rendered = rendered.partition(marker)
@@ -98,7 +93,6 @@ class _Lines:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._count = 0
         for handler, pending in zip(self._handlers, self._pending, strict=True):
             if not pending:
                 continue
@@ -115,6 +109,14 @@ class _Lines:
                 handler.release()
 
 
+def _marked_line(handler: logging.Handler, status: int) -> str:
+    """The handler's line for a request with ``status``, markers in its varying fields."""
+    record = logging.LogRecord(
+        ACCESS_LOGGER, logging.INFO, __file__, 0, ACCESS_MESSAGE, (*_FIELDS, status), None
+    )
+    return handler.format(record)
+
+
 def _renders_in_order(handler: logging.Handler) -> bool:
     """Whether the handler's lines can be rendered from a template: a plain stream handler
     whose formatter prints nothing of the moment and puts each field once, in order."""
@@ -126,10 +128,7 @@ def _renders_in_order(handler: logging.Handler) -> bool:
     style = getattr(formatter, "_style", None)
     if style is None or _MOMENT.search(style._fmt):
         return False
-    record = logging.LogRecord(
-        ACCESS_LOGGER, logging.INFO, __file__, 0, ACCESS_MESSAGE, (*_FIELDS, 200), None
-    )
-    rendered = handler.format(record)
+    rendered = _marked_line(handler, 200)
     positions = [rendered.find(marker) for marker in _FIELDS]
     counts = [rendered.count(marker) for marker in _FIELDS]
     return counts == [1, 1, 1, 1] and positions == sorted(positions)

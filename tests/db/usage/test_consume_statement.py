@@ -16,9 +16,10 @@ import asyncpg
 import pytest
 
 from db.engine import SessionFactory
-from db.usage.consume import _CONSUME
+from db.usage.consume import _CONSUME, ConsumeSpec, _consume_arguments
 from db.usage.pool import hot_connection_pool
-from domain.limits import THRESHOLDS, ceiling, grace_starts_at
+from db.usage.records import EventRow
+from domain.limits import ceiling
 from tests.factories.customers import NewCustomer
 from tests.factories.usage import month_around
 
@@ -46,25 +47,27 @@ class Call:
 
 
 def arguments(calls: list[Call], customers: list[str], period: datetime) -> list[list[Any]]:
-    """``usage_consume``'s arrays, as ``db.usage.consume`` builds them."""
-    columns: list[list[Any]] = [[] for _ in range(11)]
-    for call in calls:
-        values = (
-            customers[call.customer],
-            call.metric,
-            call.quantity,
-            call.key,
-            call.at,
-            period,
-            period + timedelta(days=30),
-            None if call.limit is None or call.quantity <= 0 else ceiling(call.metric, call.limit),
-            grace_starts_at(call.metric, call.limit),
-            None if call.limit is None or call.quantity <= 0 else call.limit,
-            period,
-        )
-        for column, value in zip(columns, values, strict=True):
-            column.append(value)
-    return [*columns, list(THRESHOLDS)]
+    """``usage_consume``'s arrays for the calls, built by ``db.usage.consume`` itself."""
+    return _consume_arguments(
+        [
+            ConsumeSpec(
+                event=EventRow(
+                    customer_id=customers[call.customer],
+                    metric=call.metric,
+                    quantity=call.quantity,
+                    idempotency_key=call.key,
+                    occurred_at=call.at,
+                    period_start=period,
+                    period_end=period + timedelta(days=30),
+                ),
+                ceiling=None if call.limit is None else ceiling(call.metric, call.limit),
+                blocked=False,
+                limit=call.limit,
+                notice_period_start=period,
+            )
+            for call in calls
+        ]
+    )
 
 
 def random_batch(rng: random.Random, now: datetime, keys: int) -> list[Call]:
