@@ -15,6 +15,9 @@ import sys
 from collections.abc import Callable
 from typing import ParamSpec
 
+import click
+import typer
+
 P = ParamSpec("P")
 
 
@@ -26,12 +29,17 @@ def exit_now(code: int = 0) -> None:
 
 
 def ends_process(command: Callable[P, None]) -> Callable[P, None]:
-    """The command, then the end of the process with status 0 when it returns normally
-    (an exception still goes through the CLI's own handling)."""
+    """The command, then the end of the process: with status 0 when it returns normally,
+    with its status when it exits on purpose (``typer.Exit``, after printing its error:
+    the refusal path aborted as the success path did). Any other exception still goes
+    through the CLI's own handling."""
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> None:
-        command(*args, **kwargs)
+        try:
+            command(*args, **kwargs)
+        except (typer.Exit, click.exceptions.Exit) as exc:
+            exit_now(exc.exit_code)
         exit_now(0)
 
     return run
